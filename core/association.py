@@ -1,0 +1,247 @@
+"""Open one association in the calling worker thread, and end it from any thread.
+
+pynetdicom blocks, so every association is created, used and released in one DIMSE worker
+thread. Failures become typed errors that name both AE titles, the host and the port.
+:class:`OperationControl` is the one object the loop thread touches: it sends C-CANCEL at once
+and can abort a running request *and unblock it* (pynetdicom's local abort alone leaves a
+blocked ``send_c_move`` waiting for its DIMSE timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from pynetdicom import AE, Association, evt
+from pynetdicom.events import Event
+from pynetdicom.pdu import A_ASSOCIATE_RJ
+
+from dicom_courier.core.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    CalledAeNotRecognised,
+    CallingAeNotRecognised,
+    ConnectionFailed,
+    CourierError,
+    NotSupported,
+    Peer,
+)
+from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
+
+log = logging.getLogger(__name__)
+
+# PS3.8 Table 9-21: (source, reason) of an A-ASSOCIATE-RJ.
+_CALLING_AE_NOT_RECOGNISED = (1, 3)
+_CALLED_AE_NOT_RECOGNISED = (1, 7)
+
+
+def peer_of(pacs: PacsNode) -> Peer:
+    return Peer(calling_aet=pacs.calling_aet, called_aet=pacs.called_aet,
+                host=pacs.host, port=pacs.port)
+
+
+@dataclass
+class _Observed:
+    """What pynetdicom's event hooks saw while the association was being set up."""
+
+    connected: bool = False
+    rejection: A_ASSOCIATE_RJ | None = None
+
+
+def open_association(pacs: PacsNode, abstract_syntaxes: list[str]) -> Association:
+    """Associate with ``pacs`` proposing ``abstract_syntaxes``; raise a typed error otherwise.
+
+    Runs on: DIMSE worker thread.
+    """
+    quiet_pynetdicom()
+    peer = peer_of(pacs)
+    _check_host_resolves(pacs, peer)
+
+    ae = AE(ae_title=pacs.calling_aet)
+    ae.connection_timeout = pacs.timeouts.connect
+    ae.acse_timeout = pacs.timeouts.acse
+    ae.dimse_timeout = pacs.timeouts.idle
+    ae.network_timeout = max(pacs.timeouts.idle, pacs.timeouts.acse)
+    ae.maximum_pdu_size = pacs.max_pdu
+    for uid in abstract_syntaxes:
+        ae.add_requested_context(uid)
+
+    observed = _Observed()
+
+    def on_open(event: Event) -> None:
+        observed.connected = True
+
+    def on_pdu(event: Event) -> None:
+        if isinstance(event.pdu, A_ASSOCIATE_RJ):
+            observed.rejection = event.pdu
+
+    handlers = [*NODELAY_HANDLERS, (evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
+    started = time.monotonic()
+    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,
+                         max_pdu=pacs.max_pdu, evt_handlers=handlers)
+    assoc.unbind(evt.EVT_PDU_RECV, on_pdu)  # only needed for the A-ASSOCIATE answer
+    if assoc.is_established:
+        return assoc
+
+    elapsed = time.monotonic() - started
+    if observed.rejection is not None:
+        raise _rejection_error(observed.rejection, peer)
+    if not observed.connected:
+        if elapsed >= pacs.timeouts.connect * 0.9:
+            raise ConnectionFailed(
+                f"No answer from {pacs.host}:{pacs.port} within {pacs.timeouts.connect:g} s.",
+                "The address did not answer at all: the host may be down, the address wrong, "
+                "or a firewall may drop the connection.",
+                f"Check the PACS host and port in the settings for {pacs.name!r}, and that this "
+                "computer may reach it (firewall, VPN).",
+                peer=peer,
+            )
+        raise ConnectionFailed(
+            f"Could not connect to {pacs.host}:{pacs.port}.",
+            "The connection was refused: nothing accepts DICOM connections on that port, or "
+            "the host is unreachable.",
+            f"Check that the PACS is running and that the port in the settings for {pacs.name!r} "
+            f"is its DICOM port (not its web port).",
+            peer=peer,
+        )
+    if assoc.is_aborted and not assoc.accepted_contexts:
+        raise NotSupported(
+            f"{pacs.called_aet} does not offer the service we asked for.",
+            "The PACS accepted the connection but none of the proposed services "
+            "(presentation contexts).",
+            "Try the other query model (Study Root / Patient Root), or ask the PACS "
+            f"administrator to enable query/retrieve for our AE title {pacs.calling_aet}.",
+            peer=peer,
+        )
+    raise AssociationAborted(
+        f"{pacs.called_aet} closed the connection before accepting the association.",
+        f"No answer came within {pacs.timeouts.acse:g} s, or the connection was dropped.",
+        "Check that the host and port belong to a DICOM service, and the PACS's log for "
+        f"connections from our AE title {pacs.calling_aet}.",
+        peer=peer,
+    )
+
+
+def _check_host_resolves(pacs: PacsNode, peer: Peer) -> None:
+    try:
+        socket.getaddrinfo(pacs.host, pacs.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise ConnectionFailed(
+            f"The host name {pacs.host!r} is unknown.",
+            "The name could not be resolved to an address.",
+            f"Check the spelling of the host in the settings for {pacs.name!r}, or use its IP address.",
+            peer=peer,
+            retryable=False,
+        ) from None
+
+
+def _rejection_error(pdu: A_ASSOCIATE_RJ, peer: Peer) -> CourierError:
+    permanent = pdu.result == 1
+    key = (pdu.source, pdu.reason_diagnostic)
+    reason = f"{pdu.reason_str} ({pdu.source_str}, {pdu.result_str})"
+    details = {"Rejection": reason}
+    if key == _CALLING_AE_NOT_RECOGNISED:
+        return CallingAeNotRecognised(
+            f"{peer.called_aet} does not know our AE title {peer.calling_aet}.",
+            "The PACS rejected the association: calling AE title not recognised.",
+            f"Ask the PACS administrator to register the AE title {peer.calling_aet} with this "
+            "computer's address, or change \"our AE title\" in the profile to one the PACS knows.",
+            peer=peer, permanent=permanent, reason=reason, details=details,
+        )
+    if key == _CALLED_AE_NOT_RECOGNISED:
+        return CalledAeNotRecognised(
+            f"{peer.host}:{peer.port} is not called {peer.called_aet}.",
+            "The PACS rejected the association: called AE title not recognised.",
+            "Correct the PACS AE title in the profile (it is case-sensitive); the PACS "
+            "administrator can tell you the right one.",
+            peer=peer, permanent=permanent, reason=reason, details=details,
+        )
+    transient = "" if permanent else " It said the problem is temporary."
+    return AssociationRejected(
+        f"{peer.called_aet} rejected the association.",
+        f"The PACS said: {pdu.reason_str}.{transient}",
+        "Try again later." if not permanent
+        else "Check our AE title and the PACS AE title with the PACS administrator.",
+        peer=peer, permanent=permanent, reason=reason, details=details,
+    )
+
+
+class OperationControl:
+    """Cancel and abort one running DIMSE operation from any thread.
+
+    The worker ``attach``es the association once the request is sent. ``request_cancel``
+    sends C-CANCEL at once (or as soon as the request is out); ``abort`` sends A-ABORT and
+    wakes the worker blocked in pynetdicom so it returns now, not at its DIMSE timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._assoc: Association | None = None
+        self._model_uid: str | None = None
+        self._msg_id = 1
+        self.cancel_requested = threading.Event()
+        self._cancel_sent = False
+        self.abort_reason: str | None = None
+
+    def attach(self, assoc: Association, model_uid: str, msg_id: int) -> None:
+        """Runs on: DIMSE worker thread, right after the request went out."""
+        with self._lock:
+            self._assoc, self._model_uid, self._msg_id = assoc, model_uid, msg_id
+            reason = self.abort_reason
+            cancel_now = self.cancel_requested.is_set() and not self._cancel_sent
+        if reason is not None:
+            self._abort_assoc(assoc)
+        elif cancel_now:
+            self._send_cancel()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._assoc = None
+
+    def request_cancel(self) -> None:
+        """Any thread: send C-CANCEL now if the request is out, else as soon as it is."""
+        self.cancel_requested.set()
+        self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        with self._lock:
+            assoc, model_uid = self._assoc, self._model_uid
+            if assoc is None or self._cancel_sent or model_uid is None:
+                return
+            self._cancel_sent = True
+        try:
+            assoc.send_c_cancel(self._msg_id, query_model=model_uid)
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.info("C-CANCEL not sent, association already gone: %s", exc)
+
+    def abort(self, reason: str) -> None:
+        """Any thread: A-ABORT and unblock the worker; ``reason`` is kept for the error."""
+        with self._lock:
+            if self.abort_reason is None:
+                self.abort_reason = reason
+            assoc = self._assoc
+        if assoc is not None:
+            self._abort_assoc(assoc)
+
+    @staticmethod
+    def _abort_assoc(assoc: Association) -> None:
+        try:
+            assoc.abort(block=False)
+        except Exception:  # noqa: BLE001 - the association may already be gone
+            log.debug("abort failed", exc_info=True)
+        # pynetdicom does not wake a receiver blocked in get_msg() on a *local* abort.
+        assoc.dimse.msg_queue.put((None, None))
+
+
+def finish_association(assoc: Association, *, clean: bool) -> None:
+    """Release after a final status, abort otherwise. Runs on: DIMSE worker thread."""
+    if not assoc.is_established:
+        return
+    if clean:
+        assoc.release()
+    else:
+        assoc.abort()

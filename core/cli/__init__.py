@@ -1,0 +1,1 @@
+"""The dicom-courier command line: a thin front end over the engine."""

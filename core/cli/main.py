@@ -1,0 +1,249 @@
+"""``dicom-courier``: the command line over the engine (for scripts, admins and tests).
+
+One composition root: parse, validate into engine values, run one coroutine on a fresh asyncio
+loop with one :class:`Courier`, map the outcome to an exit code. A CourierError is printed as
+plain words (never a traceback); a bad argument is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from dicom_courier.core.cli import options
+from dicom_courier.core.cli.move_cmd import MoveRunner
+from dicom_courier.core.cli.parser import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_parser,
+)
+from dicom_courier.core.cli.render import print_error, print_matches, print_usage_error, stdout
+from dicom_courier.core.engine import Courier
+from dicom_courier.core.errors import CourierError, InvalidInput
+from dicom_courier.core.nodes import Destination, PacsNode
+from dicom_courier.core.query import (
+    DEFAULT_RETURN_KEYS,
+    FindQuery,
+    MoveTarget,
+    QueryLevel,
+    QueryModel,
+    check_level_in_model,
+    parse_level,
+    parse_model,
+)
+from dicom_courier.core.resolve import resolve_targets
+from dicom_courier.core.transport import quiet_pynetdicom
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    _configure_logging(args.verbose)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    command = args.command + (f" {args.nodes_command}" if args.command == "nodes" else "")
+    try:
+        return asyncio.run(_dispatch(args))
+    except InvalidInput as exc:
+        print_usage_error(command, exc)
+        return EXIT_USAGE
+    except CourierError as exc:
+        print_error(exc)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return EXIT_CANCELLED
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    quiet_pynetdicom()
+    if verbosity == 1:
+        logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    if verbosity >= 2:
+        from pynetdicom import _config
+
+        logging.getLogger("pynetdicom").setLevel(logging.DEBUG)
+        _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = True
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "nodes":
+        return await _nodes(args)
+    if args.command == "demo":
+        from dicom_courier.core.cli.demo_cmd import run_demo
+
+        return await run_demo(args)
+    pacs = options.pacs_from(args)
+    with Courier() as courier:
+        if args.command == "echo":
+            return await _echo(courier, pacs)
+        if args.command == "find":
+            return await _find(courier, pacs, args)
+        return await _move(courier, pacs, args)
+
+
+async def _echo(courier: Courier, pacs: PacsNode) -> int:
+    result = await courier.echo(pacs)
+    stdout.print(f"{pacs.called_aet} at {pacs.host}:{pacs.port} answered the echo from "
+                 f"{pacs.calling_aet}: round trip {result.round_trip_ms:.1f} ms "
+                 f"(association {result.association_ms:.1f} ms)", markup=False)
+    return EXIT_OK
+
+
+def _level_and_model(args: argparse.Namespace) -> tuple[QueryLevel, QueryModel]:
+    level, model = parse_level(args.level), parse_model(args.model)
+    check_level_in_model(level, model)
+    return level, model
+
+
+async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> int:
+    level, model = _level_and_model(args)
+    query = FindQuery(level=level, model=model, keys=options.keys_from(args))
+    limit = options.positive_int(args.limit, "--limit")
+    operation = courier.find(pacs, query, limit=limit)
+    matches = [match async for match in operation]
+    print_matches(matches, args.format, DEFAULT_RETURN_KEYS[level])
+    result = operation.result
+    if args.format == "table":
+        note = f"{result.count} result(s) in {result.duration:.2f} s"
+        if limit is not None and result.count >= limit:
+            note += f" (stopped at --limit {limit}; there may be more)"
+        stdout.print(note, markup=False)
+    return EXIT_OK
+
+
+def _destination(pacs: PacsNode, args: argparse.Namespace) -> str:
+    if args.dest:
+        return options.validate_ae_title(args.dest, "--dest")
+    if pacs.default_destination is None:
+        raise InvalidInput("--dest", "is required (the PACS profile has no saved destination)")
+    return pacs.default_destination.ae_title
+
+
+async def _move_targets(courier: Courier, pacs: PacsNode,
+                        args: argparse.Namespace) -> list[MoveTarget]:
+    level, model = _level_and_model(args)
+    keys = options.keys_from(args)
+    by_uid = bool(args.study or args.series or args.image)
+    if by_uid and keys:
+        raise InvalidInput("-k", "give either UIDs (--study/--series/--image) or -k keys, "
+                           "not both")
+    if not by_uid:
+        if not keys:
+            raise InvalidInput("--study", "say what to send: --study UID, --series UID, "
+                               "--image UID or -k Keyword=Value")
+        if level is QueryLevel.PATIENT:
+            level = QueryLevel.STUDY
+        return await resolve_targets(courier, pacs, model=model, level=level, keys=keys)
+    if args.image:
+        if len(args.series) != 1:
+            raise InvalidInput("--image", "needs exactly one --series naming the images' series")
+        keys = {"SeriesInstanceUID": args.series[0],
+                "SOPInstanceUID": "\\".join(args.image)}
+        if args.study:
+            keys["StudyInstanceUID"] = args.study[0]
+        return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
+                                     level=QueryLevel.IMAGE, keys=keys)
+    if args.series:
+        if len(args.study) == 1 and model is QueryModel.STUDY:
+            return [MoveTarget(study_uid=args.study[0], series_uids=(uid,))
+                    for uid in args.series]
+        keys = {"SeriesInstanceUID": "\\".join(args.series)}
+        return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
+                                     level=QueryLevel.SERIES, keys=keys)
+    if model is QueryModel.PATIENT:
+        keys = {"StudyInstanceUID": "\\".join(args.study)}
+        return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
+                                     level=QueryLevel.STUDY, keys=keys)
+    return [MoveTarget(study_uid=uid) for uid in args.study]
+
+
+async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> int:
+    destination = _destination(pacs, args)
+    priority = options.priority_from(args.priority)
+    _, model = _level_and_model(args)
+    targets = await _move_targets(courier, pacs, args)
+    if not targets:
+        raise CourierError(
+            "Nothing matched: no study to send.",
+            f"The search on {pacs.called_aet} found nothing for these keys.",
+            "Check the keys with 'dicom-courier find' first.")
+    runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
+                        as_json=args.json)
+    return await runner.run(targets)
+
+
+async def _nodes(args: argparse.Namespace) -> int:
+    store = options.node_store(args)
+    action = args.nodes_command
+    if action is None:
+        raise InvalidInput("nodes", "needs an action: add, list, remove or test")
+    if action == "add":
+        node = PacsNode(
+            name=args.name, called_aet=args.aet, host=args.host,
+            port=options.validate_port(args.port, "--port"),
+            calling_aet=args.calling_aet or options.DEFAULT_CALLING_AET,
+            timeouts=options.timeouts_from(args),
+            destinations=tuple(options.destination_from(d) for d in args.dest),
+        )
+        store.put(node)
+        stdout.print(f"Saved PACS {node.name!r} ({node.called_aet} at {node.host}:{node.port}) "
+                     f"in {store.path}", markup=False)
+        return EXIT_OK
+    if action == "list":
+        nodes = store.load()
+        if args.format == "json":
+            sys.stdout.write(json.dumps([n.to_json() for n in nodes], indent=1) + "\n")
+        elif not nodes:
+            stdout.print(f"No PACS saved yet in {store.path}. Add one with "
+                         "'dicom-courier nodes add NAME --host H --port P --aet AET'.",
+                         markup=False)
+        for n in nodes if args.format == "table" else []:
+            dests = ", ".join(d.ae_title + (f"@{d.host}:{d.port}" if d.host else "")
+                              for d in n.destinations) or "none"
+            stdout.print(f"{n.name}: {n.called_aet} at {n.host}:{n.port}, we are "
+                         f"{n.calling_aet}; destinations: {dests}", markup=False)
+        return EXIT_OK
+    if action == "remove":
+        store.remove(args.name)
+        stdout.print(f"Removed PACS {args.name!r}.", markup=False)
+        return EXIT_OK
+    return await _nodes_test(store.get(args.name))
+
+
+async def _nodes_test(node: PacsNode) -> int:
+    """Echo the PACS, then each destination that has an address."""
+    failures = 0
+    with Courier() as courier:
+        checks: list[tuple[str, PacsNode]] = [(f"PACS {node.called_aet}", node)]
+        for dest in node.destinations:
+            if dest.host and dest.port:
+                checks.append((f"destination {dest.ae_title}", _as_pacs(node, dest)))
+            else:
+                stdout.print(f"destination {dest.ae_title}: no address saved, cannot echo it "
+                             "(add it as AET@HOST:PORT)", markup=False)
+        for label, target in checks:
+            try:
+                result = await courier.echo(target)
+                stdout.print(f"{label} at {target.host}:{target.port}: OK, "
+                             f"{result.round_trip_ms:.1f} ms", markup=False)
+            except CourierError as exc:
+                failures += 1
+                stdout.print(f"{label} at {target.host}:{target.port}: FAILED", markup=False)
+                print_error(exc)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _as_pacs(node: PacsNode, dest: Destination) -> PacsNode:
+    assert dest.host is not None and dest.port is not None
+    return PacsNode(name=dest.ae_title, called_aet=dest.ae_title, host=dest.host,
+                    port=dest.port, calling_aet=node.calling_aet, timeouts=node.timeouts)

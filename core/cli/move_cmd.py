@@ -1,0 +1,210 @@
+"""``dicom-courier move``: send targets one after another with a live progress bar per target.
+
+Ctrl-C sends C-CANCEL to the running move at once (a second Ctrl-C aborts it) and marks the
+targets not yet started as cancelled; the counts reached are printed either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from dicom_courier.core.cli.parser import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
+from dicom_courier.core.cli.render import print_error, stderr
+from dicom_courier.core.engine import Courier
+from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.move import MoveOperation
+from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
+
+
+def overall_exit_code(results: Sequence[MoveResult], cancelled: bool) -> int:
+    outcomes = {r.outcome for r in results}
+    if MoveOutcome.FAILED in outcomes:
+        return EXIT_FAILED
+    if cancelled or MoveOutcome.CANCELLED in outcomes:
+        return EXIT_CANCELLED
+    if MoveOutcome.PARTIAL in outcomes:
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _target_label(target: MoveTarget) -> str:
+    uid = target.series_uids[0] if target.series_uids else target.study_uid
+    kind = {"STUDY": "study", "SERIES": "series", "IMAGE": "images of series"}[target.level.value]
+    short = uid if len(uid) <= 28 else "…" + uid[-27:]
+    extra = f" ({len(target.sop_uids)})" if target.sop_uids else ""
+    return f"{kind} {short}{extra}"
+
+
+@contextmanager
+def _ctrl_c_cancels(on_first: Callable[[], None], on_second: Callable[[], None]) -> Any:
+    """First Ctrl-C: cancel politely. Second: abort now. Restores the handler afterwards."""
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def handler() -> None:
+        nonlocal presses
+        presses += 1
+        (on_first if presses == 1 else on_second)()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+        installed = True
+    except (NotImplementedError, RuntimeError):
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+class MoveRunner:
+    """Runs the moves of one command and reports them as progress bars or JSON lines."""
+
+    def __init__(self, courier: Courier, pacs: PacsNode, destination: str, *,
+                 model: QueryModel, priority: Priority, as_json: bool) -> None:
+        self.courier, self.pacs, self.destination = courier, pacs, destination
+        self.model, self.priority, self.as_json = model, priority, as_json
+        self.cancelled = False
+        self.current: MoveOperation | None = None
+
+    def _cancel(self) -> None:
+        self.cancelled = True
+        if self.current is not None:
+            stderr.print("Cancelling: C-CANCEL sent, waiting for the PACS to confirm "
+                         "(Ctrl-C again to abort now)…")
+            self.current.cancel()
+
+    def _abort(self) -> None:
+        self.cancelled = True
+        if self.current is not None:
+            self.current.abort()
+
+    async def run(self, targets: Sequence[MoveTarget]) -> int:
+        started = time.monotonic()
+        results: list[MoveResult] = []
+        with _ctrl_c_cancels(self._cancel, self._abort):
+            if self.as_json:
+                for target in targets:
+                    if self.cancelled:
+                        break
+                    results.append(await self._one_json(target))
+            else:
+                with Progress(
+                    TextColumn("{task.description}"), BarColumn(bar_width=30),
+                    MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                    TimeElapsedColumn(), console=stderr, transient=False,
+                ) as progress:
+                    for target in targets:
+                        if self.cancelled:
+                            break
+                        results.append(await self._one_bar(target, progress))
+        not_started = len(targets) - len(results)
+        self._report(results, not_started, time.monotonic() - started)
+        return overall_exit_code(results, self.cancelled)
+
+    def _operation(self, target: MoveTarget) -> MoveOperation:
+        request = MoveRequest(target=target, destination=self.destination, model=self.model,
+                              priority=self.priority)
+        self.current = self.courier.move(self.pacs, request)
+        return self.current
+
+    async def _one_bar(self, target: MoveTarget, progress: Progress) -> MoveResult:
+        task: TaskID = progress.add_task(f"{_target_label(target)} → {self.destination}",
+                                         total=None, detail="connecting…")
+        operation = self._operation(target)
+        async for event in operation:
+            progress.update(task, total=event.total, completed=event.done,
+                            detail=_detail(event))
+        result = operation.result
+        progress.update(task, total=result.total or result.completed or 1,
+                        completed=result.completed + result.failed + result.warning,
+                        detail=_outcome_text(result))
+        return result
+
+    async def _one_json(self, target: MoveTarget) -> MoveResult:
+        operation = self._operation(target)
+        async for event in operation:
+            _json_line({"event": "progress", "study_uid": target.study_uid,
+                        "remaining": event.remaining, "completed": event.completed,
+                        "failed": event.failed, "warning": event.warning, "total": event.total,
+                        "status": f"0x{event.status:04X}", "elapsed_s": round(event.elapsed, 3),
+                        "is_final": event.is_final, "is_success": event.is_success,
+                        "is_partial_success": event.is_partial_success})
+        result = operation.result
+        _json_line({"event": "result", "study_uid": target.study_uid,
+                    "series_uids": list(target.series_uids), **result.summary()})
+        return result
+
+    def _report(self, results: Sequence[MoveResult], not_started: int, duration: float) -> None:
+        totals = {k: sum(getattr(r, k) for r in results)
+                  for k in ("completed", "failed", "warning")}
+        total = sum((r.total or 0) for r in results)
+        worst = _worst(results, self.cancelled)
+        if self.as_json:
+            summary: dict[str, Any] = {"event": "summary", "total": total, **totals,
+                                       "status": worst, "duration_s": round(duration, 3),
+                                       "moves": len(results), "not_started": not_started,
+                                       "destination": self.destination}
+            errors = [r.error.title for r in results if r.error is not None]
+            if errors:
+                summary["error"] = errors[0] if len(errors) == 1 else "; ".join(errors)
+            _json_line(summary)
+            return
+        for result in results:
+            if result.error is not None and result.outcome is not MoveOutcome.CANCELLED:
+                print_error(result.error)
+        line = (f"{worst}: {totals['completed']} of {total} images sent to {self.destination}"
+                f", {totals['failed']} failed, {totals['warning']} with warnings, "
+                f"in {duration:.1f} s")
+        if not_started:
+            line += f"; {not_started} not started (cancelled)"
+        stderr.print(line, markup=False)
+
+
+def _worst(results: Sequence[MoveResult], cancelled: bool) -> str:
+    code = overall_exit_code(results, cancelled)
+    return {EXIT_OK: "completed", EXIT_PARTIAL: "partial", EXIT_CANCELLED: "cancelled",
+            EXIT_FAILED: "failed"}[code]
+
+
+def _detail(event: MoveProgress) -> str:
+    parts = []
+    if event.failed:
+        parts.append(f"[red]{event.failed} failed[/]")
+    if event.warning:
+        parts.append(f"[yellow]{event.warning} warnings[/]")
+    if event.elapsed > 0 and event.completed:
+        parts.append(f"{event.completed / event.elapsed:.0f} img/s")
+    return " ".join(parts)
+
+
+def _outcome_text(result: MoveResult) -> str:
+    colour = {MoveOutcome.COMPLETED: "green", MoveOutcome.PARTIAL: "yellow",
+              MoveOutcome.CANCELLED: "yellow", MoveOutcome.FAILED: "red"}[result.outcome]
+    text = f"[{colour}]{result.outcome.value}[/]"
+    if result.failed:
+        text += f" [red]{result.failed} failed[/]"
+    return text
+
+
+def _json_line(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,120 @@
+"""The ``dicom-courier`` argument parser: every bad argument is one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_CANCELLED = 4
+
+EXIT_CODES_HELP = """exit codes:
+  0  everything completed
+  1  failed (the message says what happened and what to do)
+  2  usage error (a bad argument or value)
+  3  partly completed (some images failed)
+  4  cancelled (Ctrl-C)"""
+
+
+class UsageError(Exception):
+    """A bad argument; printed as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _pacs_options() -> argparse.ArgumentParser:
+    parent = OneLineParser(add_help=False)
+    group = parent.add_argument_group("which PACS (a saved profile, or an address)")
+    group.add_argument("--pacs", metavar="NAME", help="a PACS profile saved with 'nodes add'")
+    group.add_argument("--host", help="PACS host name or IP address")
+    group.add_argument("--port", help="PACS DICOM port (1-65535)")
+    group.add_argument("--aet", metavar="CALLED", help="the PACS's AE title")
+    group.add_argument("--calling-aet", metavar="OURS",
+                       help="our AE title, as registered on the PACS (default COURIER)")
+    group.add_argument("--idle-timeout", metavar="S",
+                       help="give up when the PACS is silent this long (default 120)")
+    group.add_argument("--deadline", metavar="S", help="give up after this long in total")
+    group.add_argument("--connect-timeout", metavar="S", help="TCP connect timeout (default 10)")
+    return parent
+
+
+def _query_options() -> argparse.ArgumentParser:
+    parent = OneLineParser(add_help=False)
+    parent.add_argument("--level", default="STUDY", help="PATIENT, STUDY, SERIES or IMAGE")
+    parent.add_argument("--model", default="study", help="study (Study Root) or patient")
+    parent.add_argument("-k", "--key", action="append", default=[], metavar="KEYWORD=VALUE",
+                        help="a matching key (Keyword=Value, wildcards * and ?) or a return key "
+                        "(Keyword); repeatable")
+    return parent
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="dicom-courier",
+        description="Find studies on a PACS and send them to a workstation (C-FIND / C-MOVE).",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config-dir", metavar="DIR",
+                        help="keep settings in DIR (also: DICOM_COURIER_CONFIG_DIR)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-vv for DICOM protocol details; may show patient data)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+
+    pacs, query = _pacs_options(), _query_options()
+
+    nodes = commands.add_parser("nodes", help="add, list, remove and test PACS profiles")
+    node_cmds = nodes.add_subparsers(dest="nodes_command", metavar="ACTION",
+                                     parser_class=OneLineParser)
+    add = node_cmds.add_parser("add", help="save a PACS profile with its move destinations")
+    add.add_argument("name")
+    add.add_argument("--host", required=True)
+    add.add_argument("--port", required=True)
+    add.add_argument("--aet", required=True, metavar="CALLED", help="the PACS's AE title")
+    add.add_argument("--calling-aet", metavar="OURS", help="our AE title (default COURIER)")
+    add.add_argument("--dest", action="append", default=[], metavar="AET[@HOST:PORT]",
+                     help="a move destination the PACS knows; repeatable, the first is the "
+                     "default; with @HOST:PORT 'nodes test' can echo it too")
+    add.add_argument("--idle-timeout", metavar="S")
+    add.add_argument("--deadline", metavar="S")
+    add.add_argument("--connect-timeout", metavar="S")
+    node_cmds.add_parser("list", help="show saved profiles").add_argument(
+        "--format", choices=("table", "json"), default="table")
+    node_cmds.add_parser("remove", help="delete a profile").add_argument("name")
+    test = node_cmds.add_parser("test", help="echo a profile's PACS and its destinations")
+    test.add_argument("name")
+
+    commands.add_parser("echo", parents=[pacs], help="C-ECHO a PACS (is it there, does it "
+                        "accept us?)")
+
+    find = commands.add_parser("find", parents=[pacs, query], help="search a PACS (C-FIND)")
+    find.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    find.add_argument("--limit", metavar="N", help="stop after N results (sends C-CANCEL)")
+
+    move = commands.add_parser(
+        "move", parents=[pacs, query], help="send studies, series or images (C-MOVE)",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    move.add_argument("--dest", metavar="AET",
+                      help="destination AE title (default: the profile's first destination)")
+    move.add_argument("--study", action="append", default=[], metavar="UID")
+    move.add_argument("--series", action="append", default=[], metavar="UID")
+    move.add_argument("--image", action="append", default=[], metavar="UID",
+                      help="a SOP Instance UID (needs --series)")
+    move.add_argument("--priority", default="medium", help="low, medium or high")
+    move.add_argument("--json", action="store_true",
+                      help="one JSON object per line for each progress event, then a summary")
+
+    demo = commands.add_parser("demo", help="run echo, find and move on a built-in demo PACS")
+    demo.add_argument("--delay", default="0.03", metavar="S",
+                      help="seconds the demo PACS waits per image, so you can watch (0.03)")
+    return parser

@@ -1,0 +1,40 @@
+"""C-ECHO (PS3.7 9.1.5): is the PACS there, and does it accept us?"""
+
+from __future__ import annotations
+
+import time
+
+from pynetdicom.sop_class import Verification
+
+from dicom_courier.core.association import finish_association, open_association, peer_of
+from dicom_courier.core.errors import AssociationAborted, DimseFailure
+from dicom_courier.core.events import EchoResult
+from dicom_courier.core.nodes import PacsNode
+
+
+def echo_blocking(pacs: PacsNode) -> EchoResult:
+    """Associate, C-ECHO, release. Runs on: DIMSE worker thread."""
+    peer = peer_of(pacs)
+    started = time.monotonic()
+    assoc = open_association(pacs, [Verification])
+    associated = time.monotonic()
+    clean = False
+    try:
+        status = assoc.send_c_echo()
+        echoed = time.monotonic()
+        if "Status" not in status:
+            raise AssociationAborted(
+                f"{pacs.called_aet} did not answer the echo.",
+                f"No answer within {pacs.timeouts.idle:g} s, or the connection was dropped.",
+                "Check the PACS's log; retry.", peer=peer)
+        if int(status.Status) != 0x0000:
+            raise DimseFailure(
+                f"{pacs.called_aet} answered the echo with status 0x{int(status.Status):04X}.",
+                "The PACS is reachable but refused the verification.",
+                "Check with the PACS administrator that our AE title may connect.",
+                peer=peer, status=int(status.Status))
+        clean = True
+    finally:
+        finish_association(assoc, clean=clean)
+    return EchoResult(peer=peer, round_trip_ms=(echoed - associated) * 1000,
+                      association_ms=(associated - started) * 1000)

@@ -1,0 +1,52 @@
+"""The engine's front door: one DIMSE thread pool, and echo / find / move on any asyncio loop.
+
+The command line and the window both compose exactly one :class:`Courier`. It owns the worker
+pool (never the loop's default executor) and shuts it down in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from dicom_courier.core.echo import echo_blocking
+from dicom_courier.core.events import EchoResult
+from dicom_courier.core.find import FindOperation
+from dicom_courier.core.move import MoveOperation
+from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.query import FindQuery, MoveRequest
+from dicom_courier.core.transport import quiet_pynetdicom
+
+
+class Courier:
+    """Echo, find and move against PACS nodes; every association on a DIMSE worker thread."""
+
+    def __init__(self, max_workers: int = 8, *, cancel_grace: float = 5.0) -> None:
+        quiet_pynetdicom()
+        self.cancel_grace = cancel_grace
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dimse")
+
+    async def echo(self, pacs: PacsNode) -> EchoResult:
+        """C-ECHO ``pacs``; raises a :class:`~dicom_courier.core.errors.CourierError`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, echo_blocking, pacs)
+
+    def find(self, pacs: PacsNode, query: FindQuery, *, limit: int | None = None,
+             raise_on_error: bool = True) -> FindOperation:
+        """A C-FIND to iterate with ``async for``; ``limit`` cancels after that many matches."""
+        return FindOperation(pacs, query, self._executor, limit=limit,
+                             cancel_grace=self.cancel_grace, raise_on_error=raise_on_error)
+
+    def move(self, pacs: PacsNode, request: MoveRequest) -> MoveOperation:
+        """A C-MOVE to iterate with ``async for`` (progress), then read ``.result``."""
+        return MoveOperation(pacs, request, self._executor, cancel_grace=self.cancel_grace)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Shut the pool down; cancel or abort running operations first."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    def __enter__(self) -> Courier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,184 @@
+"""Every failure a person can meet, as a typed exception with plain words and a next step.
+
+Each error carries three things a dialog or the command line renders as they are:
+``title`` (what happened, one line), ``explanation`` (why, in plain words) and ``action``
+(what to do, and where to configure it). Technical facts (AE titles, host, port, status code,
+the peer's error comment) go into ``details`` for a "Details" section and for support.
+``retryable`` says whether trying again later may help (a transient fault) or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who talked to whom: both AE titles and the address, named in every network error."""
+
+    calling_aet: str
+    called_aet: str
+    host: str
+    port: int
+
+    def describe(self) -> str:
+        return f"{self.called_aet} at {self.host}:{self.port} (we are {self.calling_aet})"
+
+    def as_details(self) -> dict[str, str]:
+        return {
+            "Our AE title (calling)": self.calling_aet,
+            "PACS AE title (called)": self.called_aet,
+            "PACS address": f"{self.host}:{self.port}",
+        }
+
+
+class CourierError(Exception):
+    """Base of every error DICOM Courier reports to a person."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        title: str,
+        explanation: str,
+        action: str,
+        *,
+        peer: Peer | None = None,
+        status: int | None = None,
+        comment: str | None = None,
+        details: Mapping[str, str] | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.title = title
+        self.explanation = explanation
+        self.action = action
+        self.peer = peer
+        self.status = status
+        self.comment = comment
+        self.extra_details = dict(details or {})
+        if retryable is not None:
+            self.retryable = retryable
+
+    @property
+    def details(self) -> dict[str, str]:
+        """Technical facts for the "Details" section, in a stable order."""
+        out: dict[str, str] = {}
+        if self.status is not None:
+            out["DIMSE status"] = f"0x{self.status:04X}"
+        if self.comment:
+            out["Error comment from the PACS"] = self.comment
+        if self.peer is not None:
+            out.update(self.peer.as_details())
+        out.update(self.extra_details)
+        return out
+
+    def render(self) -> str:
+        """The whole message as plain text: title, explanation, action, details."""
+        lines = [self.title, self.explanation, f"What to do: {self.action}"]
+        lines += [f"  {key}: {value}" for key, value in self.details.items()]
+        return "\n".join(line for line in lines if line)
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.explanation}".strip()
+
+
+class InvalidInput(CourierError):
+    """A value a person typed breaks a rule; names the field and the rule."""
+
+    def __init__(self, field: str, rule: str, value: object = None) -> None:
+        shown = "" if value is None else f" (got {value!r})"
+        super().__init__(
+            f"{field}: {rule}{shown}.",
+            "",
+            f"Correct {field} and try again.",
+            details={"Field": field, "Rule": rule},
+        )
+        self.field = field
+        self.rule = rule
+
+
+# ---------------------------------------------------------------- connection and association
+
+
+class ConnectionFailed(CourierError):
+    """No TCP connection: refused, unreachable, timed out or an unknown host name."""
+
+    retryable = True
+
+
+class AssociationRejected(CourierError):
+    """The PACS answered A-ASSOCIATE-RJ; ``permanent`` tells if retrying can help."""
+
+    def __init__(self, *args: object, permanent: bool, reason: str, **kwargs: object) -> None:
+        super().__init__(*args, retryable=not permanent, **kwargs)  # type: ignore[arg-type]
+        self.permanent = permanent
+        self.reason = reason
+
+
+class CallingAeNotRecognised(AssociationRejected):
+    """The PACS does not know our AE title."""
+
+
+class CalledAeNotRecognised(AssociationRejected):
+    """The PACS is not called by the AE title we used."""
+
+
+class AssociationAborted(CourierError):
+    """The PACS (or the network) ended the association without a proper answer."""
+
+    retryable = True
+
+
+class PeerTimeout(CourierError):
+    """The PACS stopped answering for longer than the idle timeout."""
+
+    retryable = True
+
+
+class DeadlineExceeded(CourierError):
+    """The whole operation took longer than its total deadline (e.g. endless Pending)."""
+
+    retryable = True
+
+
+# ---------------------------------------------------------------- DIMSE statuses
+
+
+class DimseFailure(CourierError):
+    """The PACS answered with a failure status; ``status`` holds the code."""
+
+
+class MoveDestinationUnknown(DimseFailure):
+    """0xA801: the PACS has no address for the destination AE title."""
+
+
+class OutOfResources(DimseFailure):
+    """0xA700/0xA701/0xA702: the PACS could not do it now."""
+
+    retryable = True
+
+
+class IdentifierMismatch(DimseFailure):
+    """0xA900: the request's keys do not fit the SOP class / query model."""
+
+
+class UnableToProcess(DimseFailure):
+    """0xCxxx: the PACS failed for its own reasons (with its error comment, if any)."""
+
+
+class NotSupported(DimseFailure):
+    """0x0122 / no accepted presentation context: the PACS does not offer this service."""
+
+
+class PartialFailure(DimseFailure):
+    """0xB000 or failed sub-operations: some images did not arrive."""
+
+
+class Cancelled(CourierError):
+    """A person cancelled; 0xFE00 or our own abort after the grace period."""
+
+
+class NothingMatched(DimseFailure):
+    """The PACS answered success but sent nothing: no image matched the request."""

@@ -1,0 +1,111 @@
+"""The engine's reports: frozen values, safe to hand from a worker thread to any front end.
+
+These are the only things that cross from the DIMSE workers to the command line or the window;
+no pydicom Dataset ever does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dicom_courier.core.errors import CourierError, Peer
+
+
+@dataclass(frozen=True)
+class EchoResult:
+    """A successful C-ECHO: how long the association and the echo itself took."""
+
+    peer: Peer
+    round_trip_ms: float
+    association_ms: float
+
+
+@dataclass(frozen=True)
+class MoveProgress:
+    """One C-MOVE response as numbers (PS3.4 C.4.2.1.6: the sub-operation counts).
+
+    ``total`` is remaining + completed + failed + warning whenever the PACS reports remaining
+    (it must on Pending); on the final response it is the last known total.
+    """
+
+    remaining: int | None
+    completed: int
+    failed: int
+    warning: int
+    total: int | None
+    status: int
+    elapsed: float
+    is_final: bool
+
+    @property
+    def is_success(self) -> bool:
+        return self.is_final and self.status == 0x0000 and self.failed == 0 and self.warning == 0
+
+    @property
+    def is_partial_success(self) -> bool:
+        return self.is_final and self.completed > 0 and (
+            self.failed > 0 or self.warning > 0 or self.status == 0xB000
+        )
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.warning
+
+
+class MoveOutcome(StrEnum):
+    """How a send ended; the command line's exit codes follow from it."""
+
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def exit_code(self) -> int:
+        return {"completed": 0, "partial": 3, "cancelled": 4, "failed": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """How one C-MOVE ended, with the counts reached and, unless it completed, the error."""
+
+    outcome: MoveOutcome
+    total: int | None
+    completed: int
+    failed: int
+    warning: int
+    status: int | None
+    duration: float
+    error_comment: str | None
+    failed_sop_uids: tuple[str, ...]
+    error: CourierError | None
+    destination: str
+    peer: Peer
+
+    @property
+    def is_success(self) -> bool:
+        return self.outcome is MoveOutcome.COMPLETED
+
+    def summary(self) -> dict[str, object]:
+        """The machine-readable summary (``--json``)."""
+        out: dict[str, object] = {
+            "outcome": self.outcome.value,
+            "total": self.total,
+            "completed": self.completed,
+            "failed": self.failed,
+            "warning": self.warning,
+            "status": None if self.status is None else f"0x{self.status:04X}",
+            "duration_s": round(self.duration, 3),
+            "destination": self.destination,
+        }
+        if self.failed_sop_uids:
+            out["failed_sop_uids"] = list(self.failed_sop_uids)
+        if self.error_comment:
+            out["error_comment"] = self.error_comment
+        if self.error is not None:
+            out["error"] = self.error.title
+            out["error_type"] = type(self.error).__name__
+            out["explanation"] = self.error.explanation
+            out["action"] = self.error.action
+        return out

@@ -1,0 +1,147 @@
+"""C-FIND (PS3.4 C.4.1): search a PACS; each match arrives as an immutable :class:`FindMatch`.
+
+The response loop runs in one DIMSE worker thread and hands matches to the loop in batches.
+A person's cancel sends C-CANCEL at once; a PACS that keeps answering ends at the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from dicom_courier.core.association import finish_association, open_association, peer_of
+from dicom_courier.core.channel import Channel
+from dicom_courier.core.errors import (
+    AssociationAborted,
+    Cancelled,
+    CourierError,
+    DeadlineExceeded,
+    PeerTimeout,
+)
+from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.operation import ABORT_DEADLINE, DimseOperation
+from dicom_courier.core.query import FindMatch, FindQuery, decode_match
+from dicom_courier.core.status import failure_for_status, is_pending
+
+_MSG_ID = 1
+
+
+@dataclass(frozen=True)
+class FindResult:
+    """How a search ended: how many matches, the final status, and the error if it failed."""
+
+    count: int
+    status: int | None
+    duration: float
+    cancelled: bool
+    error: CourierError | None
+
+    @property
+    def is_success(self) -> bool:
+        return self.error is None and not self.cancelled
+
+
+class FindOperation(DimseOperation[FindMatch, FindResult]):
+    """One C-FIND on its own association. ``async for match in op`` then ``op.result``.
+
+    With ``raise_on_error`` (the default) a failure raises its typed error from the iteration
+    after the matches received so far; otherwise it is only in ``result.error``.
+    """
+
+    def __init__(self, pacs: PacsNode, query: FindQuery, executor: Executor, *,
+                 limit: int | None = None, cancel_grace: float = 5.0,
+                 raise_on_error: bool = True) -> None:
+        super().__init__(pacs, executor, cancel_grace=cancel_grace)
+        self.query = query
+        self.limit = limit
+        self.raise_on_error = raise_on_error
+
+    async def _iterate(self):  # type: ignore[no-untyped-def, override]
+        async for match in super()._iterate():
+            yield match
+        if self.raise_on_error and self.result.error is not None:
+            raise self.result.error
+
+    def _work(self, channel: Channel[FindMatch]) -> FindResult:
+        """Runs on: DIMSE worker thread."""
+        started = time.monotonic()
+        count = 0
+        status: int | None = None
+        error: CourierError | None = None
+        last = started
+        peer = peer_of(self.pacs)
+        model_uid = self.query.model.find_uid
+        level = self.query.level
+        try:
+            assoc = open_association(self.pacs, [model_uid])
+            last = time.monotonic()
+            clean = False
+            try:
+                responses = assoc.send_c_find(self.query.to_identifier(), model_uid,
+                                              msg_id=_MSG_ID)
+                self.control.attach(assoc, model_uid, _MSG_ID)
+                for response_status, identifier in responses:
+                    if "Status" not in response_status:
+                        error = self._no_status_error(count, last)
+                        break
+                    last = time.monotonic()
+                    status = int(response_status.Status)
+                    if is_pending(status):
+                        if identifier is not None:
+                            count += 1
+                            channel.put(decode_match(identifier, level))
+                            if self.limit is not None and count >= self.limit:
+                                self.control.request_cancel()
+                        continue
+                    clean = True
+                    if status not in (0x0000, 0xFE00):
+                        comment = response_status.get("ErrorComment")
+                        error = failure_for_status(status, operation="search", peer=peer,
+                                                   comment=str(comment) if comment else None)
+                    break
+            finally:
+                self.control.detach()
+                finish_association(assoc, clean=clean)
+        except CourierError as exc:
+            error = exc
+        finally:
+            channel.close()
+        cancelled = status == 0xFE00 or (error is None and self.cancel_requested and
+                                         status is None)
+        if isinstance(error, Cancelled):
+            cancelled, error = True, None
+        return FindResult(count=count, status=status, duration=time.monotonic() - started,
+                          cancelled=cancelled, error=error)
+
+    def _no_status_error(self, count: int, last: float) -> CourierError:
+        peer = peer_of(self.pacs)
+        reason = self.control.abort_reason
+        timeouts = self.pacs.timeouts
+        if reason == ABORT_DEADLINE:
+            return DeadlineExceeded(
+                f"The search did not finish within its deadline of {timeouts.total:g} s.",
+                f"{peer.called_aet} kept sending results ({count} so far).",
+                "Narrow the search (date range, modality) or raise the total deadline.",
+                peer=peer)
+        if reason is not None:
+            return Cancelled("The search was cancelled.",
+                             f"{count} results arrived before it ended.", "", peer=peer)
+        if time.monotonic() - last >= timeouts.idle * 0.9:
+            return PeerTimeout(
+                f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
+                f"No response came within the idle timeout; {count} results arrived before.",
+                "Retry; for a slow PACS raise the idle timeout in the profile.", peer=peer)
+        if count == 0:
+            return AssociationAborted(
+                f"{peer.called_aet} ended the connection right after our search.",
+                "It accepted the association but aborted the search without an answer. "
+                "PACS such as Orthanc do this when they do not know our AE title "
+                f"{peer.calling_aet}, or do not allow it to query.",
+                f"Ask the PACS administrator to register our AE title {peer.calling_aet} with "
+                "this computer's address (Orthanc: \"DicomModalities\"), then retry.",
+                peer=peer)
+        return AssociationAborted(
+            f"{peer.called_aet} dropped the connection during the search.",
+            f"{count} results arrived before the association was aborted or closed.",
+            "Retry; if it keeps happening, check the PACS's log and the network.", peer=peer)

@@ -1,0 +1,209 @@
+"""C-MOVE (PS3.4 C.4.2): ask a PACS to send a study, series or images to a destination AE.
+
+The whole response loop runs in one DIMSE worker thread; every response becomes a
+:class:`MoveProgress`, and the end a :class:`MoveResult` whose outcome and error a person can
+act on. Our own timers close the gaps pynetdicom leaves (see :mod:`.operation`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from dicom_courier.core.association import (
+    finish_association,
+    open_association,
+    peer_of,
+)
+from dicom_courier.core.channel import Channel
+from dicom_courier.core.errors import (
+    AssociationAborted,
+    Cancelled,
+    CourierError,
+    DeadlineExceeded,
+    NothingMatched,
+    PeerTimeout,
+)
+from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.operation import (
+    ABORT_CANCEL_GRACE,
+    ABORT_CONSUMER_GONE,
+    ABORT_DEADLINE,
+    DimseOperation,
+)
+from dicom_courier.core.query import MoveRequest
+from dicom_courier.core.status import failure_for_status, is_pending
+
+_MSG_ID = 1
+
+
+@dataclass
+class _Counts:
+    """The running tally of one move, updated from each response."""
+
+    remaining: int | None = None
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    total: int | None = None
+    status: int | None = None
+    comment: str | None = None
+    failed_uids: tuple[str, ...] = ()
+    responses: int = 0
+    last_response_at: float = field(default_factory=time.monotonic)
+
+    def update(self, status: Dataset, identifier: Dataset | None) -> None:
+        self.responses += 1
+        self.last_response_at = time.monotonic()
+        self.status = int(status.Status)
+        for attr, keyword in (("remaining", "NumberOfRemainingSuboperations"),
+                              ("completed", "NumberOfCompletedSuboperations"),
+                              ("failed", "NumberOfFailedSuboperations"),
+                              ("warning", "NumberOfWarningSuboperations")):
+            value = status.get(keyword)
+            if value is not None:
+                setattr(self, attr, int(value))
+        if self.remaining is not None and is_pending(self.status):
+            self.total = self.remaining + self.completed + self.failed + self.warning
+        elif self.total is None and status.get("NumberOfCompletedSuboperations") is not None:
+            self.total = self.completed + self.failed + self.warning
+        comment = status.get("ErrorComment")
+        if comment:
+            self.comment = str(comment)
+        if identifier is not None and "FailedSOPInstanceUIDList" in identifier:
+            value = identifier.FailedSOPInstanceUIDList
+            uids = [value] if isinstance(value, str) else list(value or [])
+            self.failed_uids = tuple(str(u) for u in uids if u)
+
+    def describe(self) -> str:
+        total = "?" if self.total is None else str(self.total)
+        return (f"{self.completed} of {total} sent, {self.failed} failed, "
+                f"{self.warning} with warnings")
+
+
+class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
+    """One C-MOVE on its own association. ``async for progress in op`` then ``op.result``."""
+
+    def __init__(self, pacs, request: MoveRequest, executor, *, cancel_grace: float = 5.0):  # type: ignore[no-untyped-def]
+        super().__init__(pacs, executor, cancel_grace=cancel_grace)
+        self.request = request
+
+    def _work(self, channel: Channel[MoveProgress]) -> MoveResult:
+        """Runs on: DIMSE worker thread."""
+        started = time.monotonic()
+        counts = _Counts()
+        try:
+            error = self._exchange(channel, counts, started)
+        except CourierError as exc:
+            error = exc
+        finally:
+            channel.close()
+        return self._result_of(counts, error, time.monotonic() - started)
+
+    def _exchange(self, channel: Channel[MoveProgress], counts: _Counts,
+                  started: float) -> CourierError | None:
+        """Associate, send the C-MOVE and read responses until the final one or a fault."""
+        model_uid = self.request.model.move_uid
+        identifier = self.request.target.to_identifier(self.request.model)
+        assoc = open_association(self.pacs, [model_uid])
+        counts.last_response_at = time.monotonic()
+        clean = False
+        try:
+            responses = assoc.send_c_move(identifier, self.request.destination, model_uid,
+                                          msg_id=_MSG_ID, priority=int(self.request.priority))
+            self.control.attach(assoc, model_uid, _MSG_ID)
+            for status, response_identifier in responses:
+                if "Status" not in status:
+                    return self._no_status_error(counts)
+                counts.update(status, response_identifier)
+                final = not is_pending(counts.status or 0)
+                channel.put(MoveProgress(
+                    remaining=counts.remaining, completed=counts.completed,
+                    failed=counts.failed, warning=counts.warning, total=counts.total,
+                    status=counts.status or 0, elapsed=time.monotonic() - started,
+                    is_final=final))
+                if final:
+                    clean = True
+                    return None
+            return self._no_status_error(counts)
+        finally:
+            self.control.detach()
+            finish_association(assoc, clean=clean)
+
+    def _no_status_error(self, counts: _Counts) -> CourierError:
+        """Name why responses stopped: our deadline, our cancel, idle timeout or the peer."""
+        peer = peer_of(self.pacs)
+        timeouts = self.pacs.timeouts
+        reason = self.control.abort_reason
+        sofar = {"Images so far": counts.describe()}
+        if reason == ABORT_DEADLINE:
+            return DeadlineExceeded(
+                f"The send did not finish within its deadline of {timeouts.total:g} s.",
+                f"{peer.called_aet} was still working (or kept answering \"pending\") when the "
+                f"deadline passed; we ended the association. {counts.describe()}.",
+                "Retry later, or raise the total deadline in the PACS profile for very large "
+                "studies.", peer=peer, details=sofar)
+        if reason in (ABORT_CANCEL_GRACE, ABORT_CONSUMER_GONE):
+            return Cancelled(
+                "The send was cancelled.",
+                f"{peer.called_aet} did not confirm the cancel within {self.cancel_grace:g} s, "
+                f"so we ended the association. {counts.describe()}; images already sent stay "
+                "at the destination.",
+                "Send again if it was cancelled by mistake.", peer=peer, details=sofar)
+        idle_for = time.monotonic() - counts.last_response_at
+        if idle_for >= timeouts.idle * 0.9:
+            return PeerTimeout(
+                f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
+                f"No response came within the idle timeout; we ended the association. "
+                f"{counts.describe()}.",
+                "Check that the PACS is healthy and retry; for a slow PACS raise the idle "
+                "timeout in the profile.", peer=peer, details=sofar)
+        if counts.responses == 0:
+            return AssociationAborted(
+                f"{peer.called_aet} ended the connection right after our request.",
+                "It accepted the association but aborted the request without an answer. "
+                f"PACS such as Orthanc do this when they do not know our AE title "
+                f"{peer.calling_aet}, or do not allow it to retrieve.",
+                f"Ask the PACS administrator to register our AE title {peer.calling_aet} with "
+                "this computer's address (Orthanc: \"DicomModalities\"), then retry.",
+                peer=peer, details=sofar)
+        return AssociationAborted(
+            f"{peer.called_aet} dropped the connection during the send.",
+            f"The association was aborted or the connection closed. {counts.describe()}.",
+            "Retry; if it keeps happening, check the PACS's log and the network.",
+            peer=peer, details=sofar)
+
+    def _result_of(self, counts: _Counts, error: CourierError | None,
+                   duration: float) -> MoveResult:
+        destination = self.request.destination
+        peer = peer_of(self.pacs)
+        code = counts.status
+        outcome = MoveOutcome.FAILED
+        if error is None and code is not None:
+            if code == 0xFE00:
+                outcome = MoveOutcome.CANCELLED
+            elif counts.failed or counts.warning or code == 0xB000:
+                outcome = MoveOutcome.PARTIAL if counts.completed else MoveOutcome.FAILED
+            elif code == 0x0000:
+                outcome = MoveOutcome.COMPLETED
+            if code == 0x0000 and outcome is MoveOutcome.COMPLETED and not counts.completed:
+                outcome = MoveOutcome.FAILED
+                error = NothingMatched(
+                    f"{peer.called_aet} found nothing to send.",
+                    "The PACS answered success but sent no image: nothing matched the request "
+                    "(the study may have been deleted, or the UID is wrong).",
+                    "Search again and send from the fresh results.",
+                    peer=peer, status=code, details={"Move destination": destination})
+            elif outcome is not MoveOutcome.COMPLETED:
+                error = failure_for_status(
+                    code, operation="send", peer=peer, comment=counts.comment,
+                    destination=destination, counts=counts.describe())
+        elif isinstance(error, Cancelled):
+            outcome = MoveOutcome.CANCELLED
+        return MoveResult(
+            outcome=outcome, total=counts.total, completed=counts.completed,
+            failed=counts.failed, warning=counts.warning, status=code, duration=duration,
+            error_comment=counts.comment, failed_sop_uids=counts.failed_uids, error=error,
+            destination=destination, peer=peer)

@@ -1,0 +1,113 @@
+"""The loop-side half of a DIMSE operation: run the worker, stream its items, enforce our timers.
+
+A subclass implements :meth:`DimseOperation._work`, which runs on a DIMSE worker thread, owns
+its association from start to end and puts items into a :class:`Channel`. This class iterates
+those items on the asyncio loop and adds what pynetdicom lacks: an immediate cancel (C-CANCEL,
+then A-ABORT after a grace period) and a total deadline that ends even an endless Pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from typing import Generic, TypeVar
+
+from dicom_courier.core.association import OperationControl
+from dicom_courier.core.channel import Channel
+from dicom_courier.core.nodes import PacsNode
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+#: Reasons an operation was aborted by us, kept in ``OperationControl.abort_reason``.
+ABORT_DEADLINE = "deadline"
+ABORT_CANCEL_GRACE = "cancel-grace"
+ABORT_CONSUMER_GONE = "consumer-gone"
+
+
+class DimseOperation(Generic[ItemT, ResultT]):
+    """Iterate with ``async for``; afterwards ``result`` holds the outcome. Use once."""
+
+    def __init__(self, pacs: PacsNode, executor: Executor, *, cancel_grace: float = 5.0) -> None:
+        self.pacs = pacs
+        self.control = OperationControl()
+        self.cancel_grace = cancel_grace
+        self._executor = executor
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._grace_handle: asyncio.TimerHandle | None = None
+        self._result: ResultT | None = None
+        self._started = False
+
+    @property
+    def result(self) -> ResultT:
+        if self._result is None:
+            raise RuntimeError("the operation has not finished yet")
+        return self._result
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.control.cancel_requested.is_set()
+
+    def __aiter__(self) -> AsyncIterator[ItemT]:
+        if self._started:
+            raise RuntimeError("an operation can be iterated only once")
+        self._started = True
+        return self._iterate()
+
+    async def run(self) -> ResultT:
+        """Run to the end, ignoring the items; return the result."""
+        async for _item in self:
+            pass
+        return self.result
+
+    def cancel(self) -> None:
+        """Send C-CANCEL now; abort if the PACS has not ended the operation after the grace."""
+        if self.control.cancel_requested.is_set():
+            return
+        _in_thread(self.control.request_cancel, "c-cancel")
+        if self._loop is not None:
+            self._grace_handle = self._loop.call_later(
+                self.cancel_grace, self._abort_soon, ABORT_CANCEL_GRACE)
+
+    def abort(self) -> None:
+        """End at once with A-ABORT (a second Ctrl-C, or closing the app)."""
+        self.control.cancel_requested.set()
+        self._abort_soon(ABORT_CANCEL_GRACE)
+
+    def _abort_soon(self, reason: str) -> None:
+        _in_thread(lambda: self.control.abort(reason), f"abort-{reason}")
+
+    async def _iterate(self) -> AsyncIterator[ItemT]:
+        loop = self._loop = asyncio.get_running_loop()
+        channel: Channel[ItemT] = Channel(loop)
+        future = loop.run_in_executor(self._executor, self._work, channel)
+        deadline = self.pacs.timeouts.total
+        deadline_handle = (loop.call_later(deadline, self._abort_soon, ABORT_DEADLINE)
+                           if deadline else None)
+        try:
+            async for batch in channel.batches():
+                for item in batch:
+                    yield item
+            self._result = await future
+        finally:
+            if deadline_handle is not None:
+                deadline_handle.cancel()
+            if self._grace_handle is not None:
+                self._grace_handle.cancel()
+            if not future.done():
+                # The consumer stopped early (break, or its task was cancelled).
+                self._abort_soon(ABORT_CONSUMER_GONE)
+
+    def _work(self, channel: Channel[ItemT]) -> ResultT:
+        """Runs on: DIMSE worker thread. Must close ``channel`` before returning."""
+        raise NotImplementedError
+
+
+def _in_thread(target: object, name: str) -> None:
+    """Run a short, possibly blocking pynetdicom call off the loop thread, without a pool.
+
+    A pool could be full of running moves; a cancel must not wait behind them.
+    """
+    threading.Thread(target=target, name=name, daemon=True).start()  # type: ignore[arg-type]

@@ -1,0 +1,268 @@
+"""Query and retrieve requests as values, and C-FIND answers as immutable rows.
+
+A request is validated before any network work (unknown keyword, bad level, missing unique
+key) so a person sees which field breaks which rule. Results are decoded here with their
+Specific Character Set; a value that cannot be decoded is kept and marked, never raised.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from types import MappingProxyType
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+
+from dicom_courier.core.errors import InvalidInput
+
+
+class QueryModel(StrEnum):
+    """The Q/R information model (PS3.4 C.6)."""
+
+    STUDY = "study"
+    PATIENT = "patient"
+
+    @property
+    def find_uid(self) -> str:
+        return (StudyRootQueryRetrieveInformationModelFind if self is QueryModel.STUDY
+                else PatientRootQueryRetrieveInformationModelFind)
+
+    @property
+    def move_uid(self) -> str:
+        return (StudyRootQueryRetrieveInformationModelMove if self is QueryModel.STUDY
+                else PatientRootQueryRetrieveInformationModelMove)
+
+
+class QueryLevel(StrEnum):
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+    @property
+    def unique_key(self) -> str:
+        return {
+            QueryLevel.PATIENT: "PatientID",
+            QueryLevel.STUDY: "StudyInstanceUID",
+            QueryLevel.SERIES: "SeriesInstanceUID",
+            QueryLevel.IMAGE: "SOPInstanceUID",
+        }[self]
+
+
+class Priority(IntEnum):
+    """DIMSE priority values (PS3.7 9.1.1.1.4 / pynetdicom's ``priority``)."""
+
+    LOW = 2
+    MEDIUM = 0
+    HIGH = 1
+
+
+#: What a person wants to see at each level when they did not ask for more.
+DEFAULT_RETURN_KEYS: Mapping[QueryLevel, tuple[str, ...]] = {
+    QueryLevel.PATIENT: ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                         "NumberOfPatientRelatedStudies"),
+    QueryLevel.STUDY: ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                       "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber",
+                       "ModalitiesInStudy", "StudyDescription", "ReferringPhysicianName",
+                       "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"),
+    QueryLevel.SERIES: ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber",
+                        "SeriesDescription", "NumberOfSeriesRelatedInstances"),
+    QueryLevel.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                       "SOPClassUID", "InstanceNumber"),
+}
+
+#: Keys above the level that a hierarchical (non-relational) SCP needs.
+_PARENT_KEYS: Mapping[QueryModel, Mapping[QueryLevel, tuple[str, ...]]] = {
+    QueryModel.STUDY: {
+        QueryLevel.STUDY: (),
+        QueryLevel.SERIES: ("StudyInstanceUID",),
+        QueryLevel.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID"),
+    },
+    QueryModel.PATIENT: {
+        QueryLevel.PATIENT: (),
+        QueryLevel.STUDY: ("PatientID",),
+        QueryLevel.SERIES: ("PatientID", "StudyInstanceUID"),
+        QueryLevel.IMAGE: ("PatientID", "StudyInstanceUID", "SeriesInstanceUID"),
+    },
+}
+
+
+def parse_level(value: str, field_name: str = "--level") -> QueryLevel:
+    try:
+        return QueryLevel(value.strip().upper())
+    except ValueError:
+        raise InvalidInput(field_name, "must be one of PATIENT, STUDY, SERIES, IMAGE",
+                           value) from None
+
+
+def parse_model(value: str, field_name: str = "--model") -> QueryModel:
+    try:
+        return QueryModel(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(field_name, "must be 'study' or 'patient'", value) from None
+
+
+def check_level_in_model(level: QueryLevel, model: QueryModel) -> None:
+    if level not in _PARENT_KEYS[model]:
+        raise InvalidInput("--level", f"{level.value} is not a level of the {model.value} root "
+                           "model (use --model patient for PATIENT level)", level.value)
+
+
+def validate_keyword(keyword: str, field_name: str = "-k") -> str:
+    """The DICOM keyword itself, or InvalidInput naming it (e.g. a typo like PatientNme)."""
+    keyword = keyword.strip()
+    if not keyword or tag_for_keyword(keyword) is None:
+        raise InvalidInput(field_name, f"{keyword!r} is not a DICOM keyword "
+                           "(use names like PatientName, StudyDate, ModalitiesInStudy)")
+    if dictionary_VR(keyword) == "SQ":
+        raise InvalidInput(field_name, f"{keyword} is a sequence; sequence matching is not "
+                           "supported")
+    return keyword
+
+
+def parse_key_value(text: str, field_name: str = "-k") -> tuple[str, str]:
+    """``Keyword=Value`` or ``Keyword`` (a return key) into a validated pair."""
+    keyword, _, value = text.partition("=")
+    return validate_keyword(keyword, field_name), value.strip()
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    """A C-FIND request: level, model and keys (empty value = return key, otherwise matching)."""
+
+    level: QueryLevel = QueryLevel.STUDY
+    model: QueryModel = QueryModel.STUDY
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_level_in_model(self.level, self.model)
+        for keyword in self.keys:
+            validate_keyword(keyword)
+        object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
+
+    def to_identifier(self) -> Dataset:
+        """The identifier dataset: default return keys for the level, then the person's keys."""
+        ds = Dataset()
+        ds.QueryRetrieveLevel = self.level.value
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        for keyword in DEFAULT_RETURN_KEYS[self.level] + _PARENT_KEYS[self.model][self.level]:
+            setattr(ds, keyword, "")
+        for keyword, value in self.keys.items():
+            setattr(ds, keyword, value)
+        return ds
+
+
+@dataclass(frozen=True)
+class FindMatch:
+    """One C-FIND answer, decoded to text. ``undecodable`` names values shown with � marks."""
+
+    level: QueryLevel
+    values: Mapping[str, str]
+    undecodable: frozenset[str] = frozenset()
+
+    def get(self, keyword: str, default: str = "") -> str:
+        return self.values.get(keyword, default)
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(_as_text(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return str(value)
+
+
+def decode_match(identifier: Dataset, level: QueryLevel) -> FindMatch:
+    """Decode every non-sequence element with the dataset's own character set."""
+    values: dict[str, str] = {}
+    bad: set[str] = set()
+    for elem in identifier:
+        if elem.VR == "SQ" or elem.tag.group == 0x0000:
+            continue
+        keyword = elem.keyword or keyword_for_tag(elem.tag) or str(elem.tag)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                text = _as_text(elem.value)
+            except (UnicodeError, ValueError, LookupError) as exc:
+                text = f"<cannot decode: {type(exc).__name__}>"
+                bad.add(keyword)
+        if caught:
+            bad.add(keyword)
+        values[keyword] = text
+    return FindMatch(level=level, values=MappingProxyType(values), undecodable=frozenset(bad))
+
+
+def _uid_list(values: Iterable[str], field_name: str) -> tuple[str, ...]:
+    out = []
+    for value in values:
+        uid = value.strip()
+        if not uid or len(uid) > 64 or not all(ch.isdigit() or ch == "." for ch in uid):
+            raise InvalidInput(field_name, "must be a DICOM UID (digits and dots, at most 64)",
+                               value)
+        out.append(uid)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class MoveTarget:
+    """What one C-MOVE retrieves, by unique keys only (never a name or an accession number).
+
+    ``study_uid`` is always known; ``series_uids`` and ``sop_uids`` narrow it down. The level
+    follows from what is given. ``patient_id`` is needed by the Patient Root model.
+    """
+
+    study_uid: str
+    series_uids: tuple[str, ...] = ()
+    sop_uids: tuple[str, ...] = ()
+    patient_id: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "study_uid", _uid_list([self.study_uid], "study UID")[0])
+        object.__setattr__(self, "series_uids", _uid_list(self.series_uids, "series UID"))
+        object.__setattr__(self, "sop_uids", _uid_list(self.sop_uids, "SOP Instance UID"))
+        if self.sop_uids and len(self.series_uids) != 1:
+            raise InvalidInput("SOP Instance UID", "images must name exactly one series")
+
+    @property
+    def level(self) -> QueryLevel:
+        if self.sop_uids:
+            return QueryLevel.IMAGE
+        return QueryLevel.SERIES if self.series_uids else QueryLevel.STUDY
+
+    def to_identifier(self, model: QueryModel) -> Dataset:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = self.level.value
+        if model is QueryModel.PATIENT:
+            if not self.patient_id:
+                raise InvalidInput("patient ID", "is required by the Patient Root model")
+            ds.PatientID = self.patient_id
+        ds.StudyInstanceUID = self.study_uid
+        if self.series_uids:
+            ds.SeriesInstanceUID = "\\".join(self.series_uids)
+        if self.sop_uids:
+            ds.SOPInstanceUID = "\\".join(self.sop_uids)
+        return ds
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    """A C-MOVE: what, to which destination AE title, with which model and priority."""
+
+    target: MoveTarget
+    destination: str
+    model: QueryModel = QueryModel.STUDY
+    priority: Priority = Priority.MEDIUM

@@ -1,0 +1,83 @@
+"""The PACS profiles file: human-readable JSON with a schema version, written atomically.
+
+The command line and the window share this one file. A file that cannot be read is reported
+with its path and the reason (never a traceback), and is never overwritten silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from dicom_courier.core.atomic import write_text_atomically
+from dicom_courier.core.errors import CourierError, InvalidInput
+from dicom_courier.core.nodes import PacsNode
+
+SCHEMA_VERSION = 1
+
+
+class SettingsFileError(CourierError):
+    """The profiles file exists but cannot be used as it is."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"The settings file {path} cannot be read: {reason}.",
+            "DICOM Courier did not change the file.",
+            "Fix the file by hand (it is JSON), or move it aside to start with no PACS profiles.",
+            details={"File": str(path)},
+        )
+
+
+class NodeStore:
+    """Load, change and save the PACS profiles in ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[PacsNode]:
+        if not self.path.exists():
+            return []
+        try:
+            data: Any = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SettingsFileError(self.path, str(exc)) from None
+        if not isinstance(data, dict) or not isinstance(data.get("pacs", []), list):
+            raise SettingsFileError(self.path, 'expected an object with a "pacs" list')
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise SettingsFileError(
+                self.path, f"schema_version {version!r} is newer than this version understands"
+            )
+        nodes = []
+        for index, entry in enumerate(data.get("pacs", []), start=1):
+            try:
+                nodes.append(PacsNode.from_json(entry))
+            except (InvalidInput, TypeError) as exc:
+                raise SettingsFileError(self.path, f"PACS entry {index}: {exc}") from None
+        return nodes
+
+    def save(self, nodes: Iterable[PacsNode]) -> None:
+        payload = {"schema_version": SCHEMA_VERSION, "pacs": [n.to_json() for n in nodes]}
+        write_text_atomically(self.path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+    def get(self, name: str) -> PacsNode:
+        for node in self.load():
+            if node.name.casefold() == name.strip().casefold():
+                return node
+        known = ", ".join(n.name for n in self.load()) or "none saved yet"
+        raise InvalidInput("--pacs", f"no PACS profile named {name!r} (known: {known})")
+
+    def put(self, node: PacsNode) -> None:
+        """Add ``node`` or replace the profile with the same name."""
+        nodes = [n for n in self.load() if n.name.casefold() != node.name.casefold()]
+        nodes.append(node)
+        self.save(nodes)
+
+    def remove(self, name: str) -> None:
+        nodes = self.load()
+        kept = [n for n in nodes if n.name.casefold() != name.strip().casefold()]
+        if len(kept) == len(nodes):
+            raise InvalidInput("name", f"no PACS profile named {name!r}")
+        self.save(kept)

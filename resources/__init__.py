@@ -1,0 +1,1 @@
+"""Icons and data files, read through importlib.resources."""

@@ -1,0 +1,64 @@
+"""The design card's rules: the engine never loads Qt, and only core.signals may import QtCore."""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dicom_courier.core as core_package
+
+CORE_DIR = Path(core_package.__file__).parent
+
+
+def _core_modules() -> list[str]:
+    return sorted(
+        info.name for info in pkgutil.walk_packages([str(CORE_DIR)], "dicom_courier.core.")
+    )
+
+
+def test_engine_imports_without_loading_any_qt_module() -> None:
+    modules = [m for m in _core_modules() if m != "dicom_courier.core.signals"]
+    assert "dicom_courier.core.move" in modules  # the walk really found the engine
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken', 'qasync')))\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "", f"core loaded Qt: {out.stdout.strip()}"
+
+
+def _qt_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return {n for n in names if n.split(".")[0] in ("PySide6", "PyQt5", "PyQt6", "qasync")}
+
+
+def test_only_core_signals_imports_qt_and_only_qtcore() -> None:
+    offenders = {}
+    for path in CORE_DIR.rglob("*.py"):
+        qt = _qt_imports(path)
+        if path.name == "signals.py" and path.parent == CORE_DIR:
+            assert qt == {"PySide6.QtCore"}, f"core/signals.py imports {qt}"
+        elif qt:
+            offenders[str(path.relative_to(CORE_DIR))] = qt
+    assert offenders == {}
+
+
+def test_signals_module_loads_qtcore_but_not_qtwidgets() -> None:
+    code = (
+        "import sys, dicom_courier.core.signals\n"
+        "print('PySide6.QtCore' in sys.modules, 'PySide6.QtWidgets' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["True", "False"]

@@ -1,0 +1,109 @@
+"""Every bad argument is one line naming the field and the rule, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dicom_courier.core.cli.main import run
+
+
+def cli(*args: str, config_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    extra = ["--config-dir", str(config_dir)] if config_dir else []
+    return subprocess.run([sys.executable, "-m", "dicom_courier", *extra, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["find", "--host", "h", "--port", "70000", "--aet", "X"],
+         "--port: must be a whole number from 1 to 65535"),
+        (["find", "--host", "h", "--port", "104", "--aet", "X", "-k", "PatientNme=A*"],
+         "'PatientNme' is not a DICOM keyword"),
+        (["find", "--host", "h", "--port", "104", "--aet", "X", "--level", "STUDIES"],
+         "--level: must be one of PATIENT, STUDY, SERIES, IMAGE"),
+        (["find", "--host", "h", "--port", "104", "--aet", "X", "--level", "PATIENT"],
+         "PATIENT is not a level of the study root model"),
+        (["find", "--host", "h", "--port", "104", "--aet", "THIS-AE-IS-TOO-LONG"],
+         "--aet: must be at most 16 characters"),
+        (["find", "--port", "104", "--aet", "X"], "--host: is required"),
+        (["find", "--pacs", "nope"], "--pacs: no PACS profile named 'nope'"),
+        (["move", "--host", "h", "--port", "104", "--aet", "X", "--study", "1.2.3"],
+         "--dest: is required"),
+        (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS",
+          "--study", "not-a-uid"], "study UID: must be a DICOM UID"),
+        (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS"],
+         "say what to send"),
+        (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS",
+          "--study", "1.2", "--priority", "urgent"], "--priority: must be low, medium or high"),
+        (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS",
+          "--image", "1.2.3"], "--image: needs exactly one --series"),
+        (["nodes", "add", "main", "--host", "h", "--port", "104", "--aet", "PACS",
+          "--dest", "WS@host"], "--dest: must be AET or AET@HOST:PORT"),
+        (["find", "--bogus"], "unrecognized arguments: --bogus"),
+        (["find", "--format", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str], expected: str,
+                                               tmp_path: Path) -> None:
+    result = cli(*args, config_dir=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_nodes_add_list_remove_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    base = ["--config-dir", str(tmp_path)]
+    assert run([*base, "nodes", "add", "Main", "--host", "pacs.local", "--port", "4242",
+                "--aet", "ORTHANC", "--calling-aet", "ME", "--dest", "WS1@10.0.0.9:11112",
+                "--dest", "AIBOX", "--idle-timeout", "30"]) == 0
+    saved = json.loads((tmp_path / "nodes.json").read_text())
+    assert saved["schema_version"] == 1
+    assert saved["pacs"][0]["destinations"][0] == {"ae_title": "WS1", "host": "10.0.0.9",
+                                                   "port": 11112}
+    assert saved["pacs"][0]["timeouts"]["idle"] == 30
+    capsys.readouterr()
+    assert run([*base, "nodes", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "Main: ORTHANC at pacs.local:4242, we are ME" in out
+    assert "WS1@10.0.0.9:11112, AIBOX" in out
+    assert run([*base, "nodes", "remove", "main"]) == 0
+    assert json.loads((tmp_path / "nodes.json").read_text())["pacs"] == []
+    assert not list(tmp_path.glob(".nodes.json.*.tmp"))  # no leftovers of atomic writes
+
+
+def test_environment_variable_points_at_the_config_dir(tmp_path: Path) -> None:
+    env = {"DICOM_COURIER_CONFIG_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-m", "dicom_courier", "nodes", "add", "X", "--host", "h",
+                    "--port", "104", "--aet", "PACS"], check=True, env=env, capture_output=True)
+    assert (tmp_path / "nodes.json").exists()
+
+
+def test_a_damaged_settings_file_is_reported_not_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "nodes.json").write_text("{not json")
+    result = cli("nodes", "list", config_dir=tmp_path)
+    assert result.returncode == 1
+    assert f"The settings file {tmp_path / 'nodes.json'} cannot be read" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "nodes.json").read_text() == "{not json"
+
+
+def test_connection_refused_names_both_ae_titles_host_and_port(tmp_path: Path) -> None:
+    from tests.peers.ports import free_port
+
+    port = free_port()
+    result = cli("echo", "--host", "127.0.0.1", "--port", str(port), "--aet", "NOBODY",
+                 "--calling-aet", "ME", "--connect-timeout", "3")
+    assert result.returncode == 1
+    assert f"Could not connect to 127.0.0.1:{port}" in result.stderr
+    assert "Our AE title (calling): ME" in result.stderr
+    assert "PACS AE title (called): NOBODY" in result.stderr
+    assert "Traceback" not in result.stderr
