@@ -133,7 +133,8 @@ def _check_host_resolves(pacs: PacsNode, peer: Peer) -> None:
         raise ConnectionFailed(
             f"The host name {pacs.host!r} is unknown.",
             "The name could not be resolved to an address.",
-            f"Check the spelling of the host in the settings for {pacs.name!r}, or use its IP address.",
+            f"Check the spelling of the host in the settings for {pacs.name!r}, "
+            "or use its IP address.",
             peer=peer,
             retryable=False,
         ) from None
@@ -229,11 +230,12 @@ class OperationControl:
 
     @staticmethod
     def _abort_assoc(assoc: Association) -> None:
-        try:
-            assoc.abort(block=False)
-        except Exception:  # noqa: BLE001 - the association may already be gone
-            log.debug("abort failed", exc_info=True)
-        # pynetdicom does not wake a receiver blocked in get_msg() on a *local* abort.
+        """Wake the worker's response loop with pynetdicom's own "no response" marker.
+
+        The worker then aborts the association itself, in its own thread. Calling
+        ``assoc.abort()`` from here instead would restart pynetdicom's reactor, which can take
+        the marker off the queue first, leaving the worker blocked until its DIMSE timeout.
+        """
         assoc.dimse.msg_queue.put((None, None))
 
 

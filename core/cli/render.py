@@ -13,7 +13,8 @@ from rich.table import Table
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.query import FindMatch
 
-stdout = Console(highlight=False, soft_wrap=True)
+#: A pipe or file gets a wide table (no columns dropped); a terminal gets its own width.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

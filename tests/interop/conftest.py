@@ -1,0 +1,33 @@
+"""Helpers for tests that drive the engine against real peers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dicom_courier.core.engine import Courier
+from dicom_courier.core.nodes import PacsNode, Timeouts
+
+
+def node_for(peer: Any, **changes: Any) -> PacsNode:
+    """A profile for a running peer; ``changes`` override fields or timeouts (idle=…)."""
+    timeout_keys = {k: changes.pop(k) for k in ("connect", "acse", "idle", "total")
+                    if k in changes}
+    node = PacsNode(name=peer.name, called_aet=peer.aet, host="127.0.0.1", port=peer.port,
+                    calling_aet=getattr(peer, "calling_aet", "COURIER"),
+                    timeouts=Timeouts(connect=5, acse=10, idle=20, **timeout_keys))
+    return node.with_changes(**changes) if changes else node
+
+
+@pytest.fixture
+def courier() -> Iterator[Courier]:
+    with Courier(cancel_grace=2.0) as engine:
+        yield engine
+
+
+def run(coro: Any) -> Any:
+    """Run one scenario on a fresh plain-asyncio loop (the engine needs no Qt)."""
+    return asyncio.run(coro)

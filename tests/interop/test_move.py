@@ -1,0 +1,129 @@
+"""C-MOVE against Orthanc and dcmqrscp to storescp: every instance arrives, errors are plain."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from dicom_courier.core.engine import Courier
+from dicom_courier.core.errors import (
+    AssociationAborted,
+    MoveDestinationUnknown,
+    UnableToProcess,
+)
+from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.query import MoveRequest, MoveTarget, QueryModel
+from tests.interop.conftest import node_for, run
+from tests.peers import INTEROP_STUDIES
+
+SPEC = INTEROP_STUDIES[0]  # 2 series x 3 instances
+
+
+@pytest.fixture(params=["orthanc", "dcmqrscp"])
+def archive(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(request.param)
+
+
+def _move(courier: Courier, node: Any, target: MoveTarget, destination: str,
+          model: QueryModel = QueryModel.STUDY) -> tuple[list[MoveProgress], MoveResult]:
+    async def scenario() -> tuple[list[MoveProgress], MoveResult]:
+        op = courier.move(node, MoveRequest(target, destination, model))
+        events = [event async for event in op]
+        return events, op.result
+    return run(scenario())
+
+
+def test_move_study_puts_every_instance_on_disk(courier: Courier, archive: Any,
+                                                storescp: Any) -> None:
+    events, result = _move(courier, node_for(archive), MoveTarget(SPEC.study_uid),
+                           archive.known_destination)
+    assert result.outcome is MoveOutcome.COMPLETED, result.error and result.error.render()
+    assert (result.completed, result.failed, result.warning) == (6, 0, 0)
+    assert result.error is None
+    assert events[-1].is_final and events[-1].is_success
+    assert all(not e.is_final for e in events[:-1])
+    files = storescp.wait_for_files(6)
+    expected = {SPEC.sop_uid(s, i) for s in range(2) for i in range(3)}
+    assert {p.name.split(".", 1)[1] for p in files} == expected
+
+
+def test_move_study_with_patient_root(courier: Courier, archive: Any, storescp: Any) -> None:
+    target = MoveTarget(SPEC.study_uid, patient_id=SPEC.patient_id)
+    _, result = _move(courier, node_for(archive), target, archive.known_destination,
+                      QueryModel.PATIENT)
+    assert result.outcome is MoveOutcome.COMPLETED, result.error and result.error.render()
+    assert len(storescp.wait_for_files(6)) == 6
+
+
+def test_move_one_series(courier: Courier, archive: Any, storescp: Any) -> None:
+    target = MoveTarget(SPEC.study_uid, series_uids=(SPEC.series_uid(1),))
+    _, result = _move(courier, node_for(archive), target, archive.known_destination)
+    assert result.outcome is MoveOutcome.COMPLETED
+    assert result.completed == 3
+    names = {p.name.split(".", 1)[1] for p in storescp.wait_for_files(3)}
+    assert names == {SPEC.sop_uid(1, i) for i in range(3)}
+
+
+def test_move_single_images(courier: Courier, archive: Any, storescp: Any) -> None:
+    wanted = (SPEC.sop_uid(0, 0), SPEC.sop_uid(0, 2))
+    target = MoveTarget(SPEC.study_uid, series_uids=(SPEC.series_uid(0),), sop_uids=wanted)
+    _, result = _move(courier, node_for(archive), target, archive.known_destination)
+    assert result.outcome is MoveOutcome.COMPLETED, result.error and result.error.render()
+    assert result.completed == 2
+    assert {p.name.split(".", 1)[1] for p in storescp.wait_for_files(2)} == set(wanted)
+
+
+def test_unknown_destination_on_dcmqrscp_is_a801(courier: Courier, dcmqrscp: Any) -> None:
+    _, result = _move(courier, node_for(dcmqrscp), MoveTarget(SPEC.study_uid), "NOSUCHWS")
+    assert result.outcome is MoveOutcome.FAILED
+    assert isinstance(result.error, MoveDestinationUnknown)
+    assert result.status == 0xA801
+    assert "DCMQRSCP does not know the destination NOSUCHWS" in result.error.title
+    assert "AETable" in result.error.action
+
+
+def test_unknown_destination_on_orthanc_is_commentless_c000(courier: Courier,
+                                                           orthanc: Any) -> None:
+    _, result = _move(courier, node_for(orthanc), MoveTarget(SPEC.study_uid), "NOSUCHWS")
+    assert result.outcome is MoveOutcome.FAILED
+    assert isinstance(result.error, UnableToProcess)
+    assert result.status == 0xC000
+    assert "'NOSUCHWS' is not in the PACS's list of DICOM nodes" in result.error.explanation
+    assert "DicomModalities" in result.error.action
+
+
+def test_destination_down(courier: Courier, archive: Any) -> None:
+    _, result = _move(courier, node_for(archive), MoveTarget(SPEC.study_uid),
+                      archive.dead_destination)
+    assert result.outcome is MoveOutcome.FAILED
+    assert result.completed == 0
+    assert result.error is not None
+    assert result.error.details["Move destination"] == archive.dead_destination
+    assert result.status is not None and result.status >= 0xA000
+
+
+def test_calling_ae_not_registered_at_orthanc(courier: Courier, orthanc: Any,
+                                              storescp: Any) -> None:
+    node = node_for(orthanc, calling_aet="STRANGER")
+    _, result = _move(courier, node, MoveTarget(SPEC.study_uid), orthanc.known_destination)
+    assert result.outcome is MoveOutcome.FAILED
+    assert isinstance(result.error, AssociationAborted)
+    assert "STRANGER" in result.error.explanation
+    assert storescp.received_files() == []
+
+
+def test_two_moves_run_concurrently_on_separate_associations(courier: Courier, dcmqrscp: Any,
+                                                             storescp: Any) -> None:
+    node = node_for(dcmqrscp)
+
+    async def scenario() -> list[MoveResult]:
+        ops = [courier.move(node, MoveRequest(MoveTarget(spec.study_uid),
+                                              dcmqrscp.known_destination))
+               for spec in INTEROP_STUDIES[:3]]
+        return list(await asyncio.gather(*(op.run() for op in ops)))
+
+    results = run(scenario())
+    assert [r.outcome for r in results] == [MoveOutcome.COMPLETED] * 3
+    assert len(storescp.wait_for_files(18)) == 18
