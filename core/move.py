@@ -78,9 +78,8 @@ class _Counts:
             self.failed_uids = tuple(str(u) for u in uids if u)
 
     def describe(self) -> str:
-        total = "?" if self.total is None else str(self.total)
-        return (f"{self.completed} of {total} sent, {self.failed} failed, "
-                f"{self.warning} with warnings")
+        sent = str(self.completed) if self.total is None else f"{self.completed} of {self.total}"
+        return f"{sent} images sent, {self.failed} failed, {self.warning} with warnings"
 
 
 class MoveOperation(DimseOperation[MoveProgress, MoveResult]):

@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from rich.markup import escape
+
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.move_cmd import MoveRunner
 from dicom_courier.core.cli.parser import (
@@ -24,9 +26,10 @@ from dicom_courier.core.cli.parser import (
     build_parser,
 )
 from dicom_courier.core.cli.render import print_error, print_matches, print_usage_error, stdout
+from dicom_courier.core.diagnose import Verdict, diagnose
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
-from dicom_courier.core.nodes import Destination, PacsNode
+from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
@@ -221,29 +224,16 @@ async def _nodes(args: argparse.Namespace) -> int:
 
 
 async def _nodes_test(node: PacsNode) -> int:
-    """Echo the PACS, then each destination that has an address."""
+    """Answer the admin's questions about a profile, one line per check."""
+    marks = {Verdict.OK: "[green]OK[/]", Verdict.FAILED: "[red]FAILED[/]",
+             Verdict.UNCLEAR: "[yellow]UNCLEAR[/]", Verdict.SKIPPED: "[dim]SKIPPED[/]"}
     failures = 0
     with Courier() as courier:
-        checks: list[tuple[str, PacsNode]] = [(f"PACS {node.called_aet}", node)]
-        for dest in node.destinations:
-            if dest.host and dest.port:
-                checks.append((f"destination {dest.ae_title}", _as_pacs(node, dest)))
-            else:
-                stdout.print(f"destination {dest.ae_title}: no address saved, cannot echo it "
-                             "(add it as AET@HOST:PORT)", markup=False)
-        for label, target in checks:
-            try:
-                result = await courier.echo(target)
-                stdout.print(f"{label} at {target.host}:{target.port}: OK, "
-                             f"{result.round_trip_ms:.1f} ms", markup=False)
-            except CourierError as exc:
+        async for check in diagnose(courier, node):
+            stdout.print(f"{marks[check.verdict]} {escape(check.question)} "
+                         f"{escape(check.answer)}")
+            if check.verdict is Verdict.FAILED:
                 failures += 1
-                stdout.print(f"{label} at {target.host}:{target.port}: FAILED", markup=False)
-                print_error(exc)
+                if check.error is not None:
+                    print_error(check.error)
     return EXIT_FAILED if failures else EXIT_OK
-
-
-def _as_pacs(node: PacsNode, dest: Destination) -> PacsNode:
-    assert dest.host is not None and dest.port is not None
-    return PacsNode(name=dest.ae_title, called_aet=dest.ae_title, host=dest.host,
-                    port=dest.port, calling_aet=node.calling_aet, timeouts=node.timeouts)

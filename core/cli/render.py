@@ -43,8 +43,10 @@ def columns_of(matches: Sequence[FindMatch], preferred: Sequence[str]) -> list[s
     return seen
 
 
-def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[str]) -> None:
-    columns = columns_of(matches, preferred)
+def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[str], *,
+                  only_preferred: bool = False) -> None:
+    """Print ``matches`` as a table, JSON or CSV; ``preferred`` columns come first."""
+    columns = list(preferred) if only_preferred else columns_of(matches, preferred)
     if fmt == "json":
         rows = [{c: m.get(c) for c in columns} for m in matches]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")

@@ -16,7 +16,9 @@ def node_for(peer: Any, **changes: Any) -> PacsNode:
     """A profile for a running peer; ``changes`` override fields or timeouts (idle=…)."""
     timeout_keys = {k: changes.pop(k) for k in ("connect", "acse", "idle", "total")
                     if k in changes}
-    node = PacsNode(name=peer.name, called_aet=peer.aet, host="127.0.0.1", port=peer.port,
+    aet = getattr(peer, "aet", None) or peer.ae_title  # DCMTK/Orthanc peers, or our own SCPs
+    node = PacsNode(name=getattr(peer, "name", aet), called_aet=aet, host="127.0.0.1",
+                    port=peer.port,
                     calling_aet=getattr(peer, "calling_aet", "COURIER"),
                     timeouts=Timeouts(connect=5, acse=10, idle=20, **timeout_keys))
     return node.with_changes(**changes) if changes else node

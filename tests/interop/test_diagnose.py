@@ -1,0 +1,58 @@
+"""``nodes test`` answers an admin's questions honestly against real peers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicom_courier.core.demo.pacs import DemoPacs
+from dicom_courier.core.diagnose import Check, Verdict, diagnose
+from dicom_courier.core.engine import Courier
+from dicom_courier.core.errors import MoveDestinationUnknown
+from dicom_courier.core.nodes import Destination
+from tests.interop.conftest import node_for, run
+
+
+def _checks(courier: Courier, node: Any) -> list[Check]:
+    async def scenario() -> list[Check]:
+        return [check async for check in diagnose(courier, node)]
+    return run(scenario())
+
+
+def test_unknown_calling_ae_is_found_by_the_search_probe(courier: Courier,
+                                                         orthanc: Any) -> None:
+    checks = _checks(courier, node_for(orthanc, calling_aet="STRANGER"))
+    assert [c.verdict for c in checks] == [Verdict.OK, Verdict.FAILED]
+    assert "does not know our AE title STRANGER" in checks[1].answer
+
+
+def test_destinations_on_dcmqrscp(courier: Courier, dcmqrscp: Any, storescp: Any) -> None:
+    node = node_for(dcmqrscp, destinations=(
+        Destination("STORESCP", "127.0.0.1", storescp.port),
+        Destination(dcmqrscp.dead_destination, "127.0.0.1", dcmqrscp.dead_port)))
+    checks = _checks(courier, node)
+    verdicts = [c.verdict for c in checks]
+    # echo, search, STORESCP known?, STORESCP reachable, DEADDEST known?, DEADDEST reachable
+    assert verdicts == [Verdict.OK, Verdict.OK, Verdict.UNCLEAR, Verdict.OK, Verdict.UNCLEAR,
+                        Verdict.FAILED]
+    assert "only a real send proves it" in checks[2].answer
+    assert storescp.received_files() == []  # probes never move patient data
+
+
+def test_unknown_destination_is_a_sure_no_where_the_pacs_says_a801(courier: Courier) -> None:
+    with DemoPacs(studies=[]) as pacs:
+        node = node_for(pacs, destinations=(Destination("NOWHERE"),))
+        checks = _checks(courier, node)
+    assert checks[2].verdict is Verdict.FAILED
+    assert isinstance(checks[2].error, MoveDestinationUnknown)
+    assert checks[3].verdict is Verdict.SKIPPED
+
+
+def test_pacs_down_stops_after_the_first_check(courier: Courier) -> None:
+    from dicom_courier.core.nodes import PacsNode, Timeouts
+    from tests.peers import free_port
+
+    node = PacsNode(name="down", called_aet="DOWN", host="127.0.0.1", port=free_port(),
+                    timeouts=Timeouts(connect=2), destinations=(Destination("WS"),))
+    checks = _checks(courier, node)
+    assert [c.verdict for c in checks] == [Verdict.FAILED]
+    assert "Could not connect" in checks[0].answer
