@@ -10,11 +10,14 @@ universal matching for empty keys. Keys the SCP holds no value for are not used 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import socketserver
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -86,33 +89,112 @@ _MOVE_MODELS = {
 # --- serving ------------------------------------------------------------------------------
 
 
-class QuickStopServer(ThreadedAssociationServer):
-    """An association server that notices shutdown() within 50 ms, not socketserver's 500 ms.
-
-    It is run by ``serve_in_background`` rather than ``AE.start_server`` (which hard-codes its
-    server class), so it is not in the AE's server list: ``AE.shutdown()`` aborts its
-    associations and the owner then calls ``shutdown()`` on it.
-    """
+class _QuickStopServer(ThreadedAssociationServer):
+    """Notices shutdown() within 50 ms rather than socketserver's 500 ms."""
 
     def serve_forever(self, poll_interval: float = 0.05) -> None:
         super().serve_forever(poll_interval)
 
     def shutdown(self) -> None:
-        """Stop serving and close the socket (AssociationServer's would also unlist us)."""
+        # Not AssociationServer.shutdown(): that unlists us from AE._servers, where we are not.
         socketserver.BaseServer.shutdown(self)
         self.server_close()
 
 
-def serve_in_background(
-    ae: AE, host: str, port: int, evt_handlers: list[tuple[Any, ...]]
-) -> QuickStopServer:
-    """Start ``ae`` listening on (host, port) in a daemon thread; port 0 picks a free one."""
-    server = ae.make_server((host, port), evt_handlers=evt_handlers, server_class=QuickStopServer)
-    assert isinstance(server, QuickStopServer)
-    thread = threading.Thread(target=server.serve_forever, name=f"{ae.ae_title}@{host}")
-    thread.daemon = True
-    thread.start()
-    return server
+class BackgroundScp:
+    """An AE listening in a daemon thread, with a stop() that never races a busy handler.
+
+    Aborting an association from another thread while its handler is still answering makes
+    pynetdicom's DUL thread die with InvalidEventError (a P-DATA after our own A-ABORT: Evt9
+    in Sta13). So stop() raises ``stopping``, waits for busy handlers (wrapped by
+    ``tracked``) to end their own associations through ``end_if_over``, and only then
+    aborts the idle ones. Shared by the demo PACS, the workstation and the test fakes.
+    """
+
+    def __init__(self, ae: AE) -> None:
+        self.ae = ae
+        self.stopping = threading.Event()
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._ending: set[threading.Thread] = set()
+        self._server: _QuickStopServer | None = None
+
+    def start(self, host: str, port: int, evt_handlers: list[tuple[Any, Any]]) -> int:
+        """Listen on (host, port), 0 picking a free port; returns the bound port."""
+        self.stopping.clear()
+        server = self.ae.make_server(
+            (host, port), evt_handlers=evt_handlers, server_class=_QuickStopServer
+        )
+        assert isinstance(server, _QuickStopServer)
+        thread = threading.Thread(target=server.serve_forever, name=f"{self.ae.ae_title}@{host}")
+        thread.daemon = True
+        thread.start()
+        self._server = server
+        return int(server.server_address[1])
+
+    def tracked(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` (plain or generator) counted as busy while it runs or is suspended."""
+        if inspect.isgeneratorfunction(handler):
+
+            def run_generator(event: Event, *args: Any) -> Iterator[Any]:
+                with self._working():
+                    yield from handler(event, *args)
+
+            return run_generator
+
+        def run(event: Event, *args: Any) -> Any:
+            with self._working():
+                return handler(event, *args)
+
+        return run
+
+    def end_if_over(self, event: Event) -> bool:
+        """True once ``event``'s association is over for its handler, which must then return.
+
+        If stop() has begun, the association is aborted here, from its own thread. If the peer
+        has aborted, the association is killed: pynetdicom's reactor is this very thread, so
+        it has not noticed yet and would otherwise answer into the closed connection.
+        """
+        assoc = event.assoc
+        if assoc.acse.is_aborted():
+            assoc.kill()
+        elif self.stopping.is_set():
+            if assoc.is_established:
+                assoc.abort()
+        else:
+            return False
+        with self._idle:
+            self._ending = {t for t in self._ending if t.is_alive()}
+            self._ending.add(threading.current_thread())
+        return True
+
+    def stop(self, grace: float = 5.0) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        deadline = time.monotonic() + grace
+        server.shutdown()  # no new associations from here on
+        self.stopping.set()
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=grace)
+            ending, self._ending = self._ending, set()
+        for thread in ending:  # still tidying up, e.g. releasing a C-MOVE sub-association
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        threads = self.ae.active_associations
+        self.ae.shutdown()  # the idle ones
+        for thread in threads:
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        with self._idle:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
 
 
 # --- the in-memory archive ------------------------------------------------------------------
@@ -329,9 +411,7 @@ class DemoPacs:
         self._catalogue = _build_catalogue(self.studies)
         self._destinations: dict[str, tuple[str, int]] = dict(destinations or {})
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._ae: AE | None = None
-        self._server: QuickStopServer | None = None
+        self._scp: BackgroundScp | None = None
 
     # lifecycle
 
@@ -342,11 +422,11 @@ class DemoPacs:
 
     @property
     def is_running(self) -> bool:
-        return self._ae is not None
+        return self._scp is not None
 
     def start(self) -> Self:
         """Listen in the background; returns once the port is bound."""
-        if self._ae is not None:
+        if self._scp is not None:
             return self
         quiet_pynetdicom()
         ae = AE(ae_title=self.ae_title)
@@ -354,35 +434,28 @@ class DemoPacs:
         for model in (*_FIND_MODELS, *_MOVE_MODELS):
             ae.add_supported_context(model)
         ae.maximum_associations = 16
-        self._stopping.clear()
-        server = serve_in_background(
-            ae,
+        ae.acse_timeout = 10  # also bounds how long an abort waits for the peer to hang up
+        scp = BackgroundScp(ae)
+        self._port = scp.start(
             self.host,
             self._requested_port,
             [
                 *NODELAY_HANDLERS,
                 (evt.EVT_C_ECHO, self._on_echo),
-                (evt.EVT_C_FIND, self._on_find),
-                (evt.EVT_C_MOVE, self._on_move),
+                (evt.EVT_C_FIND, scp.tracked(self._on_find), [scp]),
+                (evt.EVT_C_MOVE, scp.tracked(self._on_move), [scp]),
             ],
         )
-        self._port = int(server.server_address[1])
-        self._ae, self._server = ae, server
+        self._scp = scp
         LOGGER.info("Demo PACS %s listening on %s:%d", self.ae_title, self.host, self._port)
         return self
 
     def stop(self) -> None:
-        """Abort open associations, close the port and wait for handler threads to finish."""
-        ae, server = self._ae, self._server
-        if ae is None or server is None:
+        """Abort open associations (a cut-short move never says Success) and close the port."""
+        if self._scp is None:
             return
-        self._ae = self._server = None
-        server.shutdown()  # no new associations from here on
-        threads = ae.active_associations
-        ae.shutdown()  # aborts before waking handlers, so a cut-short move cannot say Success
-        self._stopping.set()  # then wakes any handler sleeping in store_delay
-        for thread in threads:
-            thread.join(timeout=5)
+        self._scp.stop()
+        self._scp = None
         LOGGER.info("Demo PACS %s stopped", self.ae_title)
 
     def __enter__(self) -> Self:
@@ -418,7 +491,9 @@ class DemoPacs:
     def _on_echo(self, event: Event) -> int:
         return 0x0000
 
-    def _on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
+    def _on_find(
+        self, event: Event, scp: BackgroundScp
+    ) -> Iterator[tuple[int, Dataset | None]]:
         identifier = event.identifier
         level = _level_of(identifier, _FIND_MODELS[event.request.AffectedSOPClassUID])
         if level is None:
@@ -426,13 +501,15 @@ class DemoPacs:
             return
         cancel = _CancelWatch(event)
         for record in self._catalogue.records[level]:
+            if scp.end_if_over(event):
+                return
             if cancel.requested:
                 yield _CANCEL, None
                 return
             if _matches(record, identifier):
                 yield _PENDING, _response(record, identifier, level, self.ae_title)
 
-    def _on_move(self, event: Event) -> Iterator[Any]:
+    def _on_move(self, event: Event, scp: BackgroundScp) -> Iterator[Any]:
         with self._lock:
             address = self._destinations.get(event.move_destination or "")
         if address is None:
@@ -456,8 +533,8 @@ class DemoPacs:
         cancel = _CancelWatch(event)
         for ds in instances:
             if self.store_delay:
-                self._pause(cancel)
-            if not event.assoc.is_established or self._stopping.is_set():
+                self._pause(cancel, scp.stopping)
+            if scp.end_if_over(event) or not event.assoc.is_established:
                 return
             if cancel.requested:
                 yield _CANCEL, None
@@ -472,11 +549,11 @@ class DemoPacs:
         keys = [_UNIQUE_KEY[name] for name in _LEVELS[: _LEVELS.index(level) + 1]]
         return [ds for ds in self._catalogue.instances if _matches(ds, identifier, keys)]
 
-    def _pause(self, cancel: _CancelWatch) -> None:
+    def _pause(self, cancel: _CancelWatch, stopping: threading.Event) -> None:
         """Wait ``store_delay`` seconds, waking early for C-CANCEL or stop()."""
         slices = max(1, round(self.store_delay / 0.02))
         for _ in range(slices):
-            if cancel.requested or self._stopping.wait(self.store_delay / slices):
+            if cancel.requested or stopping.wait(self.store_delay / slices):
                 return
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,7 +22,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from dicom_courier.core.demo.pacs import QuickStopServer, serve_in_background
+from dicom_courier.core.demo.pacs import BackgroundScp
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
 
 LOGGER = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Workstation:
         host: str = "127.0.0.1",
         port: int = 0,
         fail_every: int = 0,
+        store_delay: float = 0.0,
     ) -> None:
         if fail_every < 0:
             raise ValueError("fail_every must not be negative")
@@ -74,14 +76,16 @@ class Workstation:
         self.ae_title = ae_title
         self.host = host
         self.fail_every = fail_every
+        #: Seconds each C-STORE takes, so a move into this workstation is slow enough to
+        #: cancel, or to kill its PACS, mid-way.
+        self.store_delay = store_delay
         self._requested_port = port
         self._port = port
         self._lock = threading.Lock()
         self._attempts = 0
         self._received: dict[str, Path] = {}
         self._failed: list[str] = []
-        self._ae: AE | None = None
-        self._server: QuickStopServer | None = None
+        self._scp: BackgroundScp | None = None
 
     # lifecycle
 
@@ -92,11 +96,11 @@ class Workstation:
 
     @property
     def is_running(self) -> bool:
-        return self._ae is not None
+        return self._scp is not None
 
     def start(self) -> Self:
         """Listen in the background; returns once the port is bound."""
-        if self._ae is not None:
+        if self._scp is not None:
             return self
         quiet_pynetdicom()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -105,32 +109,27 @@ class Workstation:
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax, _TRANSFER_SYNTAXES)
         ae.maximum_associations = 16
-        server = serve_in_background(
-            ae,
+        ae.acse_timeout = 10  # also bounds how long an abort waits for the peer to hang up
+        scp = BackgroundScp(ae)
+        self._port = scp.start(
             self.host,
             self._requested_port,
             [
                 *NODELAY_HANDLERS,
                 (evt.EVT_C_ECHO, lambda event: _SUCCESS),
-                (evt.EVT_C_STORE, self._on_store),
+                (evt.EVT_C_STORE, scp.tracked(self._on_store)),
             ],
         )
-        self._port = int(server.server_address[1])
-        self._ae, self._server = ae, server
+        self._scp = scp
         LOGGER.info("Workstation %s listening on %s:%d", self.ae_title, self.host, self._port)
         return self
 
     def stop(self) -> None:
-        """Abort open associations and close the port."""
-        ae, server = self._ae, self._server
-        if ae is None or server is None:
+        """Let stores in progress finish, abort open associations and close the port."""
+        if self._scp is None:
             return
-        self._ae = self._server = None
-        server.shutdown()
-        threads = ae.active_associations
-        ae.shutdown()
-        for thread in threads:
-            thread.join(timeout=5)
+        self._scp.stop()
+        self._scp = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -168,6 +167,8 @@ class Workstation:
     # handler — Runs on: the association's pynetdicom thread
 
     def _on_store(self, event: Event) -> int:
+        if self.store_delay:
+            time.sleep(self.store_delay)
         sop_uid = _safe_uid(event.request.AffectedSOPInstanceUID)
         with self._lock:
             self._attempts += 1

@@ -25,7 +25,8 @@ def test_engine_imports_without_loading_any_qt_module() -> None:
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken', 'qasync')))\n"
+        "qt = ('PySide6', 'shiboken', 'qasync')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(qt))\n"
         "print(','.join(loaded))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

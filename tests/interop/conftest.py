@@ -20,7 +20,7 @@ def node_for(peer: Any, **changes: Any) -> PacsNode:
     node = PacsNode(name=getattr(peer, "name", aet), called_aet=aet, host="127.0.0.1",
                     port=peer.port,
                     calling_aet=getattr(peer, "calling_aet", "COURIER"),
-                    timeouts=Timeouts(connect=5, acse=10, idle=20, **timeout_keys))
+                    timeouts=Timeouts(**{"connect": 5, "acse": 10, "idle": 20, **timeout_keys}))
     return node.with_changes(**changes) if changes else node
 
 

@@ -124,7 +124,9 @@ def test_saved_profile_with_default_destination(dcmqrscp: Any, storescp: Any,
     assert added.returncode == 0, added.stderr
     tested = cli("nodes", "test", "qr", config_dir=tmp_path)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "PACS DCMQRSCP" in tested.stdout and "destination STORESCP" in tested.stdout
+    assert "OK Is DCMQRSCP at 127.0.0.1" in tested.stdout
+    assert "OK May COURIER search DCMQRSCP?" in tested.stdout
+    assert f"OK Does STORESCP answer at its address? yes, 127.0.0.1:{storescp.port}" in tested.stdout
     moved = cli("move", "--pacs", "qr", "--study", SPEC.study_uid, config_dir=tmp_path)
     assert moved.returncode == 0, moved.stderr
     assert len(storescp.wait_for_files(6)) == 6
