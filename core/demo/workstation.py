@@ -22,7 +22,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from dicom_courier.core.demo.pacs import BackgroundScp
+from dicom_courier.core.demo.serving import BackgroundScp
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
 
 LOGGER = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from dicom_courier.core.demo.pacs import BackgroundScp
+from dicom_courier.core.demo.serving import BackgroundScp
 from dicom_courier.core.demo.synthetic import StudySpec, make_instance, stable_uid
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
 

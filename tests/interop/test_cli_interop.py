@@ -126,7 +126,8 @@ def test_saved_profile_with_default_destination(dcmqrscp: Any, storescp: Any,
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "OK Is DCMQRSCP at 127.0.0.1" in tested.stdout
     assert "OK May COURIER search DCMQRSCP?" in tested.stdout
-    assert f"OK Does STORESCP answer at its address? yes, 127.0.0.1:{storescp.port}" in tested.stdout
+    reachable = f"OK Does STORESCP answer at its address? yes, 127.0.0.1:{storescp.port}"
+    assert reachable in tested.stdout
     moved = cli("move", "--pacs", "qr", "--study", SPEC.study_uid, config_dir=tmp_path)
     assert moved.returncode == 0, moved.stderr
     assert len(storescp.wait_for_files(6)) == 6
