@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.nodes import PacsNode, Timeouts
 
@@ -22,6 +24,14 @@ def node_for(peer: Any, **changes: Any) -> PacsNode:
                     calling_aet=getattr(peer, "calling_aet", "COURIER"),
                     timeouts=Timeouts(**{"connect": 5, "acse": 10, "idle": 20, **timeout_keys}))
     return node.with_changes(**changes) if changes else node
+
+
+@pytest.fixture
+def slow_destination(tmp_path: Path, destination_port: int) -> Iterator[Workstation]:
+    """Our Workstation where the peers expect "STORESCP", taking 0.3 s per image."""
+    with Workstation(tmp_path / "slow", ae_title="STORESCP", port=destination_port,
+                     store_delay=0.3) as workstation:
+        yield workstation
 
 
 @pytest.fixture

@@ -27,13 +27,6 @@ from tests.peers import INTEROP_STUDIES, DcmqrscpPeer, OrthancPeer
 SPEC = INTEROP_STUDIES[3]
 
 
-@pytest.fixture
-def slow_destination(tmp_path: Path, destination_port: int) -> Iterator[Workstation]:
-    with Workstation(tmp_path / "slow", ae_title="STORESCP", port=destination_port,
-                     store_delay=0.3) as workstation:
-        yield workstation
-
-
 @pytest.fixture(params=["orthanc", "dcmqrscp"])
 def archive(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue(request.param)
