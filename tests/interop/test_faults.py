@@ -190,3 +190,21 @@ def test_error_comment_is_kept(courier: Courier) -> None:
     assert result.outcome is MoveOutcome.FAILED
     assert result.error_comment == "archive offline"
     assert '"archive offline"' in result.error.explanation  # type: ignore[union-attr]
+
+
+def test_cancel_of_a_search_sends_c_cancel_and_keeps_the_matches(courier: Courier,
+                                                                  endless: Any) -> None:
+    async def scenario() -> tuple[int, Any, float]:
+        op = courier.find(_node(endless), FindQuery())
+        count, cancelled_at = 0, 0.0
+        async for _ in op:
+            count += 1
+            if count == 3:
+                op.cancel()
+                cancelled_at = time.monotonic()
+        return count, op.result, time.monotonic() - cancelled_at
+    count, result, took = run(scenario())
+    assert result.cancelled and result.status == 0xFE00
+    assert result.error is None
+    assert result.count == count >= 3
+    assert took < 1.0
