@@ -1,7 +1,8 @@
 """Hand items from a DIMSE worker thread to the asyncio loop, in batches, without flooding it.
 
-A worker calls :meth:`Channel.put` for every item; the loop is woken at most once per batch, so
-a C-FIND with 20,000 matches costs a few hundred wake-ups, not 20,000.
+A worker calls :meth:`Channel.put` (or :meth:`Channel.put_many` for a batch it gathered); the
+loop is woken at most once per batch, so a C-FIND with 20,000 matches costs a few hundred
+wake-ups, not 20,000.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ class Channel(Generic[T]):
         """Runs on: DIMSE worker thread."""
         with self._lock:
             self._items.append(item)
+            self._wake_locked()
+
+    def put_many(self, items: list[T]) -> None:
+        """Runs on: DIMSE worker thread. One wake-up of the loop for the whole list."""
+        if not items:
+            return
+        with self._lock:
+            self._items.extend(items)
             self._wake_locked()
 
     def close(self) -> None:

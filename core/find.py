@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dicom_courier.core.association import finish_association, open_association, peer_of
 from dicom_courier.core.channel import Channel
+from dicom_courier.core.decode import decode_match
 from dicom_courier.core.errors import (
     AssociationAborted,
     Cancelled,
@@ -21,10 +22,14 @@ from dicom_courier.core.errors import (
 )
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.operation import ABORT_DEADLINE, DimseOperation
-from dicom_courier.core.query import FindMatch, FindQuery, decode_match
+from dicom_courier.core.query import FindMatch, FindQuery
 from dicom_courier.core.status import failure_for_status, is_pending
 
 _MSG_ID = 1
+#: Matches are handed to the loop in batches of this many, or after this long, whichever first:
+#: one loop wake-up per match cost a fifth of a large search's CPU time.
+_BATCH_SIZE = 100
+_BATCH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,16 +86,22 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                 responses = assoc.send_c_find(self.query.to_identifier(), model_uid,
                                               msg_id=_MSG_ID)
                 self.control.attach(assoc, model_uid, _MSG_ID)
+                batch: list[FindMatch] = []
+                flushed = time.monotonic()
                 for response_status, identifier in responses:
+                    now = time.monotonic()
                     if "Status" not in response_status:
                         error = self._no_status_error(count, last)
                         break
-                    last = time.monotonic()
+                    last = now
                     status = int(response_status.Status)
                     if is_pending(status):
                         if identifier is not None:
                             count += 1
-                            channel.put(decode_match(identifier, level))
+                            batch.append(decode_match(identifier, level))
+                            if len(batch) >= _BATCH_SIZE or now - flushed >= _BATCH_SECONDS:
+                                channel.put_many(batch)
+                                batch, flushed = [], now
                             if self.limit is not None and count >= self.limit:
                                 self.control.request_cancel()
                         continue
@@ -100,6 +111,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                         error = failure_for_status(status, operation="search", peer=peer,
                                                    comment=str(comment) if comment else None)
                     break
+                channel.put_many(batch)
             finally:
                 self.control.detach()
                 finish_association(assoc, clean=clean)

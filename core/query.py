@@ -7,15 +7,13 @@ Specific Character Set; a value that cannot be decoded is kept and marked, never
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelMove,
@@ -164,7 +162,10 @@ class FindQuery:
 
 @dataclass(frozen=True)
 class FindMatch:
-    """One C-FIND answer, decoded to text. ``undecodable`` names values shown with � marks."""
+    """One C-FIND answer, decoded to text (see :mod:`.decode`).
+
+    ``undecodable`` names the values shown with U+FFFD marks because they could not be decoded.
+    """
 
     level: QueryLevel
     values: Mapping[str, str]
@@ -172,37 +173,6 @@ class FindMatch:
 
     def get(self, keyword: str, default: str = "") -> str:
         return self.values.get(keyword, default)
-
-
-def _as_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, MultiValue | list | tuple):
-        return "\\".join(_as_text(v) for v in value)
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace")
-    return str(value)
-
-
-def decode_match(identifier: Dataset, level: QueryLevel) -> FindMatch:
-    """Decode every non-sequence element with the dataset's own character set."""
-    values: dict[str, str] = {}
-    bad: set[str] = set()
-    for elem in identifier:
-        if elem.VR == "SQ" or elem.tag.group == 0x0000:
-            continue
-        keyword = elem.keyword or keyword_for_tag(elem.tag) or str(elem.tag)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                text = _as_text(elem.value)
-            except (UnicodeError, ValueError, LookupError) as exc:
-                text = f"<cannot decode: {type(exc).__name__}>"
-                bad.add(keyword)
-        if caught:
-            bad.add(keyword)
-        values[keyword] = text
-    return FindMatch(level=level, values=MappingProxyType(values), undecodable=frozenset(bad))
 
 
 def _uid_list(values: Iterable[str], field_name: str) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import warnings
 
 from pynetdicom import _config, evt
 from pynetdicom.events import Event
@@ -27,6 +28,9 @@ def quiet_pynetdicom() -> None:
     _config.LOG_HANDLER_LEVEL = "none"
     # Our own errors say what pynetdicom would log, in plain words; -v turns it back on.
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # A badly encoded name from a PACS is marked in the results (core.decode); pydicom's own
+    # warning would only repeat that on stderr.
+    warnings.filterwarnings("ignore", message="Failed to decode byte string")
     _configured = True
 
 
