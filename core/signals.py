@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from dicom_courier.core.events import EchoResult, MoveProgress, MoveResult
 from dicom_courier.core.find import FindOperation, FindResult
 from dicom_courier.core.move import MoveOperation
+from dicom_courier.core.queue import JobSnapshot
 
 
 class EngineSignals(QObject):
@@ -27,6 +28,12 @@ class EngineSignals(QObject):
     find_finished = Signal(str, object)
     #: EchoResult
     echo_succeeded = Signal(object)
+    #: JobSnapshot (core.queue): a queued send changed state or made progress
+    job_changed = Signal(object)
+
+    def report_job(self, job: JobSnapshot) -> None:
+        """The MoveQueue's ``on_change`` listener; runs on the loop (= GUI) thread."""
+        self.job_changed.emit(job)
 
     async def pump_move(self, job_id: str, operation: MoveOperation) -> MoveResult:
         """Iterate ``operation`` on the loop and emit its progress and its end."""

@@ -1,0 +1,37 @@
+"""One QApplication and one qasync loop for the whole GUI session (see HOUSE_STYLE: a new loop
+per test crashed the interpreter with qasync 0.28). Drive async flows with ``run_async``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402  (PySide6 before qasync)
+
+import qasync  # noqa: E402
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    # Do not close: closing a qasync loop with Qt objects alive crashed on exit.
+
+
+@pytest.fixture
+def run_async(qasync_loop: qasync.QEventLoop) -> Any:
+    """``run_async(coro, timeout=10)`` runs a coroutine on the session's qasync loop."""
+
+    def runner(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        return qasync_loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    return runner
