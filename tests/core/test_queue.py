@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,14 @@ def setup(tmp_path: Path) -> Iterator[tuple[PacsNode, Workstation]]:
         node = PacsNode(name="demo", called_aet=pacs.ae_title, host="127.0.0.1",
                         port=pacs.port, timeouts=Timeouts(idle=10))
         yield node, ws
+
+
+async def until(condition: Callable[[], bool], step: float = 0.02) -> None:
+    """Poll ``condition`` on the loop (the queue reports through callbacks, not awaitables)."""
+    while True:
+        if condition():
+            return
+        await asyncio.sleep(step)
 
 
 def _request(spec: StudySpec, destination: str = "WS") -> MoveRequest:
@@ -65,15 +73,12 @@ def test_cancel_queued_and_running_then_retry(setup: tuple[PacsNode, Workstation
             queue = MoveQueue(courier, lambda job: None, per_pacs_limit=1)
             first = queue.submit(node, _request(STUDIES[0]))
             second = queue.submit(node, _request(STUDIES[1]))
-            while queue.get(first).progress is None:
-                await asyncio.sleep(0.01)
+            await until(lambda: queue.get(first).progress is not None)
             queue.cancel(second)  # still queued behind the limit of 1
             queue.cancel(first)   # running: C-CANCEL
-            while any(not j.state.is_finished for j in queue.jobs()):
-                await asyncio.sleep(0.02)
+            await until(lambda: all(j.state.is_finished for j in queue.jobs()))
             again = queue.retry(first)
-            while not queue.get(again).state.is_finished:
-                await asyncio.sleep(0.02)
+            await until(lambda: bool(queue.get(again).state.is_finished))
             return queue.jobs(), queue.get(again)
 
     jobs, again = asyncio.run(scenario())
@@ -90,8 +95,7 @@ def test_unknown_destination_fails_with_the_catalogue_error(
         with Courier() as courier:
             queue = MoveQueue(courier, lambda job: None)
             job_id = queue.submit(node, _request(STUDIES[0], "NOWHERE"))
-            while not queue.get(job_id).state.is_finished:
-                await asyncio.sleep(0.02)
+            await until(lambda: bool(queue.get(job_id).state.is_finished))
             return queue.get(job_id)
 
     job = asyncio.run(scenario())

@@ -12,9 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
 import pytest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402  (PySide6 before qasync)
-
 import qasync  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402  (PySide6 before qasync)
 
 T = TypeVar("T")
 
