@@ -28,6 +28,10 @@ class AppPaths:
     def nodes_file(self) -> Path:
         return self.config_dir / "nodes.json"
 
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.json"
+
 
 def app_paths(config_dir: str | os.PathLike[str] | None = None) -> AppPaths:
     """Resolve the directories: explicit argument, then the environment, then platformdirs."""
