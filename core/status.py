@@ -114,7 +114,8 @@ def failure_for_status(
             "administrator which query/retrieve services are enabled for our AE title.",
             **common,  # type: ignore[arg-type]
         )
-    if code == 0xB000 or category_of(code) is Category.WARNING:
+    if code in (0x0000, 0xB000) or category_of(code) is Category.WARNING:
+        # 0x0000 lands here only when sub-operations failed although the PACS said success.
         return PartialFailure(
             f"Only part of the {operation} succeeded.",
             "The PACS reported that some images failed or arrived with warnings (0xB000).",

@@ -1,1 +1,15 @@
-"""The desktop window (arrives with the desktop issue)."""
+"""The desktop window. ``create_main_window(config_dir)`` builds it for tests and embedding."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dicom_courier.gui.main_window import MainWindow
+
+
+def create_main_window(config_dir: Any = None) -> MainWindow:
+    """Build the main window (needs a running QApplication and qasync loop)."""
+    from dicom_courier.gui.app import create_main_window as create
+
+    return create(config_dir)

@@ -1,15 +1,41 @@
-"""Entry point of the ``dicom-courier`` command."""
+"""Entry point of the ``dicom-courier`` command: the window, or a command-line subcommand."""
 
 from __future__ import annotations
 
 import sys
 
+_WINDOW_OPTIONS = {"--demo", "--config-dir"}
+
+
+def _wants_window(argv: list[str]) -> bool:
+    """No subcommand (only window options such as --demo / --config-dir DIR) opens the window."""
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--config-dir" and rest:
+            rest.pop(0)
+        elif arg.startswith("--config-dir=") or arg == "--demo":
+            continue
+        else:
+            return False
+    return True
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line (the window arrives with the desktop issue)."""
+    args = sys.argv[1:] if argv is None else argv
+    if _wants_window(args):
+        from dicom_courier.gui.app import run_app
+
+        config_dir = None
+        for index, arg in enumerate(args):
+            if arg == "--config-dir" and index + 1 < len(args):
+                config_dir = args[index + 1]
+            elif arg.startswith("--config-dir="):
+                config_dir = arg.split("=", 1)[1]
+        return run_app(config_dir, demo="--demo" in args)
     from dicom_courier.core.cli.main import run
 
-    return run(sys.argv[1:] if argv is None else argv)
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ PEER = Peer(calling_aet="COURIER", called_aet="MAINPACS", host="10.1.2.3", port=
         (0xC000, errors.UnableToProcess, False),
         (0xC123, errors.UnableToProcess, False),
         (0xB000, errors.PartialFailure, False),
+        (0x0000, errors.PartialFailure, False),  # "success" although images failed
         (0x0122, errors.NotSupported, False),
     ],
 )

@@ -1,0 +1,461 @@
+"""The main window: query form on top, results grid in the centre, move queue in a dock.
+
+It is the composition root of the window: it owns one Courier (the DIMSE thread pool), one
+MoveQueue and the EngineSignals that carry engine reports to the models. Slots stay thin:
+searches and sends run as tasks on the qasync loop, every network call on a DIMSE worker.
+Dialogs are non-modal (``open()``), never ``exec()`` inside a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dicom_courier.core.app_settings import AppSettings, load_app_settings
+from dicom_courier.core.engine import Courier
+from dicom_courier.core.errors import CourierError
+from dicom_courier.core.find import FindOperation
+from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.paths import AppPaths
+from dicom_courier.core.query import (
+    FindMatch,
+    FindQuery,
+    MoveRequest,
+    MoveTarget,
+    QueryLevel,
+    QueryModel,
+)
+from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.signals import EngineSignals
+from dicom_courier.gui.failure_dialog import FailureReporter
+from dicom_courier.gui.pacs_manager import PacsManagerDialog
+from dicom_courier.gui.query_form import QueryForm
+from dicom_courier.gui.queue_model import MoveQueueModel
+from dicom_courier.gui.queue_panel import QueuePanel
+from dicom_courier.gui.results_model import StudyResultsModel, format_person_name
+from dicom_courier.gui.results_view import ResultsView
+from dicom_courier.gui.send_summary import SendPlan, describe_plan
+
+
+class MainWindow(QMainWindow):
+    """Search a PACS, pick studies, send them, watch the queue."""
+
+    search_finished = Signal(object)  # FindResult or CourierError, for tests and the status bar
+
+    def __init__(self, paths: AppPaths, courier: Courier) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("DICOM Courier")
+        self.paths = paths
+        self.store = NodeStore(paths.nodes_file)
+        self.settings: AppSettings = load_app_settings(paths.settings_file)
+        self.courier = courier
+        self.signals = EngineSignals(self)
+        self.queue = MoveQueue(courier, self.signals.report_job,
+                               per_pacs_limit=self.settings.moves_per_pacs)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._search: FindOperation | None = None
+        self._recent_sends: dict[tuple[str, str, str], float] = {}
+        self._nodes: list[PacsNode] = []
+        self._dialogs: list[QWidget] = []
+
+        self.form = QueryForm(self)
+        self.results_model = StudyResultsModel(self)
+        self.results_view = ResultsView(self.results_model, self)
+        self.results_proxy = self.results_view.proxy
+        self.filter_edit = QLineEdit(objectName="resultsFilter", placeholderText="Filter results")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.results_proxy.set_filter_text)
+        self.destination_combo = QComboBox(objectName="destinationCombo")
+        self.destination_combo.setAccessibleName("Destination")
+        self.destination_combo.setMinimumContentsLength(16)
+        self.queue_model = MoveQueueModel(self)
+        self.queue_panel = QueuePanel(self.queue_model, self)
+        self.failures = FailureReporter(self)
+        self.truncated_label = QLabel(objectName="truncatedNotice")
+        self.truncated_label.setStyleSheet("color: #b26a00; font-weight: bold;")
+        self.truncated_label.hide()
+        self.count_label = QLabel("No search yet", objectName="resultCount")
+
+        self._build_actions()
+        self._build_layout()
+        self._connect()
+        self.reload_profiles()
+        self._restore_layout()
+
+    # ------------------------------------------------------------------ construction
+
+    def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None,
+                name: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
+        action.setObjectName(name)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.search_action = self._action("&Search", self.form.request_search, name="searchAction")
+        self.cancel_search_action = self._action(
+            "&Cancel search", self.cancel_search, QKeySequence(Qt.Key.Key_Escape),
+            "cancelSearchAction")
+        self.cancel_search_action.setEnabled(False)
+        self.send_action = self._action(
+            "Send to &workstation", self.send_selection,
+            [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")], "sendAction")
+        self.manage_action = self._action("&Manage PACS and destinations…",
+                                          self.open_pacs_manager, name="managePacsAction")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit,
+                                        "quitAction")
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.manage_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        search_menu = menu.addMenu("&Search")
+        search_menu.addAction(self.search_action)
+        search_menu.addAction(self.cancel_search_action)
+        send_menu = menu.addMenu("Se&nd")
+        send_menu.addAction(self.send_action)
+        self.view_menu = menu.addMenu("&View")
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("&About DICOM Courier", self._about))
+
+        toolbar = QToolBar("Main", objectName="mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.addAction(self.search_action)
+        toolbar.addAction(self.cancel_search_action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Destination: "))
+        toolbar.addWidget(self.destination_combo)
+        toolbar.addAction(self.send_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.manage_action)
+        self.addToolBar(toolbar)
+        self.send_button = toolbar.widgetForAction(self.send_action)
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setAccessibleName("Send to workstation")
+
+    def _build_layout(self) -> None:
+        results = QWidget()
+        column = QVBoxLayout(results)
+        column.setContentsMargins(6, 0, 6, 0)
+        column.addWidget(self.filter_edit)
+        column.addWidget(self.results_view, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical, objectName="mainSplitter")
+        splitter.addWidget(self.form)
+        splitter.addWidget(results)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+        dock = QDockWidget("Move queue", self, objectName="queueDock")
+        dock.setWidget(self.queue_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+        status = self.statusBar()
+        status.addWidget(self.count_label)
+        status.addWidget(self.truncated_label)
+        self.resize(1280, 820)
+
+    def _connect(self) -> None:
+        self.form.search_requested.connect(self._on_search_requested)
+        self.form.pacs_combo.currentIndexChanged.connect(self._on_pacs_changed)
+        self.signals.job_changed.connect(self.queue_model.apply)
+        self.signals.job_changed.connect(self._on_job_changed)
+        self.queue_panel.cancel_requested.connect(
+            lambda ids: [self.queue.cancel(i) for i in ids])
+        self.queue_panel.retry_requested.connect(
+            lambda ids: [self.queue.retry(i) for i in ids])
+        self.queue_panel.clear_finished_requested.connect(self._clear_finished)
+        self.queue_panel.details_requested.connect(self._show_job_details)
+        self.failures.retry_requested.connect(self.queue.retry)
+        self.results_view.send_requested.connect(self.send_selection)
+        self.results_view.selection_changed_count.connect(self._on_selection_count)
+        self.results_proxy.rowsInserted.connect(self._update_count)
+        self.results_proxy.modelReset.connect(self._update_count)
+        self.results_proxy.layoutChanged.connect(self._update_count)
+
+    # ------------------------------------------------------------------ profiles
+
+    def reload_profiles(self, select: str | None = None) -> None:
+        """Fill the PACS selector from nodes.json (shared with the command line)."""
+        try:
+            self._nodes = self.store.load()
+        except CourierError as exc:
+            self._nodes = []
+            self._show_error(exc)
+        current = select or self.form.pacs_combo.currentText()
+        self.form.pacs_combo.blockSignals(True)
+        self.form.pacs_combo.clear()
+        for node in self._nodes:
+            self.form.pacs_combo.addItem(node.name)
+        if current:
+            index = self.form.pacs_combo.findText(current)
+            if index >= 0:
+                self.form.pacs_combo.setCurrentIndex(index)
+        self.form.pacs_combo.blockSignals(False)
+        self._on_pacs_changed()
+
+    def current_pacs(self) -> PacsNode | None:
+        index = self.form.pacs_combo.currentIndex()
+        return self._nodes[index] if 0 <= index < len(self._nodes) else None
+
+    def _on_pacs_changed(self) -> None:
+        pacs = self.current_pacs()
+        self.destination_combo.clear()
+        for dest in pacs.destinations if pacs else ():
+            self.destination_combo.addItem(dest.display_name, dest.ae_title)
+        has_pacs = pacs is not None
+        self.form.search_button.setEnabled(has_pacs and self.form.validate())
+        self._update_send_enabled()
+        if not has_pacs:
+            self.count_label.setText("No PACS configured: File → Manage PACS and destinations…")
+
+    def open_pacs_manager(self) -> None:
+        dialog = PacsManagerDialog(self.store, self.courier.echo, self,
+                                   select=self.form.pacs_combo.currentText() or None)
+        dialog.profiles_changed.connect(lambda: self.reload_profiles())
+        self._keep(dialog)
+        dialog.open()
+
+    # ------------------------------------------------------------------ search
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _on_search_requested(self, keys: dict[str, str]) -> None:
+        if self.current_pacs() is None:
+            self.count_label.setText("Choose a PACS first (File → Manage PACS and "
+                                     "destinations…)")
+            return
+        if not keys:
+            box = QMessageBox(QMessageBox.Icon.Question, "Search everything?",
+                              "No search criteria are filled in. This may list every study "
+                              "on the PACS (up to the result limit) and take a while.",
+                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                              self)
+            box.setObjectName("confirmEmptySearch")
+            box.finished.connect(lambda answer: answer == QMessageBox.StandardButton.Yes
+                                 and self._spawn(self.search(keys)))
+            self._keep(box)
+            box.open()
+            return
+        self._spawn(self.search(keys))
+
+    async def search(self, keys: dict[str, str]) -> None:
+        """Run one STUDY-level C-FIND into the grid (a new search cancels the running one)."""
+        pacs = self.current_pacs()
+        if pacs is None:
+            return
+        if self._search is not None:
+            self._search.cancel()
+        limit = self.settings.result_limit
+        operation = self.courier.find(pacs, FindQuery(QueryLevel.STUDY, QueryModel.STUDY, keys),
+                                      limit=limit, raise_on_error=False)
+        self._search = operation
+        self.results_model.clear()
+        self.truncated_label.hide()
+        self.cancel_search_action.setEnabled(True)
+        self.count_label.setText(f"Searching {pacs.called_aet}…")
+        try:
+            batch: list[FindMatch] = []
+            last_flush = time.monotonic()
+            async for match in operation:
+                batch.append(match)
+                if len(batch) >= 200 or time.monotonic() - last_flush > 0.1:
+                    self.results_model.append_matches(batch)
+                    batch, last_flush = [], time.monotonic()
+                    await asyncio.sleep(0)  # let the window paint between batches
+            if batch:
+                self.results_model.append_matches(batch)
+            result = operation.result
+        finally:
+            if self._search is operation:
+                self._search = None
+                self.cancel_search_action.setEnabled(False)
+        if result.error is not None:
+            self.count_label.setText(f"Search failed: {result.error.title}")
+            self._show_error(result.error)
+        else:
+            self._update_count()
+            if limit and result.count >= limit:
+                self.truncated_label.setText(
+                    f"Results may be truncated: stopped at the limit of {limit}. "
+                    "Narrow the search.")
+                self.truncated_label.show()
+            elif result.cancelled:
+                self.truncated_label.setText("Search cancelled: the list is incomplete.")
+                self.truncated_label.show()
+        self.search_finished.emit(result.error or result)
+
+    def cancel_search(self) -> None:
+        if self._search is not None:
+            self._search.cancel()
+            self.count_label.setText("Cancelling the search…")
+
+    def _update_count(self, *args: object) -> None:
+        shown, total = self.results_proxy.rowCount(), self.results_model.rowCount()
+        noun = "study" if total == 1 else "studies"
+        text = f"{total} {noun}" if shown == total else f"{shown} of {total} {noun} shown"
+        self.count_label.setText(text)
+
+    def _on_selection_count(self, count: int) -> None:
+        self._update_send_enabled(count)
+
+    def _update_send_enabled(self, count: int | None = None) -> None:
+        if count is None:
+            count = len(self.results_view.selected_matches())
+        self.send_action.setEnabled(count > 0 and self.destination_combo.count() > 0)
+
+    # ------------------------------------------------------------------ send
+
+    def send_selection(self) -> None:
+        """Send the selected studies to the chosen destination, asking first when it matters."""
+        pacs = self.current_pacs()
+        matches = self.results_view.selected_matches()
+        destination = self.destination_combo.currentData()
+        if pacs is None or not matches or not destination:
+            self.count_label.setText("Select one or more studies and a destination first.")
+            return
+        plan = SendPlan(pacs=pacs, destination=destination,
+                        destination_label=self.destination_combo.currentText(),
+                        matches=tuple(matches))
+        repeats = self._repeats(plan)
+        questions = []
+        if len(matches) > self.settings.confirm_over:
+            questions.append(describe_plan(plan))
+        if repeats:
+            questions.append(f"{len(repeats)} of these studies are already queued or were sent "
+                             f"to {destination} in the last "
+                             f"{self.settings.resend_warning_minutes} minutes. Send again?")
+        if not questions:
+            self.enqueue(plan)
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Send studies?", "\n\n".join(questions),
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setObjectName("confirmSend")
+        box.button(QMessageBox.StandardButton.Yes).setText("Send")
+        box.finished.connect(lambda answer: answer == QMessageBox.StandardButton.Yes
+                             and self.enqueue(plan))
+        self._keep(box)
+        box.open()
+
+    def _repeats(self, plan: SendPlan) -> list[str]:
+        window = self.settings.resend_warning_minutes * 60
+        now = time.monotonic()
+        found = []
+        for match in plan.matches:
+            uid = match.get("StudyInstanceUID")
+            recent = self._recent_sends.get((plan.pacs.name, uid, plan.destination))
+            if self.queue.active_for(plan.pacs.name, uid, plan.destination) or (
+                    recent is not None and now - recent < window):
+                found.append(uid)
+        return found
+
+    def enqueue(self, plan: SendPlan) -> list[int]:
+        """Queue one move per study, by Study Instance UID only."""
+        job_ids = []
+        for match in plan.matches:
+            uid = match.get("StudyInstanceUID")
+            label = JobLabel(patient=format_person_name(match.get("PatientName")),
+                             study=" ".join(p for p in (match.get("StudyDate"),
+                                                        match.get("StudyDescription")) if p))
+            request = MoveRequest(MoveTarget(study_uid=uid), plan.destination)
+            job_ids.append(self.queue.submit(plan.pacs, request, label))
+            self._recent_sends[(plan.pacs.name, uid, plan.destination)] = time.monotonic()
+        self.statusBar().showMessage(
+            f"Queued {len(job_ids)} send(s) to {plan.destination}.", 5000)
+        return job_ids
+
+    def _on_job_changed(self, job: JobSnapshot) -> None:
+        if job.state in (JobState.FAILED, JobState.PARTIAL) and job.result is not None:
+            self.failures.report(job)
+
+    def _clear_finished(self) -> None:
+        self.queue_model.remove_jobs(self.queue.clear_finished())
+
+    def _show_job_details(self, job_id: int) -> None:
+        try:
+            job = self.queue.get(job_id)
+        except KeyError:
+            return
+        self.failures.show_details(job)
+
+    # ------------------------------------------------------------------ misc
+
+    def _keep(self, widget: QWidget) -> None:
+        """Hold a reference to a non-modal dialog until it closes."""
+        self._dialogs.append(widget)
+        widget.finished.connect(lambda *_: self._dialogs.remove(widget)  # type: ignore[attr-defined]
+                                if widget in self._dialogs else None)
+
+    def _show_error(self, error: CourierError) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "DICOM Courier", error.title, parent=self)
+        box.setObjectName("errorBox")
+        box.setInformativeText(f"{error.explanation}\n\nWhat to do: {error.action}")
+        box.setDetailedText("\n".join(f"{k}: {v}" for k, v in error.details.items()))
+        self._keep(box)
+        box.open()
+
+    def _about(self) -> None:
+        from dicom_courier import __version__
+
+        box = QMessageBox(QMessageBox.Icon.Information, "About DICOM Courier",
+                          f"DICOM Courier {__version__}\nFind studies on a PACS and send them "
+                          "to a workstation.", parent=self)
+        self._keep(box)
+        box.open()
+
+    def _restore_layout(self) -> None:
+        settings = QSettings(str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
+        geometry = settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.value("state")
+        if state is not None:
+            self.restoreState(state)
+        header = settings.value("resultsHeader")
+        if header is not None:
+            self.results_view.restore_state(bytes(header))
+
+    def _save_layout(self) -> None:
+        settings = QSettings(str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("state", self.saveState())
+        settings.setValue("resultsHeader", self.results_view.save_state())
+
+    async def shutdown(self) -> None:
+        """Cancel the search and every queued or running send, then stop the worker pool."""
+        if self._search is not None:
+            self._search.abort()
+        await self.queue.close()
+        for task in list(self._tasks):
+            task.cancel()
+        self.courier.close(wait=False)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_layout()
+        super().closeEvent(event)

@@ -1,0 +1,914 @@
+"""PACS profiles: edit them with inline validation, test the values as typed, save for the CLI too.
+
+The rules come from :mod:`dicom_courier.core.nodes` (the ``validate_*`` functions and
+:class:`PacsNode` itself), so the window can never accept what the command line would refuse,
+and each message names the field and the rule. Edits live in drafts until Save, which writes the
+same ``nodes.json`` the CLI reads, atomically, through :class:`NodeStore`.
+
+"Test" sends a C-ECHO with the UNSAVED values in the editor: people test before they commit a
+change. It awaits the ``echo`` callable on the qasync loop (never blocking the GUI thread); the
+dialog keeps strong references to its tasks, and nothing here calls ``exec()`` (questions are
+asked inline), because nested event loops fail under qasync ("Cannot enter into task").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from functools import partial
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dicom_courier.core.errors import CourierError, InvalidInput
+from dicom_courier.core.events import EchoResult
+from dicom_courier.core.nodes import (
+    DEFAULT_CALLING_AET,
+    Destination,
+    PacsNode,
+    Timeouts,
+    validate_ae_title,
+    validate_host,
+    validate_port,
+    validate_seconds,
+)
+from dicom_courier.core.settings import NodeStore
+
+LOGGER = logging.getLogger(__name__)
+
+#: What the main window passes in: ``Courier.echo``.
+EchoFunction = Callable[[PacsNode], Awaitable[EchoResult]]
+
+_INVALID_STYLE = "border: 1px solid #c62828; background: #fff3f3;"  # as in the query form
+_ERROR_COLOR = "#c62828"
+_OK_COLOR = "#2e7d32"
+_ROOT = QModelIndex()
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    key: str
+    label: str
+    object_name: str
+    placeholder: str = ""
+    tip: str = ""
+
+
+_FIELDS = (
+    _FieldSpec("name", "Profile name", "pacsName", "e.g. Main PACS",
+               "How this PACS is listed here and named on the command line (--pacs)."),
+    _FieldSpec("called_aet", "PACS AE title (called)", "pacsCalledAet", "e.g. ORTHANC",
+               "The PACS's own AE title, as its administrator configured it (1-16 characters)."),
+    _FieldSpec("host", "Host", "pacsHost", "e.g. pacs.hospital.local or 10.0.0.5"),
+    _FieldSpec("port", "Port", "pacsPort", "e.g. 104 or 11112",
+               "The PACS's DICOM port (not its web port)."),
+    _FieldSpec("calling_aet", "Our AE title (calling)", "pacsCallingAet", "e.g. COURIER",
+               "The AE title the PACS knows this computer by; the PACS must allow it."),
+    _FieldSpec("connect", "Connect", "pacsConnectTimeout", "seconds",
+               "How long to wait for the PACS to accept the connection."),
+    _FieldSpec("idle", "Idle", "pacsIdleTimeout", "seconds",
+               "How long the PACS may stay silent during a search or send."),
+    _FieldSpec("total", "Total deadline", "pacsTotalDeadline", "none",
+               "Optional cap on a whole search or send, in seconds; blank for none."),
+)
+_SPEC = {spec.key: spec for spec in _FIELDS}
+#: The fields a C-ECHO depends on: editing one makes the last test result stale.
+_CONNECTION_KEYS = frozenset({"called_aet", "host", "port", "calling_aet", "connect", "idle",
+                              "total"})
+
+
+def _seconds_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class EchoStatus:
+    """The outcome of the last Test of a profile, as shown next to the button."""
+
+    ok: bool
+    text: str
+    tooltip: str = ""
+
+
+@dataclass(eq=False)
+class ProfileDraft:
+    """A profile as typed, valid or not; kept while a person switches between profiles."""
+
+    values: dict[str, str]
+    destinations: list[list[str]]
+    original_name: str | None = None
+    acse: float = Timeouts().acse
+    max_pdu: int = 0
+    modified: bool = False
+    echo_status: EchoStatus | None = None
+
+    @classmethod
+    def from_node(cls, node: PacsNode) -> ProfileDraft:
+        values = {"name": node.name, "called_aet": node.called_aet, "host": node.host,
+                  "port": str(node.port), "calling_aet": node.calling_aet,
+                  "connect": _seconds_text(node.timeouts.connect),
+                  "idle": _seconds_text(node.timeouts.idle),
+                  "total": _seconds_text(node.timeouts.total)}
+        rows = [[d.ae_title, d.host or "", "" if d.port is None else str(d.port), d.label]
+                for d in node.destinations]
+        return cls(values, rows, original_name=node.name, acse=node.timeouts.acse,
+                   max_pdu=node.max_pdu)
+
+    @classmethod
+    def blank(cls, name: str) -> ProfileDraft:
+        defaults = Timeouts()
+        values = {"name": name, "called_aet": "", "host": "", "port": "104",
+                  "calling_aet": DEFAULT_CALLING_AET, "connect": _seconds_text(defaults.connect),
+                  "idle": _seconds_text(defaults.idle), "total": ""}
+        return cls(values, [], modified=True)
+
+    def duplicate(self, name: str) -> ProfileDraft:
+        values = dict(self.values, name=name)
+        return ProfileDraft(values, [list(row) for row in self.destinations], acse=self.acse,
+                            max_pdu=self.max_pdu, modified=True)
+
+    @property
+    def display_name(self) -> str:
+        return self.values["name"].strip() or "(unnamed)"
+
+
+@dataclass
+class Validation:
+    """What is wrong with a draft, by field and by destination cell; ``node`` if nothing."""
+
+    node: PacsNode | None = None
+    echo_node: PacsNode | None = None
+    field_errors: dict[str, str] = field(default_factory=dict)
+    cell_errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    other_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.node is not None
+
+    def messages(self) -> list[str]:
+        found = [self.field_errors[spec.key] for spec in _FIELDS if spec.key in self.field_errors]
+        found += [f"Destination {row + 1}: {message}"
+                  for (row, _col), message in sorted(self.cell_errors.items())]
+        return found + self.other_errors
+
+
+def _checked(errors: dict[Any, str], key: object, check: Callable[[], Any]) -> Any:
+    """Run one core validator; on InvalidInput remember its message (field + rule) under key."""
+    try:
+        return check()
+    except InvalidInput as exc:
+        errors[key] = exc.title
+        return None
+
+
+def validate_draft(draft: ProfileDraft, other_names: Collection[str] = ()) -> Validation:
+    """Check a draft with the core's rules; ``other_names`` (casefolded) must not be reused."""
+    out = Validation()
+    values, errors = draft.values, out.field_errors
+
+    def unique_name() -> str:
+        name = values["name"].strip()
+        if not name:
+            raise InvalidInput("PACS name", "must not be empty", values["name"])
+        if name.casefold() in other_names:
+            raise InvalidInput("PACS name", "must differ from the other profiles' names", name)
+        return name
+
+    name = _checked(errors, "name", unique_name)
+    called = _checked(errors, "called_aet",
+                      lambda: validate_ae_title(values["called_aet"], "PACS AE title"))
+    host = _checked(errors, "host", lambda: validate_host(values["host"], "PACS host"))
+    port = _checked(errors, "port", lambda: validate_port(values["port"], "PACS port"))
+    calling = _checked(errors, "calling_aet",
+                       lambda: validate_ae_title(values["calling_aet"], "our AE title"))
+    connect = _checked(errors, "connect",
+                       lambda: validate_seconds(values["connect"], "connect timeout"))
+    idle = _checked(errors, "idle", lambda: validate_seconds(values["idle"], "idle timeout"))
+    total = _checked(errors, "total", lambda: validate_seconds(
+        values["total"].strip() or None, "total deadline", optional=True))
+
+    destinations = _validated_destinations(draft.destinations, out.cell_errors)
+    if errors.keys() & _CONNECTION_KEYS:
+        return out
+    try:
+        timeouts = Timeouts(connect=connect, acse=draft.acse, idle=idle, total=total)
+        out.echo_node = PacsNode(name=name or "unsaved profile", called_aet=called, host=host,
+                                 port=port, calling_aet=calling, max_pdu=draft.max_pdu,
+                                 timeouts=timeouts)
+        if not errors and not out.cell_errors:
+            out.node = out.echo_node.with_changes(destinations=tuple(destinations))
+    except InvalidInput as exc:
+        out.other_errors.append(exc.title)
+    return out
+
+
+def _optional_host(text: str) -> str | None:
+    """A destination's host may be left blank (the PACS knows it; we only echo it if given)."""
+    return validate_host(text, "destination host") if text.strip() else None
+
+
+def _optional_port(text: str) -> int | None:
+    return validate_port(text, "destination port") if text.strip() else None
+
+
+def _validated_destinations(rows: Iterable[list[str]],
+                            errors: dict[tuple[int, int], str]) -> list[Destination]:
+    destinations: list[Destination] = []
+    seen: set[str] = set()
+    for row, (ae_text, host_text, port_text, label) in enumerate(rows):
+        def unique_ae(text: str = ae_text) -> str:
+            ae = validate_ae_title(text, "destination AE title")
+            if ae in seen:
+                raise InvalidInput("destination AE title", "must be unique within a PACS", ae)
+            return ae
+
+        ae = _checked(errors, (row, DestinationColumn.AE_TITLE), unique_ae)
+        host = _checked(errors, (row, DestinationColumn.HOST), partial(_optional_host, host_text))
+        port = _checked(errors, (row, DestinationColumn.PORT), partial(_optional_port, port_text))
+        if ae is not None:
+            seen.add(ae)
+        if not any(key[0] == row for key in errors):
+            destinations.append(Destination(ae, host, port, label.strip()))
+    return destinations
+
+
+# --------------------------------------------------------------------------- destinations
+
+
+class DestinationColumn(IntEnum):
+    AE_TITLE = 0
+    HOST = 1
+    PORT = 2
+    LABEL = 3
+
+
+_DESTINATION_HEADERS = ("AE title", "Host", "Port", "Label")
+_DESTINATION_TIPS = (
+    "The AE title the PACS knows the destination by (it must be in the PACS's node list).",
+    "Optional: where the destination listens (for your reference and tests).",
+    "Optional: the destination's DICOM port.",
+    "Optional: a name people recognise, e.g. \"Reading room 3\".",
+)
+
+
+class DestinationsModel(QAbstractTableModel):
+    """The destinations of the profile being edited: raw text per cell, errors per cell.
+
+    The rows are the draft's own list, edited in place. ``edited`` fires only for a person's
+    changes (not for error markings), so validating on it cannot loop.
+    """
+
+    edited = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[list[str]] = []
+        self._errors: dict[tuple[int, int], str] = {}
+
+    def set_rows(self, rows: list[list[str]]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self._errors = {}
+        self.endResetModel()
+
+    def rows(self) -> list[list[str]]:
+        return [list(row) for row in self._rows]
+
+    def set_errors(self, errors: dict[tuple[int, int], str]) -> None:
+        touched = self._errors.keys() | errors.keys()
+        self._errors = dict(errors)
+        for row, column in touched:
+            if row < len(self._rows):
+                index = self.index(row, column)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.BackgroundRole,
+                                                     Qt.ItemDataRole.ToolTipRole])
+
+    def rowCount(self, parent: _ModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(DestinationColumn)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        key = (index.row(), index.column())
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return self._rows[index.row()][index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._errors.get(key, _DESTINATION_TIPS[index.column()])
+        if role == Qt.ItemDataRole.BackgroundRole and key in self._errors:
+            return QBrush(QColor("#ffebee"))
+        if role == Qt.ItemDataRole.ForegroundRole and key in self._errors:
+            return QBrush(QColor(_ERROR_COLOR))
+        return None
+
+    def setData(self, index: _ModelIndex, value: Any,
+                role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or not index.isValid():
+            return False
+        self._rows[index.row()][index.column()] = "" if value is None else str(value)
+        self.dataChanged.emit(index, index)
+        self.edited.emit()
+        return True
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsEditable)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole and role != Qt.ItemDataRole.ToolTipRole:
+            return None
+        if orientation is Qt.Orientation.Horizontal:
+            if not 0 <= section < len(DestinationColumn):
+                return None
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return _DESTINATION_TIPS[section]
+            return _DESTINATION_HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "Sends go here unless you pick another." if section == 0 else None
+        return "Default" if section == 0 else str(section + 1)
+
+    def add_row(self) -> int:
+        row = len(self._rows)
+        self.beginInsertRows(_ROOT, row, row)
+        self._rows.append(["", "", "", ""])
+        self.endInsertRows()
+        self.edited.emit()
+        return row
+
+    def remove_row(self, row: int) -> None:
+        if not 0 <= row < len(self._rows):
+            return
+        self.beginRemoveRows(_ROOT, row, row)
+        del self._rows[row]
+        self.endRemoveRows()
+        self._header_changed()
+        self.edited.emit()
+
+    def move_row(self, row: int, delta: int) -> int:
+        """Move ``row`` up (-1) or down (+1); returns where it ended up."""
+        target = row + delta
+        if not (0 <= row < len(self._rows) and 0 <= target < len(self._rows)):
+            return row
+        # Qt's destination is "insert before this row" in the model as it was.
+        self.beginMoveRows(_ROOT, row, row, _ROOT, target + 1 if delta > 0 else target)
+        self._rows.insert(target, self._rows.pop(row))
+        self.endMoveRows()
+        self._header_changed()
+        self.edited.emit()
+        return target
+
+    def _header_changed(self) -> None:
+        if self._rows:
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, len(self._rows) - 1)
+
+
+# --------------------------------------------------------------------------- the dialog
+
+
+class PacsManagerDialog(QDialog):
+    """Add, duplicate, remove, edit, test and save PACS profiles. Non-modal; no ``exec()``."""
+
+    #: the profiles file was written; the window reloads its PACS choices
+    profiles_changed = Signal()
+    #: a Test ended: ok, and the text shown next to the button
+    connection_tested = Signal(bool, str)
+
+    def __init__(self, store: NodeStore, echo: EchoFunction, parent: QWidget | None = None,
+                 select: str | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pacsManager")
+        self.setWindowTitle("PACS profiles")
+        self.setModal(False)
+        self.resize(960, 600)
+        self._store = store
+        self._echo = echo
+        self._drafts: list[ProfileDraft] = []
+        self._removed: list[str] = []
+        self._current: ProfileDraft | None = None
+        self._testing: ProfileDraft | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._loading = False
+        self._file_readable = True
+        self._confirm_action: Callable[[], None] | None = None
+        self._build_widgets()
+        self._build_layout()
+        self.finished.connect(self._cancel_tests)
+        self._reload(select)
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_widgets(self) -> None:
+        self.profile_list = QListWidget(objectName="pacsProfileList")
+        self.profile_list.setAccessibleName("PACS profiles")
+        self.profile_list.currentRowChanged.connect(self._on_profile_selected)
+        self.add_button = QPushButton("Add", objectName="pacsAdd")
+        self.add_button.clicked.connect(self.add_profile)
+        self.duplicate_button = QPushButton("Duplicate", objectName="pacsDuplicate")
+        self.duplicate_button.clicked.connect(self.duplicate_profile)
+        self.remove_button = QPushButton("Remove…", objectName="pacsRemove")
+        self.remove_button.clicked.connect(self._on_remove_clicked)
+
+        self.fields: dict[str, QLineEdit] = {}
+        for spec in _FIELDS:
+            edit = QLineEdit(objectName=spec.object_name)
+            edit.setAccessibleName(spec.label)
+            edit.setPlaceholderText(spec.placeholder)
+            edit.setToolTip(spec.tip)
+            edit.textChanged.connect(lambda text, key=spec.key: self._on_field_changed(key, text))
+            self.fields[spec.key] = edit
+        for key in ("port", "connect", "idle", "total"):
+            self.fields[key].setMaximumWidth(110)
+
+        self.test_button = QPushButton("Test", objectName="pacsTest")
+        self.test_button.setToolTip("Send a C-ECHO with the values above, saved or not.")
+        self.test_button.clicked.connect(self._on_test_clicked)
+        self.test_status = QLabel(objectName="pacsTestStatus")
+        self.test_status.setWordWrap(True)
+        self.test_status.setTextFormat(Qt.TextFormat.PlainText)
+        # Reserve the row's height so the form does not jump when a result appears.
+        self.test_status.setMinimumHeight(self.test_button.sizeHint().height())
+
+        self.destinations_model = DestinationsModel(self)
+        self.destinations_model.edited.connect(self._on_destinations_edited)
+        self.destinations_view = QTableView(objectName="pacsDestinations")
+        self.destinations_view.setModel(self.destinations_model)
+        self.destinations_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.destinations_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.destinations_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in ((DestinationColumn.AE_TITLE, 150), (DestinationColumn.HOST, 170),
+                              (DestinationColumn.PORT, 70)):
+            self.destinations_view.setColumnWidth(column, width)
+        self.destinations_view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.add_destination_button = QPushButton("Add", objectName="pacsDestinationAdd")
+        self.add_destination_button.clicked.connect(self.add_destination)
+        self.remove_destination_button = QPushButton("Remove",
+                                                     objectName="pacsDestinationRemove")
+        self.remove_destination_button.clicked.connect(self._on_remove_destination)
+        self.up_button = QPushButton("Move up", objectName="pacsDestinationUp")
+        self.up_button.clicked.connect(lambda: self._move_destination(-1))
+        self.down_button = QPushButton("Move down", objectName="pacsDestinationDown")
+        self.down_button.clicked.connect(lambda: self._move_destination(+1))
+
+        self.error_label = QLabel(objectName="pacsErrors")
+        self.error_label.setStyleSheet(f"color: {_ERROR_COLOR};")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.error_label.hide()
+        self.file_error_label = QLabel(objectName="pacsFileError")
+        self.file_error_label.setStyleSheet(f"color: {_ERROR_COLOR};")
+        self.file_error_label.setWordWrap(True)
+        self.file_error_label.hide()
+
+        self.confirm_bar = QFrame(objectName="pacsConfirm")
+        self.confirm_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        self.confirm_label = QLabel(objectName="pacsConfirmText")
+        self.confirm_label.setWordWrap(True)
+        self.confirm_button = QPushButton(objectName="pacsConfirmYes")
+        self.confirm_button.clicked.connect(self._on_confirmed)
+        self.confirm_cancel_button = QPushButton(objectName="pacsConfirmNo")
+        self.confirm_cancel_button.clicked.connect(self._hide_confirm)
+        self.confirm_bar.hide()
+
+        self.save_button = QPushButton("Save", objectName="pacsSave")
+        self.save_button.setDefault(True)
+        self.save_button.clicked.connect(self.save)
+        self.close_button = QPushButton("Close", objectName="pacsClose")
+        self.close_button.setAutoDefault(False)
+        self.close_button.clicked.connect(self.reject)
+
+    def _build_layout(self) -> None:
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Profiles"))
+        left.addWidget(self.profile_list, 1)
+        profile_buttons = QHBoxLayout()
+        for button in (self.add_button, self.duplicate_button, self.remove_button):
+            profile_buttons.addWidget(button)
+        left.addLayout(profile_buttons)
+
+        connection = QFormLayout()
+        connection.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for key in ("name", "called_aet", "host", "port", "calling_aet"):
+            connection.addRow(_SPEC[key].label, self.fields[key])
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_status, 1)
+        connection.addRow("", test_row)
+        connection_box = QGroupBox("Connection")
+        connection_box.setLayout(connection)
+
+        timeouts = QHBoxLayout()
+        for key in ("connect", "idle", "total"):
+            timeouts.addWidget(QLabel(_SPEC[key].label))
+            timeouts.addWidget(self.fields[key])
+            timeouts.addWidget(QLabel("s"))
+            timeouts.addSpacing(12)
+        timeouts.addStretch(1)
+        timeouts_box = QGroupBox("Timeouts")
+        timeouts_box.setLayout(timeouts)
+
+        destination_buttons = QVBoxLayout()
+        for button in (self.add_destination_button, self.remove_destination_button,
+                       self.up_button, self.down_button):
+            destination_buttons.addWidget(button)
+        destination_buttons.addStretch(1)
+        destinations = QHBoxLayout()
+        destinations.addWidget(self.destinations_view, 1)
+        destinations.addLayout(destination_buttons)
+        destinations_box = QGroupBox("Destinations (the first is the default)")
+        destinations_box.setLayout(destinations)
+
+        self.editor = QWidget(objectName="pacsEditor")
+        editor = QVBoxLayout(self.editor)
+        editor.setContentsMargins(0, 0, 0, 0)
+        editor.addWidget(connection_box)
+        editor.addWidget(timeouts_box)
+        editor.addWidget(destinations_box, 1)
+        editor.addWidget(self.error_label)
+
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addWidget(self.editor, 3)
+
+        confirm = QHBoxLayout(self.confirm_bar)
+        confirm.addWidget(self.confirm_label, 1)
+        confirm.addWidget(self.confirm_button)
+        confirm.addWidget(self.confirm_cancel_button)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.close_button)
+
+        outer = QVBoxLayout(self)
+        outer.addLayout(columns, 1)
+        outer.addWidget(self.file_error_label)
+        outer.addWidget(self.confirm_bar)
+        outer.addLayout(buttons)
+
+    # ------------------------------------------------------------------ profiles
+
+    def profile_names(self) -> list[str]:
+        return [d.display_name for d in self._drafts]
+
+    def current_draft(self) -> ProfileDraft | None:
+        return self._current
+
+    def select_profile(self, name: str) -> bool:
+        for row, draft in enumerate(self._drafts):
+            if draft.display_name.casefold() == name.strip().casefold():
+                self.profile_list.setCurrentRow(row)
+                return True
+        return False
+
+    def has_unsaved_changes(self) -> bool:
+        return bool(self._removed) or any(d.modified for d in self._drafts)
+
+    def _reload(self, select: str | None = None) -> None:
+        """Read the profiles file afresh; an unreadable file is shown and never overwritten."""
+        statuses = {d.display_name.casefold(): d.echo_status for d in self._drafts}
+        try:
+            nodes = self._store.load()
+        except CourierError as exc:
+            nodes = []
+            self._file_readable = False
+            self.file_error_label.setText(f"{exc.title} {exc.action}")
+            self.file_error_label.setToolTip(exc.render())
+        else:
+            self._file_readable = True
+        self.file_error_label.setVisible(not self._file_readable)
+        self._drafts = [ProfileDraft.from_node(n) for n in nodes]
+        for draft in self._drafts:
+            draft.echo_status = statuses.get(draft.display_name.casefold())
+        self._removed = []
+        self._fill_list(0)
+        if select is not None:
+            self.select_profile(select)
+
+    def _fill_list(self, row: int) -> None:
+        self.profile_list.blockSignals(True)
+        self.profile_list.clear()
+        for _draft in self._drafts:
+            self.profile_list.addItem(QListWidgetItem())
+        self.profile_list.blockSignals(False)
+        self._refresh_list()
+        row = min(row, len(self._drafts) - 1)
+        self.profile_list.setCurrentRow(row)
+        if row < 0:
+            self._on_profile_selected(-1)
+
+    def _refresh_list(self) -> None:
+        """List entries: the name, "*" if unsaved, red if the profile breaks a rule."""
+        for row, draft in enumerate(self._drafts):
+            item = self.profile_list.item(row)
+            unsaved = draft.modified or draft.original_name is None
+            item.setText(draft.display_name + (" *" if unsaved else ""))
+            problems = validate_draft(draft, self._other_names(draft)).messages()
+            item.setForeground(QBrush(QColor(_ERROR_COLOR)) if problems else QBrush())
+            item.setToolTip("\n".join(problems) if problems else
+                            ("Not saved yet" if unsaved else ""))
+
+    def _other_names(self, draft: ProfileDraft) -> set[str]:
+        return {d.values["name"].strip().casefold() for d in self._drafts if d is not draft}
+
+    def _unique_name(self, base: str) -> str:
+        taken = {d.values["name"].strip().casefold() for d in self._drafts}
+        name, number = base, 2
+        while name.casefold() in taken:
+            name, number = f"{base} {number}", number + 1
+        return name
+
+    def add_profile(self) -> ProfileDraft:
+        draft = ProfileDraft.blank(self._unique_name("New PACS"))
+        self._drafts.append(draft)
+        self._fill_list(len(self._drafts) - 1)
+        self.fields["name"].setFocus()
+        self.fields["name"].selectAll()
+        return draft
+
+    def duplicate_profile(self) -> ProfileDraft | None:
+        if self._current is None:
+            return None
+        draft = self._current.duplicate(self._unique_name(f"{self._current.display_name} copy"))
+        self._drafts.append(draft)
+        self._fill_list(len(self._drafts) - 1)
+        return draft
+
+    def _on_remove_clicked(self) -> None:
+        draft = self._current
+        if draft is None:
+            return
+        self._ask(f"Remove the profile \u201c{draft.display_name}\u201d? It is deleted from the "
+                  "settings file when you press Save.", "Remove", "Keep",
+                  lambda: self.remove_profile(draft))
+
+    def remove_profile(self, draft: ProfileDraft) -> None:
+        """Drop ``draft`` (already confirmed); the file changes on Save."""
+        if draft not in self._drafts:
+            return
+        row = self._drafts.index(draft)
+        self._drafts.remove(draft)
+        if draft.original_name is not None:
+            self._removed.append(draft.original_name)
+        self._fill_list(max(0, row - 1) if row >= len(self._drafts) else row)
+
+    def _on_profile_selected(self, row: int) -> None:
+        self._current = self._drafts[row] if 0 <= row < len(self._drafts) else None
+        self._loading = True
+        try:
+            for key, edit in self.fields.items():
+                edit.setText(self._current.values[key] if self._current else "")
+            self.destinations_model.set_rows(self._current.destinations if self._current else [])
+        finally:
+            self._loading = False
+        self._show_echo_status(self._current.echo_status if self._current else None)
+        self._revalidate()
+
+    # ------------------------------------------------------------------ editing
+
+    def _on_field_changed(self, key: str, text: str) -> None:
+        if self._loading or self._current is None:
+            return
+        self._current.values[key] = text
+        self._current.modified = True
+        if key in _CONNECTION_KEYS and self._current.echo_status is not None:
+            self._current.echo_status = None  # it tested other values
+            self._show_echo_status(None)
+        self._revalidate()
+
+    def _on_destinations_edited(self) -> None:
+        if self._current is not None and not self._loading:
+            self._current.modified = True
+            self._revalidate()
+
+    def add_destination(self) -> None:
+        if self._current is None:
+            return
+        row = self.destinations_model.add_row()
+        index = self.destinations_model.index(row, DestinationColumn.AE_TITLE)
+        self.destinations_view.setCurrentIndex(index)
+        self.destinations_view.edit(index)
+
+    def _selected_destination(self) -> int | None:
+        rows = self.destinations_view.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def _on_remove_destination(self) -> None:
+        row = self._selected_destination()
+        if row is not None:
+            self.destinations_model.remove_row(row)
+
+    def _move_destination(self, delta: int) -> None:
+        row = self._selected_destination()
+        if row is not None:
+            moved = self.destinations_model.move_row(row, delta)
+            self.destinations_view.selectRow(moved)
+
+    def _revalidate(self) -> Validation | None:
+        """Mark every invalid field with its rule and enable Save/Test only when they can work."""
+        draft = self._current
+        check = validate_draft(draft, self._other_names(draft)) if draft else Validation()
+        for key, edit in self.fields.items():
+            message = check.field_errors.get(key)
+            edit.setStyleSheet(_INVALID_STYLE if message else "")
+            edit.setToolTip(message or _SPEC[key].tip)
+        self.destinations_model.set_errors(check.cell_errors)
+        messages = check.messages()
+        others = [d.display_name for d in self._drafts if d is not draft
+                  and not validate_draft(d, self._other_names(d)).ok]
+        if others:
+            messages.append("Also to fix before saving: " + ", ".join(others) + ".")
+        self.error_label.setText("\n".join(messages))
+        self.error_label.setVisible(bool(messages))
+        self._refresh_list()
+        self._update_buttons()
+        return check if draft else None
+
+    def _update_buttons(self) -> None:
+        draft = self._current
+        all_valid = all(validate_draft(d, self._other_names(d)).ok for d in self._drafts)
+        self.save_button.setEnabled(self._file_readable and all_valid)
+        self.save_button.setToolTip(
+            "" if self.save_button.isEnabled() else
+            "Fix the fields marked in red first." if self._file_readable else
+            "The settings file cannot be read; it is not overwritten.")
+        self.editor.setEnabled(draft is not None)
+        self.duplicate_button.setEnabled(draft is not None)
+        self.remove_button.setEnabled(draft is not None)
+        self.add_button.setEnabled(self._file_readable)
+        echo_ready = draft is not None and validate_draft(
+            draft, self._other_names(draft)).echo_node is not None
+        self.test_button.setEnabled(echo_ready and self._testing is None)
+        selected = self._selected_destination()
+        count = self.destinations_model.rowCount()
+        self.remove_destination_button.setEnabled(selected is not None)
+        self.up_button.setEnabled(selected is not None and selected > 0)
+        self.down_button.setEnabled(selected is not None and selected < count - 1)
+
+    # ------------------------------------------------------------------ inline questions
+
+    def _ask(self, question: str, yes: str, no: str, action: Callable[[], None]) -> None:
+        """Ask inline (a bar above the buttons), never with a nested event loop."""
+        self._confirm_action = action
+        self.confirm_label.setText(question)
+        self.confirm_button.setText(yes)
+        self.confirm_cancel_button.setText(no)
+        self.confirm_bar.show()
+        self.confirm_cancel_button.setFocus()
+
+    def _on_confirmed(self) -> None:
+        action, self._confirm_action = self._confirm_action, None
+        self.confirm_bar.hide()
+        if action is not None:
+            action()
+
+    def _hide_confirm(self) -> None:
+        self._confirm_action = None
+        self.confirm_bar.hide()
+
+    def reject(self) -> None:
+        """Close; unsaved edits are not thrown away without asking (inline)."""
+        if self.has_unsaved_changes():
+            if self._confirm_action != self._discard_and_close:  # not asked yet
+                self._ask("Close without saving your changes?", "Discard changes",
+                          "Keep editing", self._discard_and_close)
+            return
+        self._hide_confirm()
+        super().reject()
+
+    def _discard_and_close(self) -> None:
+        self._reload()  # shown again later, the dialog starts from the file
+        QDialog.reject(self)
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self) -> bool:
+        """Write every profile through NodeStore (atomic); profiles added elsewhere are kept."""
+        checks = [(d, validate_draft(d, self._other_names(d))) for d in self._drafts]
+        if not self._file_readable or not all(check.ok for _d, check in checks):
+            return False
+        try:
+            fresh = self._store.load()
+        except CourierError as exc:
+            self._show_file_error(exc.title, exc.action)
+            return False
+        fresh_by_name = {n.name.casefold(): n for n in fresh}
+        managed = {name.casefold() for name in self._removed}
+        ours: list[PacsNode] = []
+        for draft, check in checks:
+            assert check.node is not None
+            original = (draft.original_name or "").casefold()
+            managed.add(original)
+            # A profile nobody touched here keeps what the CLI may have written meanwhile.
+            ours.append(check.node if draft.modified or original not in fresh_by_name
+                        else fresh_by_name[original])
+        names = {n.name.casefold() for n in ours}
+        kept = [n for n in fresh if n.name.casefold() not in managed | names]
+        try:
+            self._store.save([*ours, *kept])
+        except OSError as exc:
+            self._show_file_error(f"The settings file {self._store.path} could not be written: "
+                                  f"{exc.strerror or exc}.", "Check the disk and its permissions.")
+            return False
+        current = self._current.display_name if self._current else None
+        self._reload(current)
+        self._hide_confirm()
+        self.profiles_changed.emit()
+        return True
+
+    def _show_file_error(self, title: str, action: str) -> None:
+        self.file_error_label.setText(f"{title} {action}")
+        self.file_error_label.show()
+
+    # ------------------------------------------------------------------ testing
+
+    def _on_test_clicked(self) -> None:
+        draft = self._current
+        if draft is None or self._testing is not None:
+            return
+        node = validate_draft(draft, self._other_names(draft)).echo_node
+        if node is None:
+            return
+        task = asyncio.ensure_future(self._run_test(draft, node))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_test(self, draft: ProfileDraft, node: PacsNode) -> None:
+        """Thin async slot: disable, await the echo, re-enable in ``finally``."""
+        self._testing = draft
+        tested = {key: draft.values[key] for key in _CONNECTION_KEYS}
+        self.test_button.setEnabled(False)
+        self.test_button.setText("Testing…")
+        self._show_echo_status(EchoStatus(True, f"Contacting {node.host}:{node.port}…"),
+                               pending=True)
+        try:
+            result = await self._echo(node)
+        except CourierError as exc:
+            status = EchoStatus(False, exc.title,
+                                f"{exc.explanation}\n\nWhat to do: {exc.action}".strip())
+        except Exception as exc:  # a bug, not a network fault: say so and keep the dialog alive
+            LOGGER.exception("The connection test failed unexpectedly")
+            status = EchoStatus(False, f"The test failed unexpectedly: {exc}",
+                                "Please send the log file to support.")
+        else:
+            status = EchoStatus(
+                True, f"OK, {result.round_trip_ms:.1f} ms — verified {time.strftime('%H:%M:%S')}",
+                f"{node.called_aet} at {node.host}:{node.port} answered the C-ECHO of "
+                f"{node.calling_aet}; opening the association took {result.association_ms:.1f} ms.")
+        finally:
+            self._testing = None
+            if shiboken6.isValid(self):
+                self.test_button.setText("Test")
+                self._update_buttons()
+        if tested == {key: draft.values[key] for key in _CONNECTION_KEYS}:
+            draft.echo_status = status  # still describes the values in the editor
+        if shiboken6.isValid(self):
+            if draft is self._current:
+                self._show_echo_status(draft.echo_status)
+            self.connection_tested.emit(status.ok, status.text)
+
+    def _show_echo_status(self, status: EchoStatus | None, *, pending: bool = False) -> None:
+        if status is None:
+            self.test_status.clear()
+            self.test_status.setToolTip("")
+            return
+        color = "palette(placeholder-text)" if pending else (
+            _OK_COLOR if status.ok else _ERROR_COLOR)
+        self.test_status.setStyleSheet(f"color: {color};")
+        self.test_status.setText(status.text)
+        self.test_status.setToolTip(status.tooltip)
+
+    def _cancel_tests(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,320 @@
+"""The move queue as a table: one row per job, fed by ``EngineSignals.job_changed``.
+
+The queue reports every change as a fresh immutable :class:`JobSnapshot`, and a 1,000-image move
+reports one per image. Storing a snapshot is cheap; telling the view is not. So snapshots are
+stored at once but ``dataChanged`` is coalesced: at most one emission per flush (every 150 ms),
+spanning the rows that changed since the last one. New jobs are inserted immediately, because
+row structure must never lag behind what the view is told.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QColor
+
+from dicom_courier.core.queue import JobSnapshot, JobState
+
+_Index = QModelIndex | QPersistentModelIndex
+
+#: The JobSnapshot of the row (any column).
+JOB_ROLE = int(Qt.ItemDataRole.UserRole) + 1
+#: A :class:`ProgressData` tuple, what the progress delegate paints.
+PROGRESS_ROLE = int(Qt.ItemDataRole.UserRole) + 2
+
+#: How long bursts of snapshots are gathered before the view hears of them.
+FLUSH_INTERVAL_MS = 150
+#: How often elapsed / remaining time of running jobs is refreshed with no new response.
+TICK_INTERVAL_MS = 1000
+
+FAILED_COLOUR = QColor("#c62828")
+PARTIAL_COLOUR = QColor("#d35400")
+
+_ACTIVE = frozenset({JobState.RUNNING, JobState.CANCELLING})
+
+
+class QueueColumn(IntEnum):
+    PATIENT = 0
+    STUDY = 1
+    DESTINATION = 2
+    PROGRESS = 3
+    STATUS = 4
+    RATE = 5
+    ELAPSED = 6
+    REMAINING = 7
+
+    @property
+    def title(self) -> str:
+        return _TITLES[self]
+
+
+_TITLES = {
+    QueueColumn.PATIENT: "Patient",
+    QueueColumn.STUDY: "Study",
+    QueueColumn.DESTINATION: "Destination",
+    QueueColumn.PROGRESS: "Progress",
+    QueueColumn.STATUS: "Status",
+    QueueColumn.RATE: "Rate",
+    QueueColumn.ELAPSED: "Elapsed",
+    QueueColumn.REMAINING: "Remaining",
+}
+
+
+class ProgressData(NamedTuple):
+    """Sub-operation counts of a job (PS3.4 C.4.2.1.6); ``total`` is None while unknown."""
+
+    completed: int
+    failed: int
+    warning: int
+    total: int | None
+    state: JobState
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.warning
+
+
+def progress_of(job: JobSnapshot) -> ProgressData:
+    """The counts to show: the final result once there is one, else the last response."""
+    counts = job.result or job.progress
+    if counts is None:
+        return ProgressData(0, 0, 0, None, job.state)
+    return ProgressData(counts.completed, counts.failed, counts.warning, counts.total, job.state)
+
+
+def status_text(job: JobSnapshot) -> str:
+    """One short phrase per state; a failure names what happened (the error's title)."""
+    state = job.state
+    if state is JobState.CANCELLING:
+        return "cancelling…"
+    if state is JobState.PARTIAL:
+        counts = progress_of(job)
+        if counts.failed:
+            return f"partial ({counts.failed} failed)"
+        return f"partial ({counts.warning} with warnings)"
+    if state is JobState.FAILED:
+        error = job.result.error if job.result else None
+        return f"failed: {error.title}" if error is not None else "failed"
+    return state.value
+
+
+def status_tooltip(job: JobSnapshot) -> str | None:
+    """Why it failed and what to do, straight from the error catalogue (no text of our own)."""
+    error = job.result.error if job.result else None
+    if error is None:
+        return None
+    parts = [error.explanation or error.title, f"What to do: {error.action}"]
+    return "\n\n".join(part for part in parts if part)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``m:ss`` (minutes keep counting past 59: a queue rarely runs for hours)."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def format_rate(images_per_second: float | None) -> str:
+    return "" if images_per_second is None else f"{images_per_second:.1f} img/s"
+
+
+def short_uid(uid: str, keep: int = 14) -> str:
+    """The tail of a UID: the head is usually an organisation root shared by every study."""
+    return uid if len(uid) <= keep + 1 else f"…{uid[-keep:]}"
+
+
+class MoveQueueModel(QAbstractTableModel):
+    """Rows in submission order; snapshots replace each other, the view hears in batches."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[JobSnapshot] = []
+        self._rows: dict[int, int] = {}  # job id -> row
+        self._dirty: set[int] = set()  # job ids changed since the last flush
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(TICK_INTERVAL_MS)
+        self._tick_timer.timeout.connect(self._on_tick)
+
+    # ------------------------------------------------------------------ feeding
+
+    def apply(self, job: JobSnapshot) -> None:
+        """Slot for ``EngineSignals.job_changed``: insert a new job, or store the newer snapshot.
+
+        A known job only marks its row dirty; the flush timer, if not already pending, is
+        started, so a burst of snapshots costs one ``dataChanged`` per interval (a throttle,
+        not a debounce: a steady stream still shows progress every 150 ms).
+        """
+        row = self._rows.get(job.job_id)
+        if row is None:
+            row = len(self._jobs)
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._jobs.append(job)
+            self._rows[job.job_id] = row
+            self.endInsertRows()
+        else:
+            self._jobs[row] = job
+            self._dirty.add(job.job_id)
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        if job.state in _ACTIVE and not self._tick_timer.isActive():
+            self._tick_timer.start()
+
+    def remove_jobs(self, job_ids: list[int]) -> None:
+        """Drop rows (after "Clear finished"), one removal per contiguous block of rows."""
+        rows = sorted({self._rows[i] for i in job_ids if i in self._rows}, reverse=True)
+        while rows:
+            last = first = rows.pop(0)
+            while rows and rows[0] == first - 1:
+                first = rows.pop(0)
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for job in self._jobs[first:last + 1]:
+                self._dirty.discard(job.job_id)
+            del self._jobs[first:last + 1]
+            self._rows = {job.job_id: row for row, job in enumerate(self._jobs)}
+            self.endRemoveRows()
+
+    def job_at(self, row: int) -> JobSnapshot:
+        return self._jobs[row]
+
+    def row_of(self, job_id: int) -> int | None:
+        return self._rows.get(job_id)
+
+    def jobs(self) -> list[JobSnapshot]:
+        return list(self._jobs)
+
+    def flush(self) -> None:
+        """Tell the view about pending changes now (tests, and before a screenshot)."""
+        self._flush_timer.stop()
+        self._flush()
+
+    def _flush(self) -> None:
+        rows = [self._rows[i] for i in self._dirty if i in self._rows]
+        self._dirty.clear()
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 0),
+                                  self.index(max(rows), len(QueueColumn) - 1))
+
+    def _on_tick(self) -> None:
+        """Elapsed and remaining time move on between responses; stop when nothing runs."""
+        active = [job.job_id for job in self._jobs if job.state in _ACTIVE]
+        if not active:
+            self._tick_timer.stop()
+            return
+        self._dirty.update(active)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    # ------------------------------------------------------------------ Qt model API
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(QueueColumn)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if orientation is Qt.Orientation.Horizontal and 0 <= section < len(QueueColumn):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return QueueColumn(section).title
+            if role == Qt.ItemDataRole.TextAlignmentRole and section in _RIGHT_ALIGNED:
+                return _RIGHT
+        return super().headerData(section, orientation, role)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self._jobs):
+            return None
+        job = self._jobs[index.row()]
+        column = QueueColumn(index.column())
+        if role == JOB_ROLE:
+            return job
+        if role == PROGRESS_ROLE:
+            return progress_of(job)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(job, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(job, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column is QueueColumn.STATUS:
+            if job.state is JobState.FAILED:
+                return FAILED_COLOUR
+            if job.state is JobState.PARTIAL:
+                return PARTIAL_COLOUR
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in _RIGHT_ALIGNED:
+                return _RIGHT
+            if column is QueueColumn.PROGRESS:
+                return int(Qt.AlignmentFlag.AlignCenter)
+        return None
+
+
+_RIGHT_ALIGNED = frozenset({QueueColumn.RATE, QueueColumn.ELAPSED, QueueColumn.REMAINING})
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+
+def progress_text(counts: ProgressData) -> str:
+    """The bar's text: "12/60", "12/?" while the total is unknown, "queued" before it starts."""
+    if counts.state is JobState.QUEUED:
+        return "queued"
+    if counts.total is None and counts.done == 0 and counts.state.is_finished:
+        return "—"
+    return f"{counts.done}/{'?' if counts.total is None else counts.total}"
+
+
+def progress_tooltip(counts: ProgressData) -> str | None:
+    """The breakdown the bar's colours stand for, in words (and for screen readers)."""
+    if counts.state is JobState.QUEUED or (counts.done == 0 and counts.total is None):
+        return None
+    parts = [f"{counts.completed} received"]
+    if counts.warning:
+        parts.append(f"{counts.warning} with warnings")
+    if counts.failed:
+        parts.append(f"{counts.failed} failed")
+    of = "an unknown number" if counts.total is None else str(counts.total)
+    return f"{', '.join(parts)} of {of} images"
+
+
+def _display(job: JobSnapshot, column: QueueColumn) -> str:
+    if column is QueueColumn.PATIENT:
+        return job.label.patient
+    if column is QueueColumn.STUDY:
+        return job.label.study or short_uid(job.request.target.study_uid)
+    if column is QueueColumn.DESTINATION:
+        return job.destination
+    if column is QueueColumn.PROGRESS:
+        return progress_text(progress_of(job))
+    if column is QueueColumn.STATUS:
+        return status_text(job)
+    if column is QueueColumn.RATE:
+        return format_rate(job.images_per_second)
+    if column is QueueColumn.ELAPSED:
+        return format_duration(job.elapsed) if job.started_at is not None else ""
+    if job.state is not JobState.RUNNING:  # nothing left to wait for once it stops
+        return ""
+    return format_duration(job.seconds_remaining)
+
+
+def _tooltip(job: JobSnapshot, column: QueueColumn) -> str | None:
+    if column is QueueColumn.STATUS:
+        return status_tooltip(job)
+    if column is QueueColumn.PROGRESS:
+        return progress_tooltip(progress_of(job))
+    if column is QueueColumn.STUDY:
+        return job.request.target.study_uid
+    if column is QueueColumn.DESTINATION:
+        return f"{job.destination} (from {job.pacs.name})"
+    return None
