@@ -17,15 +17,17 @@ from dataclasses import dataclass
 
 from pynetdicom import AE, Association, evt
 from pynetdicom.events import Event
-from pynetdicom.pdu import A_ASSOCIATE_RJ
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
 
 from dicom_courier.core.errors import (
     AssociationAborted,
     AssociationRejected,
     CalledAeNotRecognised,
     CallingAeNotRecognised,
+    Cancelled,
     ConnectionFailed,
     CourierError,
+    DeadlineExceeded,
     NotSupported,
     Peer,
 )
@@ -33,6 +35,13 @@ from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
 
 log = logging.getLogger(__name__)
+
+#: Why we aborted an operation ourselves (``OperationControl.abort_reason``).
+ABORT_DEADLINE = "deadline"
+ABORT_CANCEL_GRACE = "cancel-grace"
+ABORT_BY_USER = "aborted"
+ABORT_CANCELLED_EARLY = "cancelled-before-request"
+ABORT_CONSUMER_GONE = "consumer-gone"
 
 # PS3.8 Table 9-21: (source, reason) of an A-ASSOCIATE-RJ.
 _CALLING_AE_NOT_RECOGNISED = (1, 3)
@@ -49,23 +58,28 @@ class _Observed:
     """What pynetdicom's event hooks saw while the association was being set up."""
 
     connected: bool = False
+    answered: bool = False  # an A-ASSOCIATE-AC or -RJ came back: it speaks DICOM
     rejection: A_ASSOCIATE_RJ | None = None
 
 
-def open_association(pacs: PacsNode, abstract_syntaxes: list[str]) -> Association:
+def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
+                     control: OperationControl | None = None) -> Association:
     """Associate with ``pacs`` proposing ``abstract_syntaxes``; raise a typed error otherwise.
 
+    ``control`` may end the attempt from another thread (cancel, deadline) while we wait for
+    the PACS to answer; the ACSE wait is also capped by the idle timeout.
     Runs on: DIMSE worker thread.
     """
     quiet_pynetdicom()
     peer = peer_of(pacs)
     _check_host_resolves(pacs, peer)
+    timeouts = pacs.timeouts
 
     ae = AE(ae_title=pacs.calling_aet)
-    ae.connection_timeout = pacs.timeouts.connect
-    ae.acse_timeout = pacs.timeouts.acse
-    ae.dimse_timeout = pacs.timeouts.idle
-    ae.network_timeout = max(pacs.timeouts.idle, pacs.timeouts.acse)
+    ae.connection_timeout = timeouts.connect
+    ae.acse_timeout = min(timeouts.acse, timeouts.idle)
+    ae.dimse_timeout = timeouts.idle
+    ae.network_timeout = max(timeouts.idle, timeouts.acse)
     ae.maximum_pdu_size = pacs.max_pdu
     for uid in abstract_syntaxes:
         ae.add_requested_context(uid)
@@ -74,8 +88,12 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str]) -> Associatio
 
     def on_open(event: Event) -> None:
         observed.connected = True
+        if control is not None:
+            control.connecting(event.assoc)
 
     def on_pdu(event: Event) -> None:
+        if isinstance(event.pdu, A_ASSOCIATE_RJ | A_ASSOCIATE_AC):
+            observed.answered = True
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
             observed.rejection = event.pdu
 
@@ -84,16 +102,20 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str]) -> Associatio
     assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,
                          max_pdu=pacs.max_pdu, evt_handlers=handlers)
     assoc.unbind(evt.EVT_PDU_RECV, on_pdu)  # only needed for the A-ASSOCIATE answer
+    if control is not None:
+        control.connecting(None)
     if assoc.is_established:
         return assoc
+    if control is not None and control.abort_reason is not None:
+        raise _stopped_error(control.abort_reason, pacs, peer)
 
     elapsed = time.monotonic() - started
     if observed.rejection is not None:
         raise _rejection_error(observed.rejection, peer)
     if not observed.connected:
-        if elapsed >= pacs.timeouts.connect * 0.9:
+        if elapsed >= timeouts.connect * 0.9:
             raise ConnectionFailed(
-                f"No answer from {pacs.host}:{pacs.port} within {pacs.timeouts.connect:g} s.",
+                f"No answer from {pacs.host}:{pacs.port} within {timeouts.connect:g} s.",
                 "The address did not answer at all: the host may be down, the address wrong, "
                 "or a firewall may drop the connection.",
                 f"Check the PACS host and port in the settings for {pacs.name!r}, and that this "
@@ -108,22 +130,45 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str]) -> Associatio
             f"is its DICOM port (not its web port).",
             peer=peer,
         )
-    if assoc.is_aborted and not assoc.accepted_contexts:
+    if observed.answered and not assoc.accepted_contexts:
         raise NotSupported(
             f"{pacs.called_aet} does not offer the service we asked for.",
-            "The PACS accepted the connection but none of the proposed services "
+            "The PACS accepted the association but none of the proposed services "
             "(presentation contexts).",
             "Try the other query model (Study Root / Patient Root), or ask the PACS "
             f"administrator to enable query/retrieve for our AE title {pacs.calling_aet}.",
             peer=peer,
         )
+    if elapsed >= ae.acse_timeout * 0.9:
+        explanation = (f"{pacs.host}:{pacs.port} accepted the TCP connection but sent no "
+                       f"DICOM answer within {ae.acse_timeout:g} s.")
+    else:
+        explanation = (f"{pacs.host}:{pacs.port} accepted the TCP connection, then closed it or "
+                       "answered with something that is not DICOM.")
     raise AssociationAborted(
-        f"{pacs.called_aet} closed the connection before accepting the association.",
-        f"No answer came within {pacs.timeouts.acse:g} s, or the connection was dropped.",
-        "Check that the host and port belong to a DICOM service, and the PACS's log for "
-        f"connections from our AE title {pacs.calling_aet}.",
+        f"{pacs.host}:{pacs.port} does not answer like a DICOM service.",
+        explanation,
+        f"Check the port in the settings for {pacs.name!r}: it must be the PACS's DICOM port, "
+        "not its web port (Orthanc: DICOM 4242, web 8042). If it is right, check the PACS's "
+        f"log for connections from {pacs.calling_aet}.",
         peer=peer,
     )
+
+
+def _stopped_error(reason: str, pacs: PacsNode, peer: Peer) -> CourierError:
+    """Our own deadline or a person's cancel ended the attempt before any request went out."""
+    if reason == ABORT_DEADLINE:
+        return DeadlineExceeded(
+            f"{pacs.called_aet} did not accept the association within the deadline of "
+            f"{pacs.timeouts.total:g} s.",
+            f"{pacs.host}:{pacs.port} accepted the connection but did not answer in time.",
+            "Check that the port is the PACS's DICOM port and that the PACS is not overloaded.",
+            peer=peer)
+    return Cancelled(
+        "Stopped before anything was sent.",
+        f"The association with {pacs.called_aet} at {pacs.host}:{pacs.port} was still being "
+        "set up; nothing reached the PACS.",
+        "Send or search again when ready.", peer=peer)
 
 
 def _check_host_resolves(pacs: PacsNode, peer: Peer) -> None:
@@ -186,7 +231,34 @@ class OperationControl:
         self._msg_id = 1
         self.cancel_requested = threading.Event()
         self._cancel_sent = False
+        self._connecting: Association | None = None
         self.abort_reason: str | None = None
+
+    def connecting(self, assoc: Association | None) -> None:
+        """Runs on: the association's thread. Remember the attempt so abort() can end it."""
+        with self._lock:
+            self._connecting = assoc
+            reason = self.abort_reason
+        if assoc is not None and reason is not None:
+            self._close_connection(assoc)
+
+    @property
+    def request_sent(self) -> bool:
+        with self._lock:
+            return self._assoc is not None
+
+    @staticmethod
+    def _close_connection(assoc: Association) -> None:
+        """End an association attempt still waiting for A-ASSOCIATE-AC: close its socket.
+
+        pynetdicom then sees the connection closed (Evt17) and ``associate()`` returns.
+        """
+        sock = assoc.dul.socket
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                log.debug("closing a pending connection failed", exc_info=True)
 
     def attach(self, assoc: Association, model_uid: str, msg_id: int) -> None:
         """Runs on: DIMSE worker thread, right after the request went out."""
@@ -224,9 +296,11 @@ class OperationControl:
         with self._lock:
             if self.abort_reason is None:
                 self.abort_reason = reason
-            assoc = self._assoc
+            assoc, connecting = self._assoc, self._connecting
         if assoc is not None:
             self._abort_assoc(assoc)
+        elif connecting is not None:
+            self._close_connection(connecting)
 
     @staticmethod
     def _abort_assoc(assoc: Association) -> None:

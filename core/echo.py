@@ -6,26 +6,40 @@ import time
 
 from pynetdicom.sop_class import Verification
 
-from dicom_courier.core.association import finish_association, open_association, peer_of
+from dicom_courier.core.association import (
+    OperationControl,
+    finish_association,
+    open_association,
+    peer_of,
+)
 from dicom_courier.core.errors import AssociationAborted, DimseFailure
 from dicom_courier.core.events import EchoResult
 from dicom_courier.core.nodes import PacsNode
 
 
-def echo_blocking(pacs: PacsNode) -> EchoResult:
+def echo_blocking(pacs: PacsNode, control: OperationControl | None = None) -> EchoResult:
     """Associate, C-ECHO, release. Runs on: DIMSE worker thread."""
     peer = peer_of(pacs)
     started = time.monotonic()
-    assoc = open_association(pacs, [Verification])
+    assoc = open_association(pacs, [Verification], control)
     associated = time.monotonic()
     clean = False
     try:
         status = assoc.send_c_echo()
         echoed = time.monotonic()
         if "Status" not in status:
+            if time.monotonic() - associated < pacs.timeouts.idle * 0.9:
+                raise AssociationAborted(
+                    f"{pacs.called_aet} ended the connection right after our echo.",
+                    "It accepted the association but aborted the echo without an answer. "
+                    "PACS such as Orthanc do this when they do not know our AE title "
+                    f"{pacs.calling_aet}.",
+                    f"Ask the PACS administrator to register our AE title {pacs.calling_aet} "
+                    "with this computer's address (Orthanc: \"DicomModalities\"), then retry.",
+                    peer=peer)
             raise AssociationAborted(
                 f"{pacs.called_aet} did not answer the echo.",
-                f"No answer within {pacs.timeouts.idle:g} s, or the connection was dropped.",
+                f"No answer within {pacs.timeouts.idle:g} s.",
                 "Check the PACS's log; retry.", peer=peer)
         if int(status.Status) != 0x0000:
             raise DimseFailure(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from dicom_courier.core.association import ABORT_BY_USER, OperationControl
 from dicom_courier.core.echo import echo_blocking
 from dicom_courier.core.events import EchoResult
 from dicom_courier.core.find import FindOperation
@@ -29,7 +30,12 @@ class Courier:
     async def echo(self, pacs: PacsNode) -> EchoResult:
         """C-ECHO ``pacs``; raises a :class:`~dicom_courier.core.errors.CourierError`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, echo_blocking, pacs)
+        control = OperationControl()
+        try:
+            return await loop.run_in_executor(self._executor, echo_blocking, pacs, control)
+        except asyncio.CancelledError:
+            control.abort(ABORT_BY_USER)  # end a pending connection now, not at its timeout
+            raise
 
     def find(self, pacs: PacsNode, query: FindQuery, *, limit: int | None = None,
              raise_on_error: bool = True) -> FindOperation:
@@ -48,5 +54,6 @@ class Courier:
     def __enter__(self) -> Courier:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # After an interruption do not wait for workers: each ends within its own timeouts.
+        self.close(wait=exc_type is None)

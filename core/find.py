@@ -79,7 +79,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         model_uid = self.query.model.find_uid
         level = self.query.level
         try:
-            assoc = open_association(self.pacs, [model_uid])
+            assoc = open_association(self.pacs, [model_uid], self.control)
             last = time.monotonic()
             clean = False
             try:
@@ -96,6 +96,8 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                     last = now
                     status = int(response_status.Status)
                     if is_pending(status):
+                        if self.limit is not None and count >= self.limit:
+                            continue  # arrived before the PACS saw our C-CANCEL: not shown
                         if identifier is not None:
                             count += 1
                             batch.append(decode_match(identifier, level))

@@ -28,6 +28,7 @@ from dicom_courier.core.errors import (
 )
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.operation import (
+    ABORT_BY_USER,
     ABORT_CANCEL_GRACE,
     ABORT_CONSUMER_GONE,
     ABORT_DEADLINE,
@@ -106,7 +107,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         """Associate, send the C-MOVE and read responses until the final one or a fault."""
         model_uid = self.request.model.move_uid
         identifier = self.request.target.to_identifier(self.request.model)
-        assoc = open_association(self.pacs, [model_uid])
+        assoc = open_association(self.pacs, [model_uid], self.control)
         counts.last_response_at = time.monotonic()
         clean = False
         try:
@@ -144,6 +145,13 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                 f"deadline passed; we ended the association. {counts.describe()}.",
                 "Retry later, or raise the total deadline in the PACS profile for very large "
                 "studies.", peer=peer, details=sofar)
+        if reason == ABORT_BY_USER:
+            return Cancelled(
+                "The send was aborted.",
+                f"You asked to stop at once, so we ended the association with "
+                f"{peer.called_aet}. {counts.describe()}; images already sent stay at the "
+                "destination.",
+                "Send again if it was stopped by mistake.", peer=peer, details=sofar)
         if reason in (ABORT_CANCEL_GRACE, ABORT_CONSUMER_GONE):
             return Cancelled(
                 "The send was cancelled.",

@@ -14,17 +14,22 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
-from dicom_courier.core.association import OperationControl
+from dicom_courier.core.association import (
+    ABORT_BY_USER,
+    ABORT_CANCEL_GRACE,
+    ABORT_CANCELLED_EARLY,
+    ABORT_CONSUMER_GONE,
+    ABORT_DEADLINE,
+    OperationControl,
+)
 from dicom_courier.core.channel import Channel
 from dicom_courier.core.nodes import PacsNode
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
-#: Reasons an operation was aborted by us, kept in ``OperationControl.abort_reason``.
-ABORT_DEADLINE = "deadline"
-ABORT_CANCEL_GRACE = "cancel-grace"
-ABORT_CONSUMER_GONE = "consumer-gone"
+__all__ = ["ABORT_BY_USER", "ABORT_CANCEL_GRACE", "ABORT_CANCELLED_EARLY",
+           "ABORT_CONSUMER_GONE", "ABORT_DEADLINE", "DimseOperation"]
 
 
 class DimseOperation(Generic[ItemT, ResultT]):
@@ -63,8 +68,15 @@ class DimseOperation(Generic[ItemT, ResultT]):
         return self.result
 
     def cancel(self) -> None:
-        """Send C-CANCEL now; abort if the PACS has not ended the operation after the grace."""
+        """Send C-CANCEL now; abort if the PACS has not ended the operation after the grace.
+
+        Before the request is out there is nothing to cancel politely: the attempt ends now.
+        """
         if self.control.cancel_requested.is_set():
+            return
+        if not self.control.request_sent:
+            self.control.cancel_requested.set()
+            self._abort_soon(ABORT_CANCELLED_EARLY)
             return
         _in_thread(self.control.request_cancel, "c-cancel")
         if self._loop is not None:
@@ -74,7 +86,7 @@ class DimseOperation(Generic[ItemT, ResultT]):
     def abort(self) -> None:
         """End at once with A-ABORT (a second Ctrl-C, or closing the app)."""
         self.control.cancel_requested.set()
-        self._abort_soon(ABORT_CANCEL_GRACE)
+        self._abort_soon(ABORT_BY_USER)
 
     def _abort_soon(self, reason: str) -> None:
         _in_thread(lambda: self.control.abort(reason), f"abort-{reason}")

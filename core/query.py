@@ -7,8 +7,10 @@ Specific Character Set; a value that cannot be decoded is kept and marked, never
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
@@ -128,10 +130,71 @@ def validate_keyword(keyword: str, field_name: str = "-k") -> str:
     return keyword
 
 
+_NOT_KEYS = {"QueryRetrieveLevel": "use --level", "SpecificCharacterSet": "it is set for you"}
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "DA": 18, "TM": 28,
+               "UI": 64, "IS": 12, "DS": 16, "AS": 4, "ST": 1024, "LT": 10240}
+_DATE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
+_TIME = re.compile(r"^(\d{2,6}(\.\d{1,6})?)?(-(\d{2,6}(\.\d{1,6})?)?)?$")
+
+
+def _check_date(keyword: str, value: str, field_name: str) -> None:
+    rule = "must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD (open ranges: YYYYMMDD- or -YYYYMMDD)"
+    if not _DATE.match(value) or value == "-":
+        raise InvalidInput(field_name, f"{keyword} {rule}", value)
+    for part in value.split("-"):
+        if part:
+            try:
+                datetime.strptime(part, "%Y%m%d")
+            except ValueError:
+                raise InvalidInput(field_name, f"{keyword}: {part} is not a calendar date",
+                                   value) from None
+
+
+def validate_key_value(keyword: str, value: str, field_name: str = "-k") -> str:
+    """Check a matching value against its VR's rules before it is sent (PS3.5 6.2, PS3.4 C.2)."""
+    if keyword in _NOT_KEYS:
+        raise InvalidInput(field_name, f"{keyword} cannot be given as a key ({_NOT_KEYS[keyword]})")
+    tag = tag_for_keyword(keyword)
+    if tag is not None and (tag >> 16) in (0x0000, 0x0002):
+        raise InvalidInput(field_name, f"{keyword} is not part of a query")
+    vr = dictionary_VR(keyword)
+    if any(part in _BINARY_VRS for part in vr.split(" or ")):
+        raise InvalidInput(field_name, f"{keyword} holds binary data and cannot be a key")
+    if not value:
+        return value
+    if "\\" in value and vr not in ("UI", "CS", "AE"):
+        raise InvalidInput(field_name, f"{keyword}: a backslash is only allowed in UID, code "
+                           "or AE title lists", value)
+    if vr == "DA":
+        _check_date(keyword, value, field_name)
+    elif vr == "TM" and not _TIME.match(value):
+        raise InvalidInput(field_name, f"{keyword} must be HHMMSS or a range HHMMSS-HHMMSS",
+                           value)
+    elif vr == "UI":
+        _uid_list(value.split("\\"), f"{field_name} {keyword}")
+    elif vr in ("IS", "US", "UL", "SS", "SL", "UV", "SV") and not re.fullmatch(r"[+-]?\d+",
+                                                                              value):
+        raise InvalidInput(field_name, f"{keyword} must be a whole number", value)
+    elif vr in ("DS", "FL", "FD"):
+        try:
+            float(value)
+        except ValueError:
+            raise InvalidInput(field_name, f"{keyword} must be a number", value) from None
+    limit = _MAX_LENGTH.get(vr)
+    if limit is not None:
+        parts = value.split("=") if vr == "PN" else value.split("\\")
+        if any(len(part) > limit for part in parts):
+            raise InvalidInput(field_name, f"{keyword} must be at most {limit} characters "
+                               f"(DICOM {vr})", value)
+    return value
+
+
 def parse_key_value(text: str, field_name: str = "-k") -> tuple[str, str]:
     """``Keyword=Value`` or ``Keyword`` (a return key) into a validated pair."""
     keyword, _, value = text.partition("=")
-    return validate_keyword(keyword, field_name), value.strip()
+    keyword = validate_keyword(keyword, field_name)
+    return keyword, validate_key_value(keyword, value.strip(), field_name)
 
 
 @dataclass(frozen=True)
@@ -144,8 +207,8 @@ class FindQuery:
 
     def __post_init__(self) -> None:
         check_level_in_model(self.level, self.model)
-        for keyword in self.keys:
-            validate_keyword(keyword)
+        for keyword, value in self.keys.items():
+            validate_key_value(validate_keyword(keyword), value)
         object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
 
     def to_identifier(self) -> Dataset:

@@ -79,6 +79,9 @@ def keys_from(args: argparse.Namespace) -> dict[str, str]:
     keys: dict[str, str] = {}
     for text in args.key:
         keyword, value = parse_key_value(text)
+        if keyword in keys:
+            raise InvalidInput("-k", f"{keyword} is given twice (for several values use one "
+                               f"key with a backslash list or a wildcard)")
         keys[keyword] = value
     return keys
 

@@ -107,3 +107,34 @@ def test_connection_refused_names_both_ae_titles_host_and_port(tmp_path: Path) -
     assert "Our AE title (calling): ME" in result.stderr
     assert "PACS AE title (called): NOBODY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("StudyDate=2024-06-11", "StudyDate must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD"),
+        ("StudyDate=20241399", "20241399 is not a calendar date"),
+        ("SeriesNumber=abc", "SeriesNumber must be a whole number"),
+        ("PatientWeight=heavy", "PatientWeight must be a number"),
+        ("PixelData=x", "PixelData holds binary data and cannot be a key"),
+        ("QueryRetrieveLevel=PATIENT", "cannot be given as a key (use --level)"),
+        ("StudyInstanceUID=not a uid", "must be a DICOM UID"),
+        ("PatientID=" + "x" * 65, "PatientID must be at most 64 characters"),
+        ("FileMetaInformationGroupLength=1", "is not part of a query"),
+    ],
+)
+def test_bad_key_values_are_refused_before_any_network(key: str, expected: str,
+                                                       tmp_path: Path) -> None:
+    # Port 9 (discard) would hang or refuse: a usage error must come first.
+    result = cli("find", "--host", "127.0.0.1", "--port", "9", "--aet", "X", "-k", key,
+                 config_dir=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    result = cli("find", "--host", "h", "--port", "104", "--aet", "X", "-k", "PatientID=A",
+                 "-k", "PatientID=B", config_dir=tmp_path)
+    assert result.returncode == 2
+    assert "PatientID is given twice" in result.stderr

@@ -336,3 +336,48 @@ class StatusScp(_FakeScp):
             failures.FailedSOPInstanceUIDList = self.failed_uids
             # pynetdicom counts the sub-operations still remaining as failed
             yield _status(self.final_status, self.error_comment), failures
+
+
+class SilentListener:
+    """A TCP port that accepts connections and never says a word (a firewall-held port, or a
+    service that is not DICOM and waits for its own protocol)."""
+
+    ae_title = "SILENT"
+
+    def __init__(self) -> None:
+        import socket
+
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(8)
+        self.port = int(self._server.getsockname()[1])
+        self._held: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        self._server.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                continue
+            self._held.append(conn)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for conn in self._held:
+            conn.close()
+        self._server.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

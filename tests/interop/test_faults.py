@@ -208,3 +208,13 @@ def test_cancel_of_a_search_sends_c_cancel_and_keeps_the_matches(courier: Courie
     assert result.error is None
     assert result.count == count >= 3
     assert took < 1.0
+
+
+def test_limit_returns_exactly_the_limit(courier: Courier, endless: Any) -> None:
+    async def scenario() -> tuple[int, Any]:
+        op = courier.find(_node(endless), FindQuery(), limit=4)
+        got = [m async for m in op]
+        return len(got), op.result
+    count, result = run(scenario())
+    assert count == 4 and result.count == 4
+    assert result.cancelled
