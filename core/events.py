@@ -108,4 +108,5 @@ class MoveResult:
             out["error_type"] = type(self.error).__name__
             out["explanation"] = self.error.explanation
             out["action"] = self.error.action
+            out["error_details"] = self.error.details
         return out

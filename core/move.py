@@ -66,6 +66,9 @@ class _Counts:
             value = status.get(keyword)
             if value is not None:
                 setattr(self, attr, int(value))
+        if not is_pending(self.status) and status.get("NumberOfRemainingSuboperations") is None:
+            # A final response need not repeat the count; after success nothing remains.
+            self.remaining = 0 if self.status == 0x0000 else None
         if self.remaining is not None and is_pending(self.status):
             self.total = self.remaining + self.completed + self.failed + self.warning
         elif self.total is None and status.get("NumberOfCompletedSuboperations") is not None:

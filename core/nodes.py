@@ -7,6 +7,7 @@ line and the window can show them as they are.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,8 +51,16 @@ def validate_host(value: object, field_name: str = "host") -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(field_name, "must not be empty", value)
     host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1] as written in URLs
     if any(ch.isspace() for ch in host):
         raise InvalidInput(field_name, "must not contain spaces", value)
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InvalidInput(field_name, "must be a host name or IP address without a port "
+                               "(give the port separately)", value) from None
     return host
 
 

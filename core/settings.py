@@ -37,6 +37,8 @@ class NodeStore:
         self.path = path
 
     def load(self) -> list[PacsNode]:
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise SettingsFileError(self.path, f"{self.path.parent} is a file, not a folder")
         if not self.path.exists():
             return []
         try:
@@ -60,7 +62,17 @@ class NodeStore:
 
     def save(self, nodes: Iterable[PacsNode]) -> None:
         payload = {"schema_version": SCHEMA_VERSION, "pacs": [n.to_json() for n in nodes]}
-        write_text_atomically(self.path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        try:
+            write_text_atomically(self.path,
+                                  json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise CourierError(
+                f"The settings file {self.path} cannot be written: {exc.strerror or exc}.",
+                "Nothing was changed.",
+                f"Check that {self.path.parent} is a folder you may write to, or choose "
+                "another one with --config-dir.",
+                details={"File": str(self.path)},
+            ) from None
 
     def get(self, name: str) -> PacsNode:
         for node in self.load():
@@ -69,11 +81,20 @@ class NodeStore:
         known = ", ".join(n.name for n in self.load()) or "none saved yet"
         raise InvalidInput("--pacs", f"no PACS profile named {name!r} (known: {known})")
 
-    def put(self, node: PacsNode) -> None:
-        """Add ``node`` or replace the profile with the same name."""
-        nodes = [n for n in self.load() if n.name.casefold() != node.name.casefold()]
-        nodes.append(node)
-        self.save(nodes)
+    def put(self, node: PacsNode, *, replace: bool = True) -> bool:
+        """Add ``node``, or replace the profile with the same name; True if one was replaced.
+
+        With ``replace=False`` an existing name is refused (InvalidInput), never overwritten.
+        """
+        existing = self.load()
+        kept = [n for n in existing if n.name.casefold() != node.name.casefold()]
+        replaced = len(kept) != len(existing)
+        if replaced and not replace:
+            raise InvalidInput("name", f"a PACS profile named {node.name!r} exists already "
+                               "(add --replace to overwrite it, or choose another name)")
+        kept.append(node)
+        self.save(kept)
+        return replaced
 
     def remove(self, name: str) -> None:
         nodes = self.load()

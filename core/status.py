@@ -79,7 +79,8 @@ def failure_for_status(
         return MoveDestinationUnknown(
             f"{pacs} does not know the destination {destination or '(none)'}.",
             f"The PACS answered \"move destination unknown\" (0xA801): it has no host and port "
-            f"for the AE title {destination!r}, so it cannot send the images there.",
+            f"for the AE title {destination!r}, so it cannot send the images there. (A few PACS "
+            "also answer 0xA801 when they know the destination but cannot connect to it.)",
             _where_pacs_configures_destinations(),
             **common,  # type: ignore[arg-type]
         )
@@ -148,8 +149,9 @@ def failure_for_status(
                 "Often the query uses a key or level the PACS does not support."
             )
         action = (
-            "Use \"Test destination\" to check the destination and the PACS's log to see which "
-            "cause applies; " + _where_pacs_configures_destinations()
+            "Test the destination (window: Manage PACS → Test; command line: dicom-courier "
+            "nodes test PROFILE) and read the PACS's log to see which cause applies. "
+            + _where_pacs_configures_destinations()
             if operation == "send"
             else "Simplify the query (fewer keys, Study Root) and check the PACS's log."
         )

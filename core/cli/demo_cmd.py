@@ -82,7 +82,9 @@ async def run_demo(args: argparse.Namespace) -> int:
               f"to {WORKSTATION_AET} (C-MOVE; Ctrl-C cancels)")
         runner = MoveRunner(courier, node, WORKSTATION_AET, model=QueryModel.STUDY,
                             priority=Priority.MEDIUM, as_json=False)
-        code = await runner.run([MoveTarget(study_uid=chosen.get("StudyInstanceUID"))])
+        description = f"{chosen.get('PatientName')}: {chosen.get('StudyDescription')}"
+        code = await runner.run([MoveTarget(study_uid=chosen.get("StudyInstanceUID"),
+                                            description=description)])
         stdout.print(f"The workstation received {workstation.received_count} images; "
                      f"they are in {folder}", markup=False)
 
@@ -91,6 +93,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             MoveTarget(study_uid=chosen.get("StudyInstanceUID")), "NOWHERE")).run()
         if failed.outcome is MoveOutcome.FAILED and failed.error is not None:
             print_error(failed.error)
-        stdout.print("\nTry it yourself while the demo is not running: "
-                     "'dicom-courier nodes add', 'find', 'move' (see --help).")
+        stdout.print("\nThe demo PACS stops with this command. To try the commands on a PACS "
+                     "of yours: '.venv/bin/dicom-courier nodes add', 'find', 'move' (see --help); "
+                     "'.venv/bin/dicom-courier --demo' opens the window on the demo PACS.")
         return code

@@ -112,10 +112,13 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
     level, model = _level_and_model(args)
     query = FindQuery(level=level, model=model, keys=options.keys_from(args))
     limit = options.positive_int(args.limit, "--limit")
-    operation = courier.find(pacs, query, limit=limit)
+    operation = courier.find(pacs, query, limit=limit, raise_on_error=False)
     matches = [match async for match in operation]
     print_matches(matches, args.format, DEFAULT_RETURN_KEYS[level])
     result = operation.result
+    if result.error is not None:  # the rows that did arrive are printed above
+        print_error(result.error)
+        return EXIT_FAILED
     if args.format == "table":
         note = f"{result.count} result(s) in {result.duration:.2f} s"
         if limit is not None and result.count >= limit:
@@ -198,8 +201,9 @@ async def _nodes(args: argparse.Namespace) -> int:
             timeouts=options.timeouts_from(args),
             destinations=tuple(options.destination_from(d) for d in args.dest),
         )
-        store.put(node)
-        stdout.print(f"Saved PACS {node.name!r} ({node.called_aet} at {node.host}:{node.port}) "
+        replaced = store.put(node, replace=args.replace)
+        verb = "Replaced" if replaced else "Saved"
+        stdout.print(f"{verb} PACS {node.name!r} ({node.called_aet} at {node.host}:{node.port}) "
                      f"in {store.path}", markup=False)
         return EXIT_OK
     if action == "list":
@@ -212,7 +216,8 @@ async def _nodes(args: argparse.Namespace) -> int:
                          markup=False)
         for n in nodes if args.format == "table" else []:
             dests = ", ".join(d.ae_title + (f"@{d.host}:{d.port}" if d.host else "")
-                              for d in n.destinations) or "none"
+                              + (" (default)" if i == 0 else "")
+                              for i, d in enumerate(n.destinations)) or "none"
             stdout.print(f"{n.name}: {n.called_aet} at {n.host}:{n.port}, we are "
                          f"{n.calling_aet}; destinations: {dests}", markup=False)
         return EXIT_OK

@@ -45,6 +45,8 @@ def overall_exit_code(results: Sequence[MoveResult], cancelled: bool) -> int:
 
 
 def _target_label(target: MoveTarget) -> str:
+    if target.description:
+        return target.description
     uid = target.series_uids[0] if target.series_uids else target.study_uid
     kind = {"STUDY": "study", "SERIES": "series", "IMAGE": "images of series"}[target.level.value]
     short = uid if len(uid) <= 28 else "…" + uid[-27:]

@@ -85,6 +85,8 @@ def build_parser() -> OneLineParser:
     add.add_argument("--dest", action="append", default=[], metavar="AET[@HOST:PORT]",
                      help="a move destination the PACS knows; repeatable, the first is the "
                      "default; with @HOST:PORT 'nodes test' can echo it too")
+    add.add_argument("--replace", action="store_true",
+                     help="overwrite a profile of the same name (its destinations too)")
     add.add_argument("--idle-timeout", metavar="S")
     add.add_argument("--deadline", metavar="S")
     add.add_argument("--connect-timeout", metavar="S")

@@ -58,7 +58,10 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
     else:
         table = Table(show_lines=False, header_style="bold")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            if column.endswith("UID"):  # kept whole, so it can be copied into 'move --study'
+                table.add_column(column, no_wrap=True, overflow="ignore")
+            else:
+                table.add_column(column, overflow="fold")
         for m in matches:
             table.add_row(*[m.get(c) + (" (undecodable)" if c in m.undecodable else "")
                             for c in columns])

@@ -74,7 +74,15 @@ def test_nodes_add_list_remove_round_trip(tmp_path: Path, capsys: pytest.Capture
     assert run([*base, "nodes", "list"]) == 0
     out = capsys.readouterr().out
     assert "Main: ORTHANC at pacs.local:4242, we are ME" in out
-    assert "WS1@10.0.0.9:11112, AIBOX" in out
+    assert "WS1@10.0.0.9:11112 (default), AIBOX" in out
+    again = cli("nodes", "add", "main", "--host", "h", "--port", "104", "--aet", "X",
+                config_dir=tmp_path)
+    assert again.returncode == 2
+    assert "a PACS profile named 'main' exists already (add --replace" in again.stderr
+    capsys.readouterr()
+    assert run([*base, "nodes", "add", "Main", "--host", "h2", "--port", "104", "--aet", "X",
+                "--replace"]) == 0
+    assert "Replaced PACS 'Main'" in capsys.readouterr().out
     assert run([*base, "nodes", "remove", "main"]) == 0
     assert json.loads((tmp_path / "nodes.json").read_text())["pacs"] == []
     assert not list(tmp_path.glob(".nodes.json.*.tmp"))  # no leftovers of atomic writes
@@ -85,6 +93,24 @@ def test_environment_variable_points_at_the_config_dir(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "dicom_courier", "nodes", "add", "X", "--host", "h",
                     "--port", "104", "--aet", "PACS"], check=True, env=env, capture_output=True)
     assert (tmp_path / "nodes.json").exists()
+
+
+def test_config_dir_that_is_a_file_or_read_only_is_reported(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for args in (("nodes", "add", "x", "--host", "h", "--port", "104", "--aet", "X"),
+                 ("nodes", "list")):
+        result = cli(*args, config_dir=afile)
+        assert result.returncode == 1, result.stderr
+        assert "is a file, not a folder" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_host_with_a_port_is_refused(tmp_path: Path) -> None:
+    result = cli("nodes", "add", "x", "--host", "127.0.0.1:4242", "--port", "4242", "--aet",
+                 "X", config_dir=tmp_path)
+    assert result.returncode == 2
+    assert "must be a host name or IP address without a port" in result.stderr
 
 
 def test_a_damaged_settings_file_is_reported_not_overwritten(tmp_path: Path) -> None:
