@@ -70,4 +70,6 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
             loop.run_until_complete(window.shutdown())
+        window.deleteLater()
+    app.shutdown()  # let PySide6 clean up before Python finalises (it crashed on exit otherwise)
     return 0

@@ -50,7 +50,11 @@ from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
 from dicom_courier.gui.queue_panel import QueuePanel
-from dicom_courier.gui.results_model import StudyResultsModel, format_person_name
+from dicom_courier.gui.results_model import (
+    StudyResultsModel,
+    format_date,
+    format_person_name,
+)
 from dicom_courier.gui.results_view import ResultsView
 from dicom_courier.gui.send_summary import SendPlan, describe_plan
 
@@ -381,7 +385,7 @@ class MainWindow(QMainWindow):
         for match in plan.matches:
             uid = match.get("StudyInstanceUID")
             label = JobLabel(patient=format_person_name(match.get("PatientName")),
-                             study=" ".join(p for p in (match.get("StudyDate"),
+                             study=" ".join(p for p in (format_date(match.get("StudyDate")),
                                                         match.get("StudyDescription")) if p))
             request = MoveRequest(MoveTarget(study_uid=uid), plan.destination)
             job_ids.append(self.queue.submit(plan.pacs, request, label))

@@ -1,0 +1,32 @@
+"""``dicom-courier --demo`` starts the window on the demo PACS and exits cleanly when closed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+def close_main():
+    for widget in app.topLevelWidgets():
+        if widget.objectName() == "mainWindow":
+            print("profiles:", widget.form.pacs_combo.currentText(), flush=True)
+            widget.close()
+QTimer.singleShot(1500, close_main)
+from dicom_courier.__main__ import main
+sys.exit(main(["--demo", "--config-dir", sys.argv[1]]))
+"""
+
+
+def test_demo_window_opens_and_closes_cleanly(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "profiles: Demo PACS" in result.stdout
+    assert "Fatal Python error" not in result.stderr
+    assert (tmp_path / "data" / "demo-profile" / "nodes.json").exists()
