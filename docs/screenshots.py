@@ -18,15 +18,14 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
 import qasync  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "screenshots"
 
 
-async def _until(condition: object, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _until(condition: object, within: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not condition():  # type: ignore[operator]
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("the demo did not get there in time")

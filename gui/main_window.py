@@ -57,6 +57,7 @@ from dicom_courier.gui.results_model import (
 )
 from dicom_courier.gui.results_view import ResultsView
 from dicom_courier.gui.send_summary import SendPlan, describe_plan
+from dicom_courier.gui.series_dialog import SeriesDialog
 
 
 class MainWindow(QMainWindow):
@@ -185,14 +186,15 @@ class MainWindow(QMainWindow):
         self.form.pacs_combo.currentIndexChanged.connect(self._on_pacs_changed)
         self.signals.job_changed.connect(self.queue_model.apply)
         self.signals.job_changed.connect(self._on_job_changed)
-        self.queue_panel.cancel_requested.connect(
-            lambda ids: [self.queue.cancel(i) for i in ids])
-        self.queue_panel.retry_requested.connect(
-            lambda ids: [self.queue.retry(i) for i in ids])
+        # Slots here return None on purpose: a Python slot that returns a value (a bool from
+        # "a and b", an int from queue.retry) crashed PySide6 6.12 at interpreter exit.
+        self.queue_panel.cancel_requested.connect(self._cancel_jobs)
+        self.queue_panel.retry_requested.connect(self._retry_jobs)
         self.queue_panel.clear_finished_requested.connect(self._clear_finished)
         self.queue_panel.details_requested.connect(self._show_job_details)
-        self.failures.retry_requested.connect(self.queue.retry)
+        self.failures.retry_requested.connect(lambda job_id: self._retry_jobs([job_id]))
         self.results_view.send_requested.connect(self.send_selection)
+        self.results_view.expand_requested.connect(self.show_series)
         self.results_view.selection_changed_count.connect(self._on_selection_count)
         self.results_proxy.rowsInserted.connect(self._update_count)
         self.results_proxy.modelReset.connect(self._update_count)
@@ -261,8 +263,7 @@ class MainWindow(QMainWindow):
                               QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                               self)
             box.setObjectName("confirmEmptySearch")
-            box.finished.connect(lambda answer: answer == QMessageBox.StandardButton.Yes
-                                 and self._spawn(self.search(keys)))
+            box.finished.connect(lambda answer: self._if_yes(answer, self._search_all))
             self._keep(box)
             box.open()
             return
@@ -362,8 +363,7 @@ class MainWindow(QMainWindow):
                           self)
         box.setObjectName("confirmSend")
         box.button(QMessageBox.StandardButton.Yes).setText("Send")
-        box.finished.connect(lambda answer: answer == QMessageBox.StandardButton.Yes
-                             and self.enqueue(plan))
+        box.finished.connect(lambda answer: self._if_yes(answer, lambda: self.enqueue(plan)))
         self._keep(box)
         box.open()
 
@@ -394,6 +394,49 @@ class MainWindow(QMainWindow):
             f"Queued {len(job_ids)} send(s) to {plan.destination}.", 5000)
         return job_ids
 
+    def show_series(self, study: FindMatch) -> SeriesDialog | None:
+        """Open the study's series (SERIES-level C-FIND) so single series can be sent."""
+        pacs = self.current_pacs()
+        destination = self.destination_combo.currentData()
+        if pacs is None:
+            return None
+        text = (f"{format_person_name(study.get('PatientName'))} — "
+                f"{format_date(study.get('StudyDate'))} {study.get('StudyDescription')}")
+        dialog = SeriesDialog(study, text, destination or "(no destination)", self)
+        dialog.send_requested.connect(lambda series: self._enqueue_series_slot(study, series))
+        self._keep(dialog)
+        dialog.show()
+        self._spawn(self._load_series(pacs, study, dialog))
+        return dialog
+
+    async def _load_series(self, pacs: PacsNode, study: FindMatch,
+                           dialog: SeriesDialog) -> None:
+        query = FindQuery(QueryLevel.SERIES, QueryModel.STUDY,
+                          {"StudyInstanceUID": study.get("StudyInstanceUID")})
+        operation = self.courier.find(pacs, query, raise_on_error=False)
+        series = [match async for match in operation]
+        if operation.result.error is not None:
+            dialog.show_error(operation.result.error)
+        else:
+            dialog.show_series(series)
+
+    def enqueue_series(self, study: FindMatch, series: list[FindMatch]) -> list[int]:
+        """Queue one move per chosen series (Study + Series Instance UID only)."""
+        pacs = self.current_pacs()
+        destination = self.destination_combo.currentData()
+        if pacs is None or not destination:
+            return []
+        job_ids = []
+        for item in series:
+            label = JobLabel(patient=format_person_name(study.get("PatientName")),
+                             study=f"{format_date(study.get('StudyDate'))} "
+                                   f"{study.get('StudyDescription')} · series "
+                                   f"{item.get('SeriesNumber')} {item.get('Modality')}")
+            target = MoveTarget(study_uid=study.get("StudyInstanceUID"),
+                                series_uids=(item.get("SeriesInstanceUID"),))
+            job_ids.append(self.queue.submit(pacs, MoveRequest(target, destination), label))
+        return job_ids
+
     def _on_job_changed(self, job: JobSnapshot) -> None:
         if job.state in (JobState.FAILED, JobState.PARTIAL) and job.result is not None:
             self.failures.report(job)
@@ -413,8 +456,30 @@ class MainWindow(QMainWindow):
     def _keep(self, widget: QWidget) -> None:
         """Hold a reference to a non-modal dialog until it closes."""
         self._dialogs.append(widget)
-        widget.finished.connect(lambda *_: self._dialogs.remove(widget)  # type: ignore[attr-defined]
-                                if widget in self._dialogs else None)
+        widget.finished.connect(lambda *_: self._forget(widget))  # type: ignore[attr-defined]
+
+    def _forget(self, widget: QWidget) -> None:
+        if widget in self._dialogs:
+            self._dialogs.remove(widget)
+
+    @staticmethod
+    def _if_yes(answer: int, action: Callable[[], object]) -> None:
+        if answer == QMessageBox.StandardButton.Yes:
+            action()
+
+    def _search_all(self) -> None:
+        self._spawn(self.search({}))
+
+    def _cancel_jobs(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            self.queue.cancel(job_id)
+
+    def _retry_jobs(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            self.queue.retry(job_id)
+
+    def _enqueue_series_slot(self, study: FindMatch, series: list[FindMatch]) -> None:
+        self.enqueue_series(study, series)
 
     def _show_error(self, error: CourierError) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, "DICOM Courier", error.title, parent=self)

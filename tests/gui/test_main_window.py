@@ -45,9 +45,9 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path, demo: Any,
     run_async(win.shutdown())
 
 
-async def until(condition: Any, timeout: float = 15.0) -> None:
+async def until(condition: Any, within: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not condition():
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -195,3 +195,29 @@ def test_against_orthanc(qtbot: QtBot, tmp_path: Path, orthanc: Any, storescp: A
         assert len(storescp.wait_for_files(6)) == 6
     finally:
         run_async(win.shutdown())
+
+
+def test_a_study_expands_to_its_series_and_one_series_is_sent(window: MainWindow, demo: Any,
+                                                              run_async: Any) -> None:
+    _, folder = demo
+
+    async def scenario() -> Any:
+        await window.search({"PatientID": "DEMO002"})
+        _select_destination(window, "WORKSTATION")
+        dialog = window.show_series(window.results_model.match_at(0))
+        assert dialog is not None
+        await until(lambda: dialog.table.rowCount() == 4)
+        dialog.table.selectRow(1)
+        dialog.send_button.click()
+        await until(lambda: window.queue.jobs() and window.queue.jobs()[0].state.is_finished)
+        return dialog
+
+    dialog = run_async(scenario())
+    assert not dialog.isModal()
+    assert [dialog.table.item(r, 0).text() for r in range(4)] == ["1", "2", "3", "4"]
+    job = window.queue.jobs()[0]
+    assert job.state is JobState.COMPLETED
+    assert job.request.target.series_uids and job.result is not None
+    assert job.result.completed == 12  # one MR series of 12 images
+    assert "series 2 MR" in job.label.study
+    assert len(list(folder.rglob("*.dcm"))) == 12

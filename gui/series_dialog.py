@@ -1,0 +1,97 @@
+"""A study's series (a SERIES-level C-FIND), so a person can send just the series they need.
+
+Non-modal: it opens at once with "Searching…", fills in when the PACS answers, and asks the
+main window to queue the chosen series (by Study and Series Instance UID only).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dicom_courier.core.errors import CourierError
+from dicom_courier.core.query import FindMatch
+
+_COLUMNS = (("Series", "SeriesNumber"), ("Modality", "Modality"),
+            ("Description", "SeriesDescription"), ("Images", "NumberOfSeriesRelatedInstances"))
+
+
+class SeriesDialog(QDialog):
+    """Lists the series of one study; ``send_requested(list[FindMatch])`` for the chosen ones."""
+
+    send_requested = Signal(list)
+
+    def __init__(self, study: FindMatch, study_text: str, destination: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("seriesDialog")
+        self.setWindowTitle("Series of the study")
+        self.study = study
+        self._series: list[FindMatch] = []
+        self.heading = QLabel(study_text)
+        self.heading.setWordWrap(True)
+        self.status = QLabel("Searching the PACS for the series…")
+        self.table = QTableWidget(0, len(_COLUMNS), objectName="seriesTable")
+        self.table.setHorizontalHeaderLabels([title for title, _ in _COLUMNS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.setColumnWidth(2, 260)
+        self.table.itemSelectionChanged.connect(self._update_button)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.send_button = self.buttons.addButton(
+            f"Send selected series to {destination}", QDialogButtonBox.ButtonRole.ActionRole)
+        self.send_button.setObjectName("sendSeriesButton")
+        self.send_button.setEnabled(False)
+        self.send_button.clicked.connect(self._on_send)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+        self.resize(620, 360)
+
+    def show_series(self, series: list[FindMatch]) -> None:
+        """Fill the table with the PACS's answers (sorted by series number)."""
+        def number(match: FindMatch) -> int:
+            text = match.get("SeriesNumber").strip()
+            return int(text) if text.lstrip("-").isdigit() else 1_000_000
+
+        self._series = sorted(series, key=number)
+        self.table.setRowCount(len(self._series))
+        for row, match in enumerate(self._series):
+            for column, (_, keyword) in enumerate(_COLUMNS):
+                item = QTableWidgetItem(match.get(keyword))
+                if keyword.startswith("Number"):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+        self.status.setText(f"{len(self._series)} series. Select one or more and send them.")
+
+    def show_error(self, error: CourierError) -> None:
+        self.status.setText(f"The series could not be listed: {error.title} {error.action}")
+        self.status.setStyleSheet("color: #c62828;")
+
+    def selected_series(self) -> list[FindMatch]:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return [self._series[row] for row in rows]
+
+    def _update_button(self) -> None:
+        self.send_button.setEnabled(bool(self.selected_series()))
+
+    def _on_send(self) -> None:
+        chosen = self.selected_series()
+        if chosen:
+            self.send_requested.emit(chosen)
+            self.status.setText(f"Queued {len(chosen)} series.")
