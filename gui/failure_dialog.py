@@ -1,204 +1,51 @@
-"""Failed sends explained in plain words: one dialog per failure, one summary per batch.
+"""Failed sends explained in plain words: one dialog per failure, and the policy that opens them.
 
 Everything shown comes from the engine's error catalogue (:mod:`dicom_courier.core.status`,
-:mod:`dicom_courier.core.errors`): title, explanation, what to do, and the technical details for
-support. The dialogs are never modal: they appear while the qasync loop runs, where ``exec()``
-fails with "Cannot enter into task" (HOUSE_STYLE, Qt side), and a person should be able to keep
-working in the main window while a report is open.
+:mod:`dicom_courier.core.errors`) through :class:`~dicom_courier.gui.failure_report.FailureReport`:
+title, explanation, what to do, and the technical details for support. The dialogs are never
+modal: they appear while the qasync loop runs, where ``exec()`` fails with "Cannot enter into
+task" (HOUSE_STYLE, Qt side), and a person should be able to keep working in the main window
+while a report is open.
 
 :class:`FailureReporter` is the policy the main window uses: failures arriving close together
-(a batch hitting the same misconfigured PACS) become ONE summary, never a dialog per send.
+(a batch hitting the same misconfigured PACS) become ONE summary
+(:class:`~dicom_courier.gui.failure_summary.FailureSummaryDialog`), never a dialog per send.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QStyle,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from dicom_courier.core.errors import CourierError, PartialFailure
 from dicom_courier.core.events import MoveOutcome, MoveResult
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState
+from dicom_courier.gui.failure_report import FailureReport, report_of, what_to_do_html
+
+if TYPE_CHECKING:  # failure_summary imports this module (its rows open a FailureDialog)
+    from dicom_courier.gui.failure_summary import FailureSummaryDialog
 
 #: How long the reporter waits for more failures before deciding "one dialog or a summary".
 DEFAULT_WINDOW_MS = 400
 
-_ModelIndex = QModelIndex | QPersistentModelIndex
-_ROOT = QModelIndex()
 _Dialog = TypeVar("_Dialog", "FailureDialog", "FailureSummaryDialog")
 
 
-def counts_text(result: MoveResult) -> str:
-    """"45 of 60 images sent, 15 failed, 0 with warnings" (the CLI's wording)."""
-    done = result.completed
-    sent = str(done) if result.total is None else f"{done} of {result.total}"
-    return f"{sent} images sent, {result.failed} failed, {result.warning} with warnings"
-
-
-def readable_person_name(value: str) -> str:
-    """"DOE^JANE" -> "DOE, JANE": a DICOM PN (PS3.5 6.2) as people write it."""
-    family, _, rest = value.partition("^")
-    given = " ".join(part for part in rest.split("^") if part)
-    return f"{family}, {given}" if family and given else (family or given)
-
-
-@dataclass(frozen=True)
-class FailureReport:
-    """One failed or partial send, with everything the dialogs show; built once, read often.
-
-    The patient's name is shown in the dialog but left out of :meth:`render` (the text that
-    "Copy details" puts on the clipboard): such reports get pasted into tickets and chats, and
-    the study UID already identifies the study for support.
-    """
-
-    result: MoveResult
-    pacs_name: str
-    label: JobLabel = JobLabel()
-    study_uid: str | None = None
-    job_id: int | None = None
-
-    @classmethod
-    def from_job(cls, job: JobSnapshot) -> FailureReport:
-        if job.result is None:
-            raise ValueError(f"job {job.job_id} has no result to report")
-        return cls(result=job.result, pacs_name=job.pacs.name, label=job.label,
-                   study_uid=job.request.target.study_uid, job_id=job.job_id)
-
-    @classmethod
-    def from_result(cls, result: MoveResult, pacs: PacsNode, label: JobLabel | None = None,
-                    *, study_uid: str | None = None, job_id: int | None = None) -> FailureReport:
-        return cls(result=result, pacs_name=pacs.name, label=label or JobLabel(),
-                   study_uid=study_uid,
-                   job_id=job_id)
-
-    # ------------------------------------------------------------------ plain words
-
-    @property
-    def error(self) -> CourierError | None:
-        return self.result.error
-
-    @property
-    def is_partial(self) -> bool:
-        return self.result.outcome is MoveOutcome.PARTIAL
-
-    @property
-    def title(self) -> str:
-        if self.error is not None:
-            return self.error.title
-        if self.is_partial:
-            return f"Only part of the send to {self.result.destination} succeeded."
-        return f"The send to {self.result.destination} failed."
-
-    @property
-    def explanation(self) -> str:
-        return self.error.explanation if self.error is not None else ""
-
-    @property
-    def action(self) -> str:
-        if self.error is not None:
-            return self.error.action
-        return "Check the destination's log, then retry the send."
-
-    @property
-    def counts(self) -> str:
-        return counts_text(self.result)
-
-    @property
-    def error_kind(self) -> str:
-        return type(self.error).__name__ if self.error is not None else self.result.outcome.value
-
-    @property
-    def can_retry(self) -> bool:
-        """Retry only helps for a known job whose fault may pass (or that sent only part)."""
-        if self.job_id is None:
-            return False
-        if self.is_partial or isinstance(self.error, PartialFailure):
-            return True
-        return self.error is None or self.error.retryable
-
-    @property
-    def patient(self) -> str:
-        return readable_person_name(self.label.patient)
-
-    @property
-    def study(self) -> str:
-        return self.label.study or self.study_uid or ""
-
-    def details(self) -> list[tuple[str, str]]:
-        """Technical facts for the "Details" section, in a stable order."""
-        found: dict[str, str] = dict(self.error.details) if self.error is not None else {}
-        result = self.result
-        if "DIMSE status" not in found and result.status is not None:
-            found["DIMSE status"] = f"0x{result.status:04X}"
-        if result.error_comment and "Error comment from the PACS" not in found:
-            found["Error comment from the PACS"] = result.error_comment
-        for key, value in result.peer.as_details().items():
-            found.setdefault(key, value)
-        found.setdefault("Move destination", result.destination)
-        found.setdefault("Images", self.counts)
-        found["PACS profile"] = self.pacs_name
-        if self.study_uid:
-            found["Study Instance UID"] = self.study_uid
-        found["Error type"] = self.error_kind
-        found["Outcome"] = result.outcome.value
-        found["Duration"] = f"{result.duration:.1f} s"
-        if self.job_id is not None:
-            found["Job"] = f"#{self.job_id}"
-        return list(found.items())
-
-    def details_text(self) -> str:
-        width = max(len(key) for key, _ in self.details())
-        lines = [f"{key + ':':<{width + 1}} {value}" for key, value in self.details()]
-        uids = self.result.failed_sop_uids
-        if uids:
-            lines.append("")
-            lines.append(f"Failed SOP Instance UIDs ({len(uids)}):")
-            lines += [f"  {uid}" for uid in uids]
-        return "\n".join(lines)
-
-    def render(self) -> str:
-        """The whole report as plain text, for the clipboard and support."""
-        parts = [self.title]
-        if self.explanation:
-            parts.append(self.explanation)
-        parts.append(f"What to do: {self.action}")
-        parts.append(f"Images: {self.counts}")
-        return "\n".join(parts) + "\n\nDetails\n" + self.details_text() + "\n"
-
-
-def _report_of(source: JobSnapshot | FailureReport) -> FailureReport:
-    return source if isinstance(source, FailureReport) else FailureReport.from_job(source)
-
-
-def _wrapping_label(text: str = "", object_name: str = "") -> QLabel:
+def wrapping_label(text: str = "", object_name: str = "") -> QLabel:
+    """A selectable plain-text label that wraps: the failure dialogs' text blocks."""
     label = QLabel(text, objectName=object_name)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -206,11 +53,7 @@ def _wrapping_label(text: str = "", object_name: str = "") -> QLabel:
     return label
 
 
-def _what_to_do_html(action: str) -> str:
-    return f"<b>What to do:</b> {html.escape(action)}" if action else ""
-
-
-def _copy_to_clipboard(button: QPushButton, text: str) -> None:
+def copy_to_clipboard(button: QPushButton, text: str) -> None:
     """Put ``text`` on the clipboard and say so on the button for a moment."""
     QGuiApplication.clipboard().setText(text)
     original = button.property("idleText") or button.text()
@@ -235,7 +78,7 @@ class FailureDialog(QDialog):
     def __init__(self, source: JobSnapshot | FailureReport,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.report = _report_of(source)
+        self.report = report_of(source)
         self.setObjectName("failureDialog")
         self.setModal(False)
         self.setWindowTitle("Send failed" if not self.report.is_partial else "Send incomplete")
@@ -246,19 +89,19 @@ class FailureDialog(QDialog):
         self.icon_label = QLabel(objectName="failureIcon")
         self.icon_label.setPixmap(self.style().standardIcon(icon_kind).pixmap(40, 40))
         self.icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.title_label = _wrapping_label(self.report.title, "failureTitle")
+        self.title_label = wrapping_label(self.report.title, "failureTitle")
         font = QFont(self.title_label.font())
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.title_label.setFont(font)
-        self.context_label = _wrapping_label(self._context_line(), "failureContext")
+        self.context_label = wrapping_label(self._context_line(), "failureContext")
         self.context_label.setStyleSheet("color: palette(placeholder-text);")
-        self.explanation_label = _wrapping_label(self.report.explanation, "failureExplanation")
+        self.explanation_label = wrapping_label(self.report.explanation, "failureExplanation")
         self.explanation_label.setVisible(bool(self.report.explanation))
-        self.action_label = _wrapping_label("", "failureAction")
+        self.action_label = wrapping_label("", "failureAction")
         self.action_label.setTextFormat(Qt.TextFormat.RichText)
-        self.action_label.setText(_what_to_do_html(self.report.action))
-        self.counts_label = _wrapping_label(self.report.counts, "failureCounts")
+        self.action_label.setText(what_to_do_html(self.report.action))
+        self.counts_label = wrapping_label(self.report.counts, "failureCounts")
 
         self.details_button = QToolButton(objectName="failureDetailsToggle")
         self.details_button.setText("Details")
@@ -346,246 +189,13 @@ class FailureDialog(QDialog):
             self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def copy_details(self) -> None:
-        _copy_to_clipboard(self.copy_button, self.report_text())
+        copy_to_clipboard(self.copy_button, self.report_text())
 
     def _on_retry_clicked(self) -> None:
         if self.report.job_id is not None:
             self.retry_requested.emit(self.report.job_id)
             self.retry_button.setEnabled(False)
             self.retry_button.setText("Queued again")
-
-
-# --------------------------------------------------------------------------- a batch
-
-
-class FailureColumn(IntEnum):
-    PATIENT = 0
-    STUDY = 1
-    DESTINATION = 2
-    PROBLEM = 3
-
-
-_HEADERS = {FailureColumn.PATIENT: "Patient", FailureColumn.STUDY: "Study",
-            FailureColumn.DESTINATION: "Destination", FailureColumn.PROBLEM: "Problem"}
-
-#: Qt.ItemDataRole for the row's :class:`FailureReport`
-REPORT_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-class FailureTableModel(QAbstractTableModel):
-    """The failed sends of a batch, one row each; a job reported again replaces its row."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._reports: list[FailureReport] = []
-
-    def reports(self) -> list[FailureReport]:
-        return list(self._reports)
-
-    def add(self, reports: Iterable[FailureReport]) -> None:
-        for report in reports:
-            row = self._row_of(report.job_id)
-            if row is None:
-                at = len(self._reports)
-                self.beginInsertRows(QModelIndex(), at, at)
-                self._reports.append(report)
-                self.endInsertRows()
-            else:
-                self._reports[row] = report
-                self.dataChanged.emit(self.index(row, 0),
-                                      self.index(row, len(FailureColumn) - 1))
-
-    def _row_of(self, job_id: int | None) -> int | None:
-        if job_id is None:
-            return None
-        for row, report in enumerate(self._reports):
-            if report.job_id == job_id:
-                return row
-        return None
-
-    def rowCount(self, parent: _ModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._reports)
-
-    def columnCount(self, parent: _ModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(FailureColumn)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._reports):
-            return None
-        report = self._reports[index.row()]
-        column = FailureColumn(index.column())
-        if role == REPORT_ROLE:
-            return report
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            text = {
-                FailureColumn.PATIENT: report.patient,
-                FailureColumn.STUDY: report.study,
-                FailureColumn.DESTINATION: report.result.destination,
-                FailureColumn.PROBLEM: report.title,
-            }[column]
-            if role == Qt.ItemDataRole.ToolTipRole and column is FailureColumn.PROBLEM:
-                return f"{report.title}\n{report.counts}"
-            return text
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if (orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-                and 0 <= section < len(FailureColumn)):
-            return _HEADERS[FailureColumn(section)]
-        return None
-
-
-def summary_headline(reports: Sequence[FailureReport]) -> tuple[str, str, str]:
-    """(headline, explanation, action) for a batch; shared words only if the errors agree.
-
-    ``action`` is the bare "what to do" sentence, or "" when the failures need different fixes.
-    """
-    count = len(reports)
-    partial = any(r.is_partial for r in reports)
-    verb = "did not complete" if partial else "failed"
-    noun = "send" if count == 1 else "sends"
-    titles = {r.title for r in reports}
-    if len(titles) == 1:
-        first = reports[0]
-        return f"{count} {noun} {verb}: {first.title}", first.explanation, first.action
-    kinds = {r.error_kind for r in reports}
-    actions = {r.action for r in reports}
-    if len(kinds) == 1:
-        action = actions.pop() if len(actions) == 1 else ""
-        return (f"{count} {noun} {verb} with the same kind of problem.",
-                "Select a send and press \"Show details\" for the specifics.", action)
-    return (f"{count} {noun} {verb} with different problems.",
-            "Select a send and press \"Show details\" for what happened and what to do.", "")
-
-
-class FailureSummaryDialog(QDialog):
-    """One dialog for a batch of failed sends; grows while more of the batch fails."""
-
-    #: job id of a send a person wants to try again (from a details dialog)
-    retry_requested = Signal(int)
-
-    def __init__(self, sources: Iterable[JobSnapshot | FailureReport] = (),
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("failureSummaryDialog")
-        self.setModal(False)
-        self.setWindowTitle("Sends failed")
-        self.setMinimumSize(720, 380)
-        self._details: list[FailureDialog] = []
-
-        self.icon_label = QLabel(objectName="failureSummaryIcon")
-        self.icon_label.setPixmap(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(40, 40))
-        self.headline_label = _wrapping_label("", "failureSummaryHeadline")
-        font = QFont(self.headline_label.font())
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        self.headline_label.setFont(font)
-        self.explanation_label = _wrapping_label("", "failureSummaryExplanation")
-        self.action_label = _wrapping_label("", "failureSummaryAction")
-        self.action_label.setTextFormat(Qt.TextFormat.RichText)
-
-        self.model = FailureTableModel(self)
-        self.table = QTableView(objectName="failureSummaryTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        self.table.doubleClicked.connect(lambda _index: self.show_selected_details())
-        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-
-        self.details_button = QPushButton("Show details…", objectName="failureSummaryDetails")
-        self.details_button.clicked.connect(self.show_selected_details)
-        self.copy_button = QPushButton("Copy all", objectName="failureSummaryCopy")
-        self.copy_button.clicked.connect(self.copy_all)
-        self.close_button = QPushButton("Close", objectName="failureSummaryClose")
-        self.close_button.setDefault(True)
-        self.close_button.clicked.connect(self.close)
-        self._build_layout()
-        self.add(sources)
-        self._update_buttons()
-
-    def _build_layout(self) -> None:
-        text = QVBoxLayout()
-        text.setSpacing(8)
-        text.addWidget(self.headline_label)
-        text.addWidget(self.explanation_label)
-        text.addWidget(self.action_label)
-        header = QHBoxLayout()
-        header.setSpacing(14)
-        header.addWidget(self.icon_label, 0, Qt.AlignmentFlag.AlignTop)
-        header.addLayout(text, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.details_button)
-        buttons.addWidget(self.copy_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
-        outer = QVBoxLayout(self)
-        outer.addLayout(header)
-        outer.addWidget(self.table, 1)
-        outer.addLayout(buttons)
-
-    def add(self, sources: Iterable[JobSnapshot | FailureReport]) -> None:
-        """Add failures to the list (a job already listed is updated, not repeated)."""
-        self.model.add(_report_of(source) for source in sources)
-        headline, explanation, action = summary_headline(self.model.reports() or [])
-        if self.model.rowCount():
-            self.headline_label.setText(headline)
-        self.explanation_label.setText(explanation)
-        self.explanation_label.setVisible(bool(explanation))
-        self.action_label.setText(_what_to_do_html(action))
-        self.action_label.setVisible(bool(action))
-        self.setWindowTitle(f"{self.model.rowCount()} sends failed")
-        self.table.resizeColumnsToContents()
-        for column in (FailureColumn.PATIENT, FailureColumn.STUDY, FailureColumn.DESTINATION):
-            width = self.table.columnWidth(column) + 16  # breathing room between columns
-            self.table.setColumnWidth(column, min(width, 220))
-
-    def reports(self) -> list[FailureReport]:
-        return self.model.reports()
-
-    def report_text(self) -> str:
-        """Every failure's report, for "Copy all"."""
-        reports = self.model.reports()
-        head = summary_headline(reports)[0] if reports else "No failures."
-        parts = [f"{head}\n"]
-        for number, report in enumerate(reports, start=1):
-            parts.append(f"--- {number} of {len(reports)} ---\n{report.render()}")
-        return "\n".join(parts)
-
-    def copy_all(self) -> None:
-        _copy_to_clipboard(self.copy_button, self.report_text())
-
-    def detail_dialogs(self) -> list[FailureDialog]:
-        return [d for d in self._details if d.isVisible()]
-
-    def show_selected_details(self) -> FailureDialog | None:
-        """Open a FailureDialog for the selected row (non-modal, over this one)."""
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        report = self.model.data(rows[0], REPORT_ROLE)
-        dialog = FailureDialog(report, self)
-        dialog.retry_requested.connect(self.retry_requested)
-        dialog.finished.connect(lambda _result, d=dialog: self._forget(d))
-        self._details.append(dialog)
-        dialog.show()
-        return dialog
-
-    def _forget(self, dialog: FailureDialog) -> None:
-        if dialog in self._details:
-            self._details.remove(dialog)
-        dialog.deleteLater()
-
-    def _update_buttons(self) -> None:
-        self.details_button.setEnabled(self.table.selectionModel().hasSelection())
 
 
 # --------------------------------------------------------------------------- the policy
@@ -664,6 +274,9 @@ class FailureReporter(QObject):
         if len(reports) == 1:
             self._single = self._show(FailureDialog(reports[0], self._parent_widget))
         else:
+            # Imported here, not at the top: failure_summary imports this module.
+            from dicom_courier.gui.failure_summary import FailureSummaryDialog
+
             self._summary = self._show(FailureSummaryDialog(reports, self._parent_widget))
 
     def _show(self, dialog: _Dialog) -> _Dialog:

@@ -3,7 +3,9 @@
 The rules come from :mod:`dicom_courier.core.nodes` (the ``validate_*`` functions and
 :class:`PacsNode` itself), so the window can never accept what the command line would refuse,
 and each message names the field and the rule. Edits live in drafts until Save, which writes the
-same ``nodes.json`` the CLI reads, atomically, through :class:`NodeStore`.
+same ``nodes.json`` the CLI reads, atomically, through :class:`NodeStore`. The drafts and their
+check are in :mod:`dicom_courier.gui.profile_draft`, the destinations table's model in
+:mod:`dicom_courier.gui.destinations_model`; this module is the dialog.
 
 "Test" sends a C-ECHO with the UNSAVED values in the editor: people test before they commit a
 change. It awaits the ``echo`` callable on the qasync loop (never blocking the GUI thread); the
@@ -16,14 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable
-from dataclasses import dataclass, field
-from enum import IntEnum
-from functools import partial
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -43,19 +42,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.errors import CourierError, InvalidInput
+from dicom_courier.core.errors import CourierError
 from dicom_courier.core.events import EchoResult
-from dicom_courier.core.nodes import (
-    DEFAULT_CALLING_AET,
-    Destination,
-    PacsNode,
-    Timeouts,
-    validate_ae_title,
-    validate_host,
-    validate_port,
-    validate_seconds,
-)
+from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.settings import NodeStore
+from dicom_courier.gui.destinations_model import DestinationColumn, DestinationsModel
+from dicom_courier.gui.profile_draft import (
+    CONNECTION_KEYS,
+    EchoStatus,
+    ProfileDraft,
+    Validation,
+    validate_draft,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,8 +63,6 @@ EchoFunction = Callable[[PacsNode], Awaitable[EchoResult]]
 _INVALID_STYLE = "border: 1px solid #c62828; background: #fff3f3;"  # as in the query form
 _ERROR_COLOR = "#c62828"
 _OK_COLOR = "#2e7d32"
-_ROOT = QModelIndex()
-_ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,7 @@ class _FieldSpec:
     tip: str = ""
 
 
+#: How the editor shows each of the draft's fields (``profile_draft.FIELD_KEYS``), in that order.
 _FIELDS = (
     _FieldSpec("name", "Profile name", "pacsName", "e.g. Main PACS",
                "How this PACS is listed here and named on the command line (--pacs)."),
@@ -96,300 +93,6 @@ _FIELDS = (
                "Optional cap on a whole search or send, in seconds; blank for none."),
 )
 _SPEC = {spec.key: spec for spec in _FIELDS}
-#: The fields a C-ECHO depends on: editing one makes the last test result stale.
-_CONNECTION_KEYS = frozenset({"called_aet", "host", "port", "calling_aet", "connect", "idle",
-                              "total"})
-
-
-def _seconds_text(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-@dataclass(frozen=True)
-class EchoStatus:
-    """The outcome of the last Test of a profile, as shown next to the button."""
-
-    ok: bool
-    text: str
-    tooltip: str = ""
-
-
-@dataclass(eq=False)
-class ProfileDraft:
-    """A profile as typed, valid or not; kept while a person switches between profiles."""
-
-    values: dict[str, str]
-    destinations: list[list[str]]
-    original_name: str | None = None
-    acse: float = Timeouts().acse
-    max_pdu: int = 0
-    modified: bool = False
-    echo_status: EchoStatus | None = None
-
-    @classmethod
-    def from_node(cls, node: PacsNode) -> ProfileDraft:
-        values = {"name": node.name, "called_aet": node.called_aet, "host": node.host,
-                  "port": str(node.port), "calling_aet": node.calling_aet,
-                  "connect": _seconds_text(node.timeouts.connect),
-                  "idle": _seconds_text(node.timeouts.idle),
-                  "total": _seconds_text(node.timeouts.total)}
-        rows = [[d.ae_title, d.host or "", "" if d.port is None else str(d.port), d.label]
-                for d in node.destinations]
-        return cls(values, rows, original_name=node.name, acse=node.timeouts.acse,
-                   max_pdu=node.max_pdu)
-
-    @classmethod
-    def blank(cls, name: str) -> ProfileDraft:
-        defaults = Timeouts()
-        values = {"name": name, "called_aet": "", "host": "", "port": "104",
-                  "calling_aet": DEFAULT_CALLING_AET, "connect": _seconds_text(defaults.connect),
-                  "idle": _seconds_text(defaults.idle), "total": ""}
-        return cls(values, [], modified=True)
-
-    def duplicate(self, name: str) -> ProfileDraft:
-        values = dict(self.values, name=name)
-        return ProfileDraft(values, [list(row) for row in self.destinations], acse=self.acse,
-                            max_pdu=self.max_pdu, modified=True)
-
-    @property
-    def display_name(self) -> str:
-        return self.values["name"].strip() or "(unnamed)"
-
-
-@dataclass
-class Validation:
-    """What is wrong with a draft, by field and by destination cell; ``node`` if nothing."""
-
-    node: PacsNode | None = None
-    echo_node: PacsNode | None = None
-    field_errors: dict[str, str] = field(default_factory=dict)
-    cell_errors: dict[tuple[int, int], str] = field(default_factory=dict)
-    other_errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.node is not None
-
-    def messages(self) -> list[str]:
-        found = [self.field_errors[spec.key] for spec in _FIELDS if spec.key in self.field_errors]
-        found += [f"Destination {row + 1}: {message}"
-                  for (row, _col), message in sorted(self.cell_errors.items())]
-        return found + self.other_errors
-
-
-def _checked(errors: dict[Any, str], key: object, check: Callable[[], Any]) -> Any:
-    """Run one core validator; on InvalidInput remember its message (field + rule) under key."""
-    try:
-        return check()
-    except InvalidInput as exc:
-        errors[key] = exc.title
-        return None
-
-
-def validate_draft(draft: ProfileDraft, other_names: Collection[str] = ()) -> Validation:
-    """Check a draft with the core's rules; ``other_names`` (casefolded) must not be reused."""
-    out = Validation()
-    values, errors = draft.values, out.field_errors
-
-    def unique_name() -> str:
-        name = values["name"].strip()
-        if not name:
-            raise InvalidInput("PACS name", "must not be empty", values["name"])
-        if name.casefold() in other_names:
-            raise InvalidInput("PACS name", "must differ from the other profiles' names", name)
-        return name
-
-    name = _checked(errors, "name", unique_name)
-    called = _checked(errors, "called_aet",
-                      lambda: validate_ae_title(values["called_aet"], "PACS AE title"))
-    host = _checked(errors, "host", lambda: validate_host(values["host"], "PACS host"))
-    port = _checked(errors, "port", lambda: validate_port(values["port"], "PACS port"))
-    calling = _checked(errors, "calling_aet",
-                       lambda: validate_ae_title(values["calling_aet"], "our AE title"))
-    connect = _checked(errors, "connect",
-                       lambda: validate_seconds(values["connect"], "connect timeout"))
-    idle = _checked(errors, "idle", lambda: validate_seconds(values["idle"], "idle timeout"))
-    total = _checked(errors, "total", lambda: validate_seconds(
-        values["total"].strip() or None, "total deadline", optional=True))
-
-    destinations = _validated_destinations(draft.destinations, out.cell_errors)
-    if errors.keys() & _CONNECTION_KEYS:
-        return out
-    try:
-        timeouts = Timeouts(connect=connect, acse=draft.acse, idle=idle, total=total)
-        out.echo_node = PacsNode(name=name or "unsaved profile", called_aet=called, host=host,
-                                 port=port, calling_aet=calling, max_pdu=draft.max_pdu,
-                                 timeouts=timeouts)
-        if not errors and not out.cell_errors:
-            out.node = out.echo_node.with_changes(destinations=tuple(destinations))
-    except InvalidInput as exc:
-        out.other_errors.append(exc.title)
-    return out
-
-
-def _optional_host(text: str) -> str | None:
-    """A destination's host may be left blank (the PACS knows it; we only echo it if given)."""
-    return validate_host(text, "destination host") if text.strip() else None
-
-
-def _optional_port(text: str) -> int | None:
-    return validate_port(text, "destination port") if text.strip() else None
-
-
-def _validated_destinations(rows: Iterable[list[str]],
-                            errors: dict[tuple[int, int], str]) -> list[Destination]:
-    destinations: list[Destination] = []
-    seen: set[str] = set()
-    for row, (ae_text, host_text, port_text, label) in enumerate(rows):
-        def unique_ae(text: str = ae_text) -> str:
-            ae = validate_ae_title(text, "destination AE title")
-            if ae in seen:
-                raise InvalidInput("destination AE title", "must be unique within a PACS", ae)
-            return ae
-
-        ae = _checked(errors, (row, DestinationColumn.AE_TITLE), unique_ae)
-        host = _checked(errors, (row, DestinationColumn.HOST), partial(_optional_host, host_text))
-        port = _checked(errors, (row, DestinationColumn.PORT), partial(_optional_port, port_text))
-        if ae is not None:
-            seen.add(ae)
-        if not any(key[0] == row for key in errors):
-            destinations.append(Destination(ae, host, port, label.strip()))
-    return destinations
-
-
-# --------------------------------------------------------------------------- destinations
-
-
-class DestinationColumn(IntEnum):
-    AE_TITLE = 0
-    HOST = 1
-    PORT = 2
-    LABEL = 3
-
-
-_DESTINATION_HEADERS = ("AE title", "Host", "Port", "Label")
-_DESTINATION_TIPS = (
-    "The AE title the PACS knows the destination by (it must be in the PACS's node list).",
-    "Optional: where the destination listens (for your reference and tests).",
-    "Optional: the destination's DICOM port.",
-    "Optional: a name people recognise, e.g. \"Reading room 3\".",
-)
-
-
-class DestinationsModel(QAbstractTableModel):
-    """The destinations of the profile being edited: raw text per cell, errors per cell.
-
-    The rows are the draft's own list, edited in place. ``edited`` fires only for a person's
-    changes (not for error markings), so validating on it cannot loop.
-    """
-
-    edited = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[list[str]] = []
-        self._errors: dict[tuple[int, int], str] = {}
-
-    def set_rows(self, rows: list[list[str]]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self._errors = {}
-        self.endResetModel()
-
-    def rows(self) -> list[list[str]]:
-        return [list(row) for row in self._rows]
-
-    def set_errors(self, errors: dict[tuple[int, int], str]) -> None:
-        touched = self._errors.keys() | errors.keys()
-        self._errors = dict(errors)
-        for row, column in touched:
-            if row < len(self._rows):
-                index = self.index(row, column)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.BackgroundRole,
-                                                     Qt.ItemDataRole.ToolTipRole])
-
-    def rowCount(self, parent: _ModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _ModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(DestinationColumn)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        key = (index.row(), index.column())
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            return self._rows[index.row()][index.column()]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._errors.get(key, _DESTINATION_TIPS[index.column()])
-        if role == Qt.ItemDataRole.BackgroundRole and key in self._errors:
-            return QBrush(QColor("#ffebee"))
-        if role == Qt.ItemDataRole.ForegroundRole and key in self._errors:
-            return QBrush(QColor(_ERROR_COLOR))
-        return None
-
-    def setData(self, index: _ModelIndex, value: Any,
-                role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if role != Qt.ItemDataRole.EditRole or not index.isValid():
-            return False
-        self._rows[index.row()][index.column()] = "" if value is None else str(value)
-        self.dataChanged.emit(index, index)
-        self.edited.emit()
-        return True
-
-    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemIsEditable)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole and role != Qt.ItemDataRole.ToolTipRole:
-            return None
-        if orientation is Qt.Orientation.Horizontal:
-            if not 0 <= section < len(DestinationColumn):
-                return None
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return _DESTINATION_TIPS[section]
-            return _DESTINATION_HEADERS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return "Sends go here unless you pick another." if section == 0 else None
-        return "Default" if section == 0 else str(section + 1)
-
-    def add_row(self) -> int:
-        row = len(self._rows)
-        self.beginInsertRows(_ROOT, row, row)
-        self._rows.append(["", "", "", ""])
-        self.endInsertRows()
-        self.edited.emit()
-        return row
-
-    def remove_row(self, row: int) -> None:
-        if not 0 <= row < len(self._rows):
-            return
-        self.beginRemoveRows(_ROOT, row, row)
-        del self._rows[row]
-        self.endRemoveRows()
-        self._header_changed()
-        self.edited.emit()
-
-    def move_row(self, row: int, delta: int) -> int:
-        """Move ``row`` up (-1) or down (+1); returns where it ended up."""
-        target = row + delta
-        if not (0 <= row < len(self._rows) and 0 <= target < len(self._rows)):
-            return row
-        # Qt's destination is "insert before this row" in the model as it was.
-        self.beginMoveRows(_ROOT, row, row, _ROOT, target + 1 if delta > 0 else target)
-        self._rows.insert(target, self._rows.pop(row))
-        self.endMoveRows()
-        self._header_changed()
-        self.edited.emit()
-        return target
-
-    def _header_changed(self) -> None:
-        if self._rows:
-            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, len(self._rows) - 1)
 
 
 # --------------------------------------------------------------------------- the dialog
@@ -702,7 +405,7 @@ class PacsManagerDialog(QDialog):
             return
         self._current.values[key] = text
         self._current.modified = True
-        if key in _CONNECTION_KEYS and self._current.echo_status is not None:
+        if key in CONNECTION_KEYS and self._current.echo_status is not None:
             self._current.echo_status = None  # it tested other values
             self._show_echo_status(None)
         self._revalidate()
@@ -867,7 +570,7 @@ class PacsManagerDialog(QDialog):
     async def _run_test(self, draft: ProfileDraft, node: PacsNode) -> None:
         """Thin async slot: disable, await the echo, re-enable in ``finally``."""
         self._testing = draft
-        tested = {key: draft.values[key] for key in _CONNECTION_KEYS}
+        tested = {key: draft.values[key] for key in CONNECTION_KEYS}
         self.test_button.setEnabled(False)
         self.test_button.setText("Testing…")
         self._show_echo_status(EchoStatus(True, f"Contacting {node.host}:{node.port}…"),
@@ -891,7 +594,7 @@ class PacsManagerDialog(QDialog):
             if shiboken6.isValid(self):
                 self.test_button.setText("Test")
                 self._update_buttons()
-        if tested == {key: draft.values[key] for key in _CONNECTION_KEYS}:
+        if tested == {key: draft.values[key] for key in CONNECTION_KEYS}:
             draft.echo_status = status  # still describes the values in the editor
         if shiboken6.isValid(self):
             if draft is self._current:

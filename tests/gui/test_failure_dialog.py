@@ -15,13 +15,9 @@ from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, MoveTarget
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState
 from dicom_courier.core.status import failure_for_status
-from dicom_courier.gui.failure_dialog import (
-    FailureDialog,
-    FailureReporter,
-    FailureSummaryDialog,
-    FailureTableModel,
-    summary_headline,
-)
+from dicom_courier.gui.failure_dialog import FailureDialog, FailureReporter
+from dicom_courier.gui.failure_report import summary_headline
+from dicom_courier.gui.failure_summary import FailureSummaryDialog, FailureTableModel
 
 PEER = Peer(calling_aet="COURIER", called_aet="ORTHANC", host="10.0.0.5", port=4242)
 PACS = PacsNode(name="Main PACS", called_aet="ORTHANC", host="10.0.0.5", port=4242)
@@ -173,7 +169,7 @@ def test_summary_shares_the_explanation_when_errors_agree(qtbot: QtBot,
 
 
 def test_summary_of_mixed_errors_has_no_shared_explanation() -> None:
-    from dicom_courier.gui.failure_dialog import FailureReport
+    from dicom_courier.gui.failure_report import FailureReport
 
     reports = [FailureReport.from_job(unknown_destination_job(1)),
                FailureReport.from_job(partial_job(2))]
@@ -188,7 +184,7 @@ def test_summary_of_mixed_errors_has_no_shared_explanation() -> None:
 
 
 def test_model_replaces_a_job_reported_again(qtmodeltester: object) -> None:
-    from dicom_courier.gui.failure_dialog import FailureReport
+    from dicom_courier.gui.failure_report import FailureReport
 
     model = FailureTableModel()
     model.add([FailureReport.from_job(unknown_destination_job(1)),

@@ -21,7 +21,8 @@ from dicom_courier.core.errors import ConnectionFailed, Peer
 from dicom_courier.core.events import EchoResult
 from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
 from dicom_courier.core.settings import NodeStore
-from dicom_courier.gui.pacs_manager import DestinationColumn, PacsManagerDialog
+from dicom_courier.gui.destinations_model import DestinationColumn
+from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from tests.peers import reserve_dead_port
 
 # The offscreen platform warns whenever a top-level window with a minimum size is shown.
