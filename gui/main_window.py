@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
         self.results_view.expand_requested.connect(self.show_series)
         self.results_view.selection_changed_count.connect(self._on_selection_count)
         self.results_proxy.rowsInserted.connect(self._update_count)
+        self.results_proxy.rowsRemoved.connect(self._update_count)
         self.results_proxy.modelReset.connect(self._update_count)
         self.results_proxy.layoutChanged.connect(self._update_count)
 

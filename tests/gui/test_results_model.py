@@ -4,12 +4,14 @@ and staying responsive while 20,000 answers stream in."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPoint, QStringListModel, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMenu
 
 from dicom_courier.core.query import FindMatch, QueryLevel
@@ -24,6 +26,14 @@ from dicom_courier.gui.results_model import (
     results_as_tsv,
 )
 from dicom_courier.gui.results_view import ResultsView
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pytestqt.modeltest import ModelTester
+    from pytestqt.qtbot import QtBot
+
+    RunAsync = Callable[..., Any]
 
 DISPLAY = Qt.ItemDataRole.DisplayRole
 TOOLTIP = Qt.ItemDataRole.ToolTipRole
@@ -77,7 +87,7 @@ def column_values(proxy: ResultsFilterProxy, column: Column) -> list[object]:
 
 
 @pytest.fixture
-def view(qtbot) -> ResultsView:  # noqa: ANN001 (pytest-qt fixture)
+def view(qtbot: QtBot) -> ResultsView:
     results_view = ResultsView(filled_model())
     qtbot.addWidget(results_view)
     results_view.resize(1200, 400)
@@ -89,7 +99,7 @@ def view(qtbot) -> ResultsView:  # noqa: ANN001 (pytest-qt fixture)
 # --- Model contract ----------------------------------------------------------------------
 
 
-def test_model_passes_qtmodeltester(qtmodeltester) -> None:  # noqa: ANN001
+def test_model_passes_qtmodeltester(qtmodeltester: ModelTester) -> None:
     model = filled_model()
     qtmodeltester.check(model)
     # The tester stays connected: it checks the signals of every later change too.
@@ -101,21 +111,58 @@ def test_model_passes_qtmodeltester(qtmodeltester) -> None:  # noqa: ANN001
     assert model.columnCount() == len(Column) == 11
 
 
-def test_proxy_passes_qtmodeltester_with_data_sorting_and_filtering(qtmodeltester) -> None:  # noqa: ANN001
+def test_proxy_passes_qtmodeltester_with_data_sorting_and_filtering(
+        qtmodeltester: ModelTester) -> None:
     model = filled_model()
     proxy = ResultsFilterProxy()
     proxy.setSourceModel(model)
     proxy.sort(Column.INSTANCE_COUNT, Qt.SortOrder.DescendingOrder)
     proxy.set_filter_text("m")
     qtmodeltester.check(proxy)
+    # Still connected: every layout change, insert and removal below is checked too.
     model.append_matches([study(PatientName="Moss^Mia", NumberOfStudyRelatedInstances="5"),
                           study(PatientName="Zed^Zoe", NumberOfStudyRelatedInstances="1")])
     proxy.set_filter_text("")
     proxy.sort(Column.PATIENT_NAME, Qt.SortOrder.AscendingOrder)
     proxy.set_filter_text("zoe")
     assert proxy.rowCount() == 1
+    proxy.set_filter_text("")
+    proxy.sort(-1)
     model.clear()
     assert proxy.rowCount() == 0
+    model.append_matches(sample_studies())
+    assert proxy.rowCount() == 4
+
+
+def test_proxy_maps_rows_both_ways() -> None:
+    model = filled_model()
+    proxy = ResultsFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.PATIENT_NAME, Qt.SortOrder.DescendingOrder)
+    proxy.set_filter_text("mr")  # source rows 0 (CT, MR) and 1 (MR); not 2 or 3
+    assert column_values(proxy, Column.PATIENT_NAME) == [
+        "Yamada, Tarou (山田 太郎)", "Müller, Jürgen"]
+    for row in range(proxy.rowCount()):
+        source = proxy.mapToSource(proxy.index(row, Column.SEX))
+        assert source.model() is model and source.column() == Column.SEX
+        assert source.row() == proxy.source_row(row)
+        assert proxy.mapFromSource(source) == proxy.index(row, Column.SEX)
+    assert not proxy.mapFromSource(model.index(2, 0)).isValid()  # Nowak is filtered out
+    assert not proxy.mapToSource(QModelIndex()).isValid()
+    assert proxy.sortColumn() == Column.PATIENT_NAME and proxy.sortRole() == Role.SORT_ROLE
+    with pytest.raises(TypeError):
+        proxy.setSourceModel(QStringListModel())
+
+
+def test_unsorted_proxy_shows_arrival_order_after_filtering() -> None:
+    model = filled_model()
+    proxy = ResultsFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.PATIENT_NAME, Qt.SortOrder.DescendingOrder)
+    proxy.sort(-1)
+    proxy.set_filter_text("mr")
+    proxy.set_filter_text("")
+    assert [proxy.source_row(r) for r in range(proxy.rowCount())] == [0, 1, 2, 3]
 
 
 def test_headers_and_keywords() -> None:
@@ -189,7 +236,8 @@ def test_name_tooltip_is_the_raw_dicom_value_and_counts_are_right_aligned() -> N
     assert cell(model, 0, Column.PATIENT_NAME, ALIGN) is None
 
 
-def test_undecodable_value_is_marked_with_a_tooltip_and_never_raises(qtmodeltester) -> None:  # noqa: ANN001
+def test_undecodable_value_is_marked_with_a_tooltip_and_never_raises(
+        qtmodeltester: ModelTester) -> None:
     bad = study(undecodable=frozenset({"PatientName", "StudyDescription"}),
                 PatientName="M\ufffdller^J\ufffdrgen", StudyDescription="R\ufffdntgen")
     model = filled_model([bad])
@@ -329,7 +377,7 @@ def test_results_as_tsv_on_model_and_proxy() -> None:
     assert results_as_tsv(proxy, []) == HEADER_TSV
 
 
-def test_ctrl_c_copies_selected_rows_as_tsv(view: ResultsView, qtbot) -> None:  # noqa: ANN001
+def test_ctrl_c_copies_selected_rows_as_tsv(view: ResultsView, qtbot: QtBot) -> None:
     # Default sort: newest first -> Müller (2024-03-01 14:05), Nowak (08:00), Yamada, Adams.
     assert column_values(view.proxy, Column.PATIENT_NAME)[:2] == ["Müller, Jürgen",
                                                                   "Nowak, Zbigniew"]
@@ -345,7 +393,7 @@ def test_ctrl_c_copies_selected_rows_as_tsv(view: ResultsView, qtbot) -> None:  
         "Adams, Amy\tUS-1\t\tF\t2023-01-15\tacc-lower\tCR, DX\tChest PA\t2\t10\t\n")
 
 
-def test_copy_follows_visible_column_order(view: ResultsView, qtbot) -> None:  # noqa: ANN001
+def test_copy_follows_visible_column_order(view: ResultsView, qtbot: QtBot) -> None:
     header = view.horizontalHeader()
     for column in Column:
         if column not in (Column.PATIENT_NAME, Column.PATIENT_ID):
@@ -370,7 +418,7 @@ def test_view_identity_and_setup(view: ResultsView) -> None:
     assert all(view.columnWidth(c) > 30 for c in Column)
 
 
-def test_type_ahead_selects_by_patient_name(view: ResultsView, qtbot) -> None:  # noqa: ANN001
+def test_type_ahead_selects_by_patient_name(view: ResultsView, qtbot: QtBot) -> None:
     # Start from a cell in another column: the search must still look at names.
     view.setCurrentIndex(view.proxy.index(0, Column.DESCRIPTION))
     qtbot.keyClicks(view, "now")
@@ -380,8 +428,7 @@ def test_type_ahead_selects_by_patient_name(view: ResultsView, qtbot) -> None:  
     assert [m.get("PatientName") for m in view.selected_matches()] == ["Adams^Amy"]
 
 
-def test_selection_signals_and_selected_matches_in_view_order(view: ResultsView,
-                                                              qtbot) -> None:  # noqa: ANN001
+def test_selection_signals_and_selected_matches_in_view_order(view: ResultsView) -> None:
     counts: list[int] = []
     view.selection_changed_count.connect(counts.append)
     view.selectAll()
@@ -395,9 +442,21 @@ def test_selection_signals_and_selected_matches_in_view_order(view: ResultsView,
     assert view.selected_matches() == []
 
 
+def test_selection_follows_its_study_through_sort_filter_and_new_rows(
+        view: ResultsView) -> None:
+    view.selectRow(view.proxy.mapFromSource(view.results_model.index(1, 0)).row())  # Yamada
+    view.sortByColumn(Column.PATIENT_ID, Qt.SortOrder.AscendingOrder)
+    view.proxy.set_filter_text("m")
+    view.results_model.append_matches([study(PatientName="Aaron^Al", PatientID="A-0",
+                                             ModalitiesInStudy="MR")])
+    view.proxy.set_filter_text("")
+    assert [m.get("PatientID") for m in view.selected_matches()] == ["JP-77"]
+    assert view.proxy.index(view.currentIndex().row(), Column.PATIENT_ID).data() == "JP-77"
+
+
 # The offscreen platform cannot raise a popup or grab the keyboard, and says so.
 @pytest.mark.qt_log_ignore("This plugin does not support")
-def test_context_menu_only_emits_signals(view: ResultsView, qtbot) -> None:  # noqa: ANN001
+def test_context_menu_only_emits_signals(view: ResultsView, qtbot: QtBot) -> None:
     row_rect = view.visualRect(view.proxy.index(2, Column.DESCRIPTION))
     view.selectRow(2)
     view.customContextMenuRequested.emit(row_rect.center())
@@ -418,7 +477,7 @@ def test_context_menu_only_emits_signals(view: ResultsView, qtbot) -> None:  # n
     view.findChild(QMenu).hide()
 
 
-def test_header_state_round_trips(view: ResultsView, qtbot) -> None:  # noqa: ANN001
+def test_header_state_round_trips(view: ResultsView, qtbot: QtBot) -> None:
     header = view.horizontalHeader()
     header.resizeSection(Column.DESCRIPTION, 321)
     header.moveSection(header.visualIndex(Column.ACCESSION), 0)
@@ -465,8 +524,38 @@ def bulk_studies(count: int) -> list[FindMatch]:
     ]
 
 
+def test_sorting_and_filtering_20000_rows_is_quick(qtbot: QtBot) -> None:
+    """A header click or a filter keystroke must not freeze the window (it took 2-3 s with a
+    QSortFilterProxyModel calling into Python for every comparison)."""
+    model = StudyResultsModel()
+    model.append_matches(bulk_studies(20_000))
+    view = ResultsView(model)
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    timings: dict[str, float] = {}
+    for label, action in [
+        ("sort by name", lambda: view.sortByColumn(Column.PATIENT_NAME,
+                                                   Qt.SortOrder.AscendingOrder)),
+        ("sort by images", lambda: view.sortByColumn(Column.INSTANCE_COUNT,
+                                                     Qt.SortOrder.DescendingOrder)),
+        ("filter 'ct'", lambda: view.proxy.set_filter_text("ct")),
+        ("filter 'ct müller'", lambda: view.proxy.set_filter_text("ct müller")),
+        ("clear filter", lambda: view.proxy.set_filter_text("")),
+    ]:
+        began = time.perf_counter()
+        action()
+        QApplication.processEvents()  # includes the repaint
+        timings[label] = time.perf_counter() - began
+    print("\n" + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
+    counts = column_values(view.proxy, Column.INSTANCE_COUNT)
+    assert [int(c) for c in counts[:300]] == sorted((int(c) for c in counts[:300]), reverse=True)
+    assert max(timings.values()) < 0.5
+
+
 @pytest.mark.parametrize("filter_text", ["", "ct"], ids=["sorted", "sorted+filtered"])
-def test_appending_20000_rows_never_stalls_the_loop(qtbot, run_async,  # noqa: ANN001
+def test_appending_20000_rows_never_stalls_the_loop(qtbot: QtBot, run_async: RunAsync,
                                                     filter_text: str) -> None:
     total_rows, batch = 20_000, 200
     matches = bulk_studies(total_rows)
@@ -478,11 +567,14 @@ def test_appending_20000_rows_never_stalls_the_loop(qtbot, run_async,  # noqa: A
     qtbot.waitExposed(view)
     view.proxy.set_filter_text(filter_text)
 
-    ticks: list[float] = []
+    # Each tick records wall-clock time and this (the loop's) thread's CPU time. On a busy
+    # machine other processes stretch the wall-clock gaps; the CPU time between two ticks is
+    # the work the loop did in between, which is what the grid is responsible for.
+    ticks: list[tuple[float, float]] = []
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(lambda: ticks.append((time.perf_counter(), time.thread_time())))
     batch_seconds: list[float] = []
 
     async def scenario() -> None:
@@ -496,14 +588,17 @@ def test_appending_20000_rows_never_stalls_the_loop(qtbot, run_async,  # noqa: A
         await asyncio.sleep(0.05)
         timer.stop()
 
+    gc.collect()  # garbage left by earlier tests is not the grid's to pay for
     began = time.perf_counter()
     run_async(scenario(), timeout=90)
     elapsed = time.perf_counter() - began
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    wall_gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:], strict=False)]
+    busy_gaps = [b[1] - a[1] for a, b in zip(ticks, ticks[1:], strict=False)]
     print(f"\n[{filter_text or 'no filter'}] {total_rows} rows in {elapsed:.2f} s; "
           f"append_matches per batch: max {max(batch_seconds) * 1000:.1f} ms, "
-          f"mean {sum(batch_seconds) / len(batch_seconds) * 1000:.1f} ms; "
-          f"timer ticks {len(ticks)}, max gap {max(gaps) * 1000:.1f} ms")
+          f"mean {sum(batch_seconds) / len(batch_seconds) * 1000:.1f} ms; {len(ticks)} ticks; "
+          f"max gap {max(wall_gaps) * 1000:.1f} ms wall clock, "
+          f"{max(busy_gaps) * 1000:.1f} ms of loop CPU time")
 
     assert model.rowCount() == total_rows
     expected = sum(1 for m in matches if filter_text.upper() in m.get("ModalitiesInStudy"))
@@ -511,4 +606,7 @@ def test_appending_20000_rows_never_stalls_the_loop(qtbot, run_async,  # noqa: A
     dates = column_values(view.proxy, Column.STUDY_DATE_TIME)[:500]
     assert dates == sorted(dates, reverse=True)
     assert len(ticks) >= elapsed / 0.1
-    assert max(gaps) < 0.100
+    assert max(busy_gaps) < 0.100
+    assert max(wall_gaps) < 1.0  # even on a crowded machine: nothing hangs
+    # Repaints were held back while batches poured in; the last ones show soon after.
+    qtbot.waitUntil(view.viewport().updatesEnabled, timeout=1000)
