@@ -23,7 +23,10 @@ def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
-    # Do not close: closing a qasync loop with Qt objects alive crashed on exit.
+    # Close it while Qt is still alive; left to the garbage collector, its __del__ runs after
+    # Qt's objects are gone and prints "Signal source has been deleted".
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.fixture
