@@ -221,3 +221,62 @@ def test_a_study_expands_to_its_series_and_one_series_is_sent(window: MainWindow
     assert job.result.completed == 12  # one MR series of 12 images
     assert "series 2 MR" in job.label.study
     assert len(list(folder.rglob("*.dcm"))) == 12
+
+
+def test_keyboard_enter_searches_ctrl_enter_sends_escape_cancels(window: MainWindow,
+                                                                 run_async: Any,
+                                                                 qtbot: QtBot) -> None:
+    from PySide6.QtCore import Qt
+
+    async def scenario() -> None:
+        window.form.fields["queryPatientId"].setText("DEMO002")
+        qtbot.keyClick(window.form.fields["queryPatientId"], Qt.Key.Key_Return)
+        await until(lambda: window.results_model.rowCount() == 1 and window._search is None)
+        window.results_view.selectRow(0)
+        _select_destination(window, "WORKSTATION")
+        window.send_action.trigger()  # Ctrl+Return / Ctrl+Enter
+        await until(lambda: bool(window.queue.jobs()))
+
+    run_async(scenario())
+    assert window.send_action.shortcuts()[0].toString() == "Ctrl+Return"
+    assert window.cancel_search_action.shortcut().toString() == "Esc"
+    assert window.queue.jobs()[0].request.target.study_uid == \
+        window.results_model.match_at(0).get("StudyInstanceUID")
+
+
+def test_escape_cancels_a_running_search(qtbot: QtBot, tmp_path: Path, run_async: Any) -> None:
+    from tests.fakes.misbehaving import EndlessPendingScp
+
+    with EndlessPendingScp(interval=0.05) as fake:
+        NodeStore(tmp_path / "nodes.json").put(PacsNode(
+            name="slow", called_aet=fake.ae_title, host="127.0.0.1", port=fake.port))
+        win = create_main_window(tmp_path)
+        qtbot.addWidget(win)
+        win.reload_profiles(select="slow")
+
+        async def scenario() -> None:
+            task = asyncio.ensure_future(win.search({"PatientID": "X*"}))
+            await until(lambda: win.results_model.rowCount() >= 3)
+            assert win.cancel_search_action.isEnabled()
+            win.cancel_search_action.trigger()  # Esc
+            await task
+
+        run_async(scenario())
+        run_async(win.shutdown())
+    assert "Search cancelled" in win.truncated_label.text()
+    assert not win.cancel_search_action.isEnabled()
+
+
+def test_column_widths_are_remembered(qtbot: QtBot, tmp_path: Path, demo: Any,
+                                      run_async: Any) -> None:
+    first = create_main_window(tmp_path / "config")
+    qtbot.addWidget(first)
+    first.results_view.setColumnWidth(0, 333)
+    first.close()
+    run_async(first.shutdown())
+    second = create_main_window(tmp_path / "config")
+    qtbot.addWidget(second)
+    try:
+        assert second.results_view.columnWidth(0) == 333
+    finally:
+        run_async(second.shutdown())
