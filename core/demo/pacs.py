@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -35,9 +34,9 @@ from dicom_courier.core.demo.archive import (
     matches,
     response_for,
 )
-from dicom_courier.core.demo.serving import BackgroundScp
+from dicom_courier.core.demo.serving import BackgroundScp, ServedAe
 from dicom_courier.core.demo.synthetic import StudySpec, demo_studies
-from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
+from dicom_courier.core.transport import NODELAY_HANDLERS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class _CancelWatch:
 # --- the SCP --------------------------------------------------------------------------------
 
 
-class DemoPacs:
+class DemoPacs(ServedAe):
     """An in-process Q/R SCP (C-ECHO, C-FIND, C-MOVE) over generated studies.
 
     Runs in pynetdicom's own threads; ``start()`` returns at once. ``store_delay`` slows each
@@ -90,74 +89,28 @@ class DemoPacs:
     ) -> None:
         if store_delay < 0:
             raise ValueError("store_delay must not be negative")
-        self.ae_title = ae_title
-        self.host = host
+        super().__init__(ae_title, host, port)
         self.store_delay = store_delay
         self.studies: tuple[StudySpec, ...] = tuple(
             demo_studies() if studies is None else studies
         )
-        self._requested_port = port
-        self._port = port
         self._catalogue = build_catalogue(self.studies)
         self._destinations: dict[str, tuple[str, int]] = dict(destinations or {})
         self._lock = threading.Lock()
-        self._scp: BackgroundScp | None = None
 
-    # lifecycle
+    # lifecycle (start, stop, port, context manager: ServedAe)
 
-    @property
-    def port(self) -> int:
-        """The listening port (the real one once started, even if constructed with 0)."""
-        return self._port
-
-    @property
-    def is_running(self) -> bool:
-        return self._scp is not None
-
-    def start(self) -> Self:
-        """Listen in the background; returns once the port is bound."""
-        if self._scp is not None:
-            return self
-        quiet_pynetdicom()
-        ae = AE(ae_title=self.ae_title)
+    def _configure(self, ae: AE) -> None:
         ae.add_supported_context(Verification)
         for model in (*_FIND_MODELS, *_MOVE_MODELS):
             ae.add_supported_context(model)
-        ae.maximum_associations = 16
-        ae.acse_timeout = 10  # also bounds how long an abort waits for the peer to hang up
-        scp = BackgroundScp(ae)
-        self._port = scp.start(
-            self.host,
-            self._requested_port,
-            [
-                *NODELAY_HANDLERS,
-                (evt.EVT_C_ECHO, self._on_echo),
-                (evt.EVT_C_FIND, scp.tracked(self._on_find), [scp]),
-                (evt.EVT_C_MOVE, scp.tracked(self._on_move), [scp]),
-            ],
-        )
-        self._scp = scp
-        LOGGER.info("Demo PACS %s listening on %s:%d", self.ae_title, self.host, self._port)
-        return self
 
-    def stop(self) -> None:
-        """Abort open associations (a cut-short move never says Success) and close the port."""
-        if self._scp is None:
-            return
-        self._scp.stop()
-        self._scp = None
-        LOGGER.info("Demo PACS %s stopped", self.ae_title)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+        return [
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_FIND, scp.tracked(self._on_find), [scp]),
+            (evt.EVT_C_MOVE, scp.tracked(self._on_move), [scp]),
+        ]
 
     # configuration
 

@@ -14,11 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from pynetdicom import AE
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
+
+from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
 
 LOGGER = logging.getLogger(__name__)
 
@@ -129,3 +132,70 @@ class BackgroundScp:
             with self._idle:
                 self._busy -= 1
                 self._idle.notify_all()
+
+
+class ServedAe:
+    """The lifecycle every in-process SCP shares: listen in the background on a (free) port,
+    report the real port, stop promptly; usable as a context manager.
+
+    Subclasses add their presentation contexts in ``_configure`` and their event handlers in
+    ``_handlers``.
+    """
+
+    def __init__(self, ae_title: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.ae_title = ae_title
+        self.host = host
+        self._requested_port = port
+        self._port = port
+        self._scp: BackgroundScp | None = None
+
+    @property
+    def port(self) -> int:
+        """The listening port (the real one once started, even if constructed with 0)."""
+        return self._port
+
+    @property
+    def is_running(self) -> bool:
+        return self._scp is not None
+
+    def start(self) -> Self:
+        """Listen in the background; returns once the port is bound."""
+        if self._scp is not None:
+            return self
+        quiet_pynetdicom()
+        ae = AE(ae_title=self.ae_title)
+        ae.maximum_associations = 16
+        ae.acse_timeout = 10  # also bounds how long an abort waits for the peer to hang up
+        self._configure(ae)
+        scp = BackgroundScp(ae)
+        self._port = scp.start(self.host, self._requested_port,
+                               [*NODELAY_HANDLERS, *self._handlers(scp)])
+        self._scp = scp
+        self._started(scp)
+        LOGGER.info("%s %s listening on %s:%d", type(self).__name__, self.ae_title, self.host,
+                    self._port)
+        return self
+
+    def stop(self) -> None:
+        """Let handlers end their own associations, abort idle ones, close the port."""
+        if self._scp is None:
+            return
+        self._scp.stop()
+        self._scp = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _configure(self, ae: AE) -> None:
+        """Add presentation contexts and settings before the AE listens."""
+
+    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+        """The (event, handler[, args]) bindings; NODELAY_HANDLERS are added for you."""
+        return []
+
+    def _started(self, scp: BackgroundScp) -> None:
+        """Called once listening (e.g. to keep ``scp.stopping``)."""

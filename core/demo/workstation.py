@@ -14,16 +14,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+from typing import Any
 
 from pydicom.uid import UID, AllTransferSyntaxes
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from dicom_courier.core.demo.serving import BackgroundScp
-from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
+from dicom_courier.core.demo.serving import BackgroundScp, ServedAe
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +52,7 @@ def _safe_uid(value: object) -> str | None:
     return str(uid) if uid and uid.is_valid else None
 
 
-class Workstation:
+class Workstation(ServedAe):
     """An in-process storage SCP writing what it receives under ``folder``.
 
     ``fail_every=N`` answers Out of Resources (0xA700) to every Nth C-STORE, writing nothing.
@@ -73,74 +71,29 @@ class Workstation:
         if fail_every < 0:
             raise ValueError("fail_every must not be negative")
         self.folder = Path(folder)
-        self.ae_title = ae_title
-        self.host = host
+        super().__init__(ae_title, host, port)
         self.fail_every = fail_every
         #: Seconds each C-STORE takes, so a move into this workstation is slow enough to
         #: cancel, or to kill its PACS, mid-way.
         self.store_delay = store_delay
-        self._requested_port = port
-        self._port = port
         self._lock = threading.Lock()
         self._attempts = 0
         self._received: dict[str, Path] = {}
         self._failed: list[str] = []
-        self._scp: BackgroundScp | None = None
 
-    # lifecycle
+    # lifecycle (start, stop, port, context manager: ServedAe)
 
-    @property
-    def port(self) -> int:
-        """The listening port (the real one once started, even if constructed with 0)."""
-        return self._port
-
-    @property
-    def is_running(self) -> bool:
-        return self._scp is not None
-
-    def start(self) -> Self:
-        """Listen in the background; returns once the port is bound."""
-        if self._scp is not None:
-            return self
-        quiet_pynetdicom()
+    def _configure(self, ae: AE) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        ae = AE(ae_title=self.ae_title)
         ae.add_supported_context(Verification)
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax, _TRANSFER_SYNTAXES)
-        ae.maximum_associations = 16
-        ae.acse_timeout = 10  # also bounds how long an abort waits for the peer to hang up
-        scp = BackgroundScp(ae)
-        self._port = scp.start(
-            self.host,
-            self._requested_port,
-            [
-                *NODELAY_HANDLERS,
-                (evt.EVT_C_ECHO, lambda event: _SUCCESS),
-                (evt.EVT_C_STORE, scp.tracked(self._on_store)),
-            ],
-        )
-        self._scp = scp
-        LOGGER.info("Workstation %s listening on %s:%d", self.ae_title, self.host, self._port)
-        return self
 
-    def stop(self) -> None:
-        """Let stores in progress finish, abort open associations and close the port."""
-        if self._scp is None:
-            return
-        self._scp.stop()
-        self._scp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+        return [
+            (evt.EVT_C_ECHO, lambda event: _SUCCESS),
+            (evt.EVT_C_STORE, scp.tracked(self._on_store)),
+        ]
 
     # what arrived
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from types import TracebackType
 from typing import Any, Self
 
 from pydicom.dataset import Dataset
@@ -30,9 +29,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from dicom_courier.core.demo.serving import BackgroundScp
+from dicom_courier.core.demo.serving import BackgroundScp, ServedAe
 from dicom_courier.core.demo.synthetic import StudySpec, make_instance, stable_uid
-from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
+from dicom_courier.core.transport import NODELAY_HANDLERS
 
 PENDING = 0xFF00
 CANCEL = 0xFE00
@@ -48,63 +47,35 @@ QR_MODELS = (
 MoveYield = Any  # (addr, port[, kwargs]) | int | (status, dataset): pynetdicom's move protocol
 
 
-class _FakeScp:
+class _FakeScp(ServedAe):
     """Plumbing shared by the fakes: the AE, the free port, the sink and a prompt stop()."""
 
     default_ae_title = "FAKESCP"
 
     def __init__(self, ae_title: str | None = None, host: str = "127.0.0.1") -> None:
-        self.ae_title = ae_title or self.default_ae_title
-        self.host = host
-        self._port = 0
-        self._scp: BackgroundScp | None = None
+        super().__init__(ae_title or self.default_ae_title, host, 0)
         self._stopping = threading.Event()
 
-    @property
-    def port(self) -> int:
-        return self._port
-
-    def start(self) -> Self:
-        quiet_pynetdicom()
-        ae = AE(ae_title=self.ae_title)
+    def _configure(self, ae: AE) -> None:
         ae.acse_timeout = 5  # bounds how long an abort waits for the peer to hang up
         for uid in (Verification, *QR_MODELS, SecondaryCaptureImageStorage):
             ae.add_supported_context(uid)
-        self._configure(ae)
-        scp = BackgroundScp(ae)
-        self._port = scp.start(
-            self.host,
-            0,
-            [
-                *NODELAY_HANDLERS,
-                (evt.EVT_C_ECHO, lambda event: 0x0000),
-                (evt.EVT_C_FIND, scp.tracked(self._on_find)),
-                (evt.EVT_C_MOVE, scp.tracked(self._on_move)),
-                (evt.EVT_C_STORE, lambda event: 0x0000),  # the sink
-            ],
-        )
-        self._scp, self._stopping = scp, scp.stopping
-        return self
+        self._configure_more(ae)
 
-    def stop(self) -> None:
-        """Release stuck handlers (they abort their own associations), then close the port."""
-        if self._scp is not None:
-            self._scp.stop()
+    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+        return [
+            (evt.EVT_C_ECHO, lambda event: 0x0000),
+            (evt.EVT_C_FIND, scp.tracked(self._on_find)),
+            (evt.EVT_C_MOVE, scp.tracked(self._on_move)),
+            (evt.EVT_C_STORE, lambda event: 0x0000),  # the sink
+        ]
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _started(self, scp: BackgroundScp) -> None:
+        self._stopping = scp.stopping
 
     # hooks — Runs on: the association's pynetdicom thread
 
-    def _configure(self, ae: AE) -> None:
+    def _configure_more(self, ae: AE) -> None:
         """Adjust the AE before it listens."""
 
     def _on_find(self, event: Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
@@ -269,7 +240,7 @@ class RejectingScp(_FakeScp):
         super().__init__(ae_title)
         self.allowed_calling_aets = list(allowed_calling_aets)
 
-    def _configure(self, ae: AE) -> None:
+    def _configure_more(self, ae: AE) -> None:
         ae.require_calling_aet = self.allowed_calling_aets
 
 
