@@ -21,6 +21,7 @@ from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest
+from dicom_courier.core.store import JobStore
 
 
 class JobState(StrEnum):
@@ -100,8 +101,9 @@ class MoveQueue:
     """Runs submitted moves with at most ``per_pacs_limit`` at once against each PACS."""
 
     def __init__(self, courier: Courier, on_change: JobListener, *,
-                 per_pacs_limit: int = 2) -> None:
+                 per_pacs_limit: int = 2, store: JobStore | None = None) -> None:
         self._courier = courier
+        self._store = store
         self._on_change = on_change
         self.per_pacs_limit = per_pacs_limit
         self._ids = itertools.count(1)
@@ -133,6 +135,12 @@ class MoveQueue:
                *, retry_of: int | None = None) -> int:
         """Queue a move; it starts as soon as the PACS has a free slot. Returns the job id."""
         job_id = next(self._ids)
+        if self._store is not None:  # on disk before it is shown; the row id is the job id
+            job_id = self._store.add(
+                pacs_json=pacs.to_json(), destination=request.destination,
+                study_uid=request.target.study_uid, series_uids=request.target.series_uids,
+                patient_id=request.target.patient_id or "",
+                label=f"{label.patient} — {label.study}".strip(" —"), retry_of=retry_of)
         self._publish(JobSnapshot(job_id=job_id, pacs=pacs, request=request, label=label,
                                   state=JobState.QUEUED, queued_at=time.monotonic(),
                                   retry_of=retry_of))
@@ -198,8 +206,14 @@ class MoveQueue:
                     return
                 operation = self._courier.move(job.pacs, job.request)
                 self._operations[job_id] = operation
+                if self._store is not None:
+                    self._store.started(job_id)
                 self._publish(replace(job, state=JobState.RUNNING, started_at=time.monotonic()))
                 async for progress in operation:
+                    if self._store is not None:
+                        self._store.progress(job_id, total=progress.total,
+                                             completed=progress.completed,
+                                             failed=progress.failed, warning=progress.warning)
                     current = self._jobs[job_id]
                     self._publish(replace(current, progress=progress))
                 result = operation.result
@@ -214,6 +228,17 @@ class MoveQueue:
 
     def _finish(self, job_id: int, *, state: JobState, result: MoveResult | None = None) -> None:
         job = self._jobs[job_id]
+        if self._store is not None:
+            final = result or job.result
+            progress = job.progress
+            self._store.finished(
+                job_id, state=state.value,
+                total=final.total if final else (progress.total if progress else None),
+                completed=final.completed if final else (progress.completed if progress else 0),
+                failed=final.failed if final else (progress.failed if progress else 0),
+                warning=final.warning if final else (progress.warning if progress else 0),
+                status=final.status if final else None,
+                error=final.error.title if final and final.error else None)
         self._publish(replace(job, state=state, result=result or job.result,
                               finished_at=time.monotonic()))
 

@@ -1,0 +1,225 @@
+"""The durable record of every send: SQLite in WAL mode, written before anything is shown.
+
+Issue 4 builds the durable queue on this; today it records jobs and their history so that a
+crash (SIGKILL, power loss) leaves every job on disk: the next start finds jobs that were
+running as "interrupted", with the counts they had reached. A damaged database never stops the
+app from starting: it is moved aside (its new name is reported) and a fresh one is created.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    state           TEXT NOT NULL,
+    os_user         TEXT NOT NULL,
+    pacs            TEXT NOT NULL,          -- profile as JSON (who was asked)
+    destination     TEXT NOT NULL,
+    patient_id      TEXT NOT NULL DEFAULT '',
+    study_uid       TEXT NOT NULL,
+    series_uids     TEXT NOT NULL DEFAULT '[]',
+    label           TEXT NOT NULL DEFAULT '',
+    queued_at       REAL NOT NULL,          -- wall-clock seconds (UTC epoch)
+    started_at      REAL,
+    finished_at     REAL,
+    total           INTEGER,
+    completed       INTEGER NOT NULL DEFAULT 0,
+    failed          INTEGER NOT NULL DEFAULT 0,
+    warning         INTEGER NOT NULL DEFAULT 0,
+    status          INTEGER,
+    error           TEXT,
+    retry_of        INTEGER REFERENCES jobs(id)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
+"""
+
+#: States in which a job was still being worked on; after a restart they are "interrupted".
+UNFINISHED = ("running", "cancelling")
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """One row of the history, as an immutable value."""
+
+    id: int
+    state: str
+    os_user: str
+    pacs_name: str
+    destination: str
+    patient_id: str
+    study_uid: str
+    series_uids: tuple[str, ...]
+    label: str
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
+    total: int | None
+    completed: int
+    failed: int
+    warning: int
+    status: int | None
+    error: str | None
+    retry_of: int | None
+
+
+class JobStore:
+    """Open (or repair) the database at ``path``; every write commits at once."""
+
+    def __init__(self, path: Path, *, checkpoint_interval: float = 0.5) -> None:
+        self.path = path
+        self.checkpoint_interval = checkpoint_interval
+        self.moved_aside: Path | None = None
+        self._last_checkpoint: dict[int, float] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError:
+            self.moved_aside = self._move_aside()
+            self._db = self._open()
+        self.interrupted = self._mark_interrupted()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+            db.execute("SELECT count(*) FROM jobs").fetchone()
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{target}{suffix}"))
+        return target
+
+    def _mark_interrupted(self) -> list[int]:
+        """Jobs a killed process left running: mark them, keep their counts."""
+        rows = self._db.execute(
+            f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(UNFINISHED))})",
+            UNFINISHED).fetchall()
+        ids = [row[0] for row in rows]
+        if ids:
+            with self._transaction():
+                self._db.executemany("UPDATE jobs SET state=? WHERE id=?",
+                                     [(INTERRUPTED, i) for i in ids])
+        return ids
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ writes
+
+    def add(self, *, pacs_json: dict[str, object], destination: str, study_uid: str,
+            series_uids: tuple[str, ...] = (), patient_id: str = "", label: str = "",
+            retry_of: int | None = None, queued_at: float | None = None) -> int:
+        """Record a queued job; returns its id (committed before the caller shows it)."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO jobs (state, os_user, pacs, destination, patient_id, study_uid, "
+                "series_uids, label, queued_at, retry_of) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                ("queued", _os_user(), json.dumps(pacs_json), destination, patient_id,
+                 study_uid, json.dumps(list(series_uids)), label,
+                 time.time() if queued_at is None else queued_at, retry_of))
+        return int(cursor.lastrowid or 0)
+
+    def started(self, job_id: int) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE jobs SET state='running', started_at=? WHERE id=?",
+                             (time.time(), job_id))
+
+    def progress(self, job_id: int, *, total: int | None, completed: int, failed: int,
+                 warning: int, force: bool = False) -> bool:
+        """A progress checkpoint, at most every ``checkpoint_interval`` s per job (True if
+        written), so a large move does not hammer the disk."""
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint.get(job_id, 0.0) < self.checkpoint_interval:
+            return False
+        self._last_checkpoint[job_id] = now
+        with self._transaction():
+            self._db.execute("UPDATE jobs SET total=?, completed=?, failed=?, warning=? "
+                             "WHERE id=?", (total, completed, failed, warning, job_id))
+        return True
+
+    def set_state(self, job_id: int, state: str) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+
+    def finished(self, job_id: int, *, state: str, total: int | None, completed: int,
+                 failed: int, warning: int, status: int | None, error: str | None) -> None:
+        self._last_checkpoint.pop(job_id, None)
+        with self._transaction():
+            self._db.execute(
+                "UPDATE jobs SET state=?, finished_at=?, total=?, completed=?, failed=?, "
+                "warning=?, status=?, error=? WHERE id=?",
+                (state, time.time(), total, completed, failed, warning, status, error, job_id))
+
+    # ------------------------------------------------------------------ reads
+
+    def jobs(self, *, states: tuple[str, ...] | None = None) -> list[StoredJob]:
+        query = "SELECT * FROM jobs"
+        params: tuple[str, ...] = ()
+        if states:
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
+            params = states
+        return [_row_to_job(row) for row in self._db.execute(query + " ORDER BY id", params)]
+
+    def get(self, job_id: int) -> StoredJob:
+        row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return _row_to_job(row)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _row_to_job(row: tuple[object, ...]) -> StoredJob:
+    (job_id, state, os_user, pacs, destination, patient_id, study_uid, series_uids, label,
+     queued_at, started_at, finished_at, total, completed, failed, warning, status, error,
+     retry_of) = row
+    pacs_data = json.loads(str(pacs))
+    return StoredJob(
+        id=int(job_id), state=str(state), os_user=str(os_user),  # type: ignore[call-overload]
+        pacs_name=str(pacs_data.get("name", "")), destination=str(destination),
+        patient_id=str(patient_id), study_uid=str(study_uid),
+        series_uids=tuple(json.loads(str(series_uids))), label=str(label),
+        queued_at=float(queued_at),  # type: ignore[arg-type]
+        started_at=started_at, finished_at=finished_at,  # type: ignore[arg-type]
+        total=total, completed=int(completed), failed=int(failed),  # type: ignore[arg-type]
+        warning=int(warning), status=status, error=error,  # type: ignore[arg-type]
+        retry_of=retry_of)  # type: ignore[arg-type]
