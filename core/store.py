@@ -37,9 +37,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     warning         INTEGER NOT NULL DEFAULT 0,
     status          INTEGER,
     error           TEXT,
-    retry_of        INTEGER REFERENCES jobs(id)
+    retry_of        INTEGER REFERENCES jobs(id),
+    priority        INTEGER NOT NULL DEFAULT 0,  -- DIMSE priority value (core.query.Priority)
+    attempt         INTEGER NOT NULL DEFAULT 1,
+    next_retry_at   REAL,                        -- wall clock, for automatic retries
+    failed_uids     TEXT NOT NULL DEFAULT '[]',  -- Failed SOP Instance UID List (JSON)
+    sop_uids        TEXT NOT NULL DEFAULT '[]',  -- IMAGE-level target (retry of failed images)
+    error_type      TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS destinations (
+    pacs            TEXT NOT NULL,               -- profile name
+    destination     TEXT NOT NULL,
+    last_success_at REAL,
+    last_unknown_at REAL,                        -- last 0xA801 "move destination unknown"
+    PRIMARY KEY (pacs, destination)
+);
 """
 
 #: States in which a job was still being worked on; after a restart they are "interrupted".
@@ -70,6 +83,12 @@ class StoredJob:
     status: int | None
     error: str | None
     retry_of: int | None
+    priority: int = 0
+    attempt: int = 1
+    next_retry_at: float | None = None
+    failed_uids: tuple[str, ...] = ()
+    sop_uids: tuple[str, ...] = ()
+    error_type: str | None = None
 
 
 class JobStore:
@@ -211,7 +230,7 @@ def _os_user() -> str:
 def _row_to_job(row: tuple[object, ...]) -> StoredJob:
     (job_id, state, os_user, pacs, destination, patient_id, study_uid, series_uids, label,
      queued_at, started_at, finished_at, total, completed, failed, warning, status, error,
-     retry_of) = row
+     retry_of, priority, attempt, next_retry_at, failed_uids, sop_uids, error_type) = row
     pacs_data = json.loads(str(pacs))
     return StoredJob(
         id=int(job_id), state=str(state), os_user=str(os_user),  # type: ignore[call-overload]
@@ -222,4 +241,7 @@ def _row_to_job(row: tuple[object, ...]) -> StoredJob:
         started_at=started_at, finished_at=finished_at,  # type: ignore[arg-type]
         total=total, completed=int(completed), failed=int(failed),  # type: ignore[arg-type]
         warning=int(warning), status=status, error=error,  # type: ignore[arg-type]
-        retry_of=retry_of)  # type: ignore[arg-type]
+        retry_of=retry_of, priority=int(priority),  # type: ignore[arg-type]
+        attempt=int(attempt), next_retry_at=next_retry_at,  # type: ignore[arg-type]
+        failed_uids=tuple(json.loads(str(failed_uids))),
+        sop_uids=tuple(json.loads(str(sop_uids))), error_type=error_type)  # type: ignore[arg-type]
