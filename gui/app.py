@@ -19,6 +19,7 @@ import qasync  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from dicom_courier.core.engine import Courier  # noqa: E402
+from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock  # noqa: E402
 from dicom_courier.core.nodes import Destination, PacsNode, Timeouts  # noqa: E402
 from dicom_courier.core.paths import app_paths  # noqa: E402
 from dicom_courier.core.settings import NodeStore  # noqa: E402
@@ -56,6 +57,11 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         paths = app_paths(config_dir)
         if demo:
             paths = app_paths(paths.data_dir / "demo-profile")
+        try:
+            stack.enter_context(ProfileLock(paths.data_dir))
+        except AlreadyRunning as exc:
+            sys.stderr.write(exc.render() + "\n")
+            return 1
             node = start_demo_peers(stack, paths.data_dir / "workstation")
             NodeStore(paths.nodes_file).put(node)
         window = MainWindow(paths, Courier())

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.app_settings import AppSettings, load_app_settings
+from dicom_courier.core.destination_memory import DestinationMemory
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.find import FindOperation
@@ -45,6 +46,7 @@ from dicom_courier.core.query import (
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
 from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.signals import EngineSignals
+from dicom_courier.core.store import JobStore, StoredJob
 from dicom_courier.gui.failure_dialog import FailureReporter
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.query_form import QueryForm
@@ -74,8 +76,10 @@ class MainWindow(QMainWindow):
         self.settings: AppSettings = load_app_settings(paths.settings_file)
         self.courier = courier
         self.signals = EngineSignals(self)
+        self.history = JobStore(paths.data_dir / "jobs.db")  # every send, durably (issue 4)
+        self.destination_memory = DestinationMemory(self.history)
         self.queue = MoveQueue(courier, self.signals.report_job,
-                               per_pacs_limit=self.settings.moves_per_pacs)
+                               per_pacs_limit=self.settings.moves_per_pacs, store=self.history)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._search: FindOperation | None = None
         self._recent_sends: dict[tuple[str, str, str], float] = {}
@@ -105,6 +109,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.reload_profiles()
         self._restore_layout()
+        self._report_store_state()
 
     # ------------------------------------------------------------------ construction
 
@@ -350,6 +355,10 @@ class MainWindow(QMainWindow):
                         matches=tuple(matches))
         repeats = self._repeats(plan)
         questions = []
+        if self.destination_memory.get(pacs.name, destination).refused_last_time:
+            questions.append(f"Last time, {pacs.called_aet} answered that it does not know "
+                             f"the destination {destination} (0xA801). Unless its DICOM node "
+                             "list was fixed since, this send will fail too.")
         if len(matches) > self.settings.confirm_over:
             questions.append(describe_plan(plan))
         if repeats:
@@ -438,7 +447,58 @@ class MainWindow(QMainWindow):
             job_ids.append(self.queue.submit(pacs, MoveRequest(target, destination), label))
         return job_ids
 
+    # ------------------------------------------------------------------ durability
+
+    def _report_store_state(self) -> None:
+        """After a crash: say so, and offer to resume what was interrupted."""
+        if self.history.moved_aside is not None:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Send history was damaged",
+                              "The send history could not be read, so it was moved aside and "
+                              f"a new one was started.\n\nThe old file is now:\n"
+                              f"{self.history.moved_aside}", parent=self)
+            box.setObjectName("storeMovedAside")
+            self._keep(box)
+            box.open()
+        interrupted = [self.history.get(i) for i in self.history.interrupted]
+        if not interrupted:
+            return
+        reached = ", ".join(f"{job.label or job.study_uid}: {job.completed} of "
+                            f"{job.total if job.total is not None else '?'} images"
+                            for job in interrupted[:5])
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Resume interrupted sends?",
+            f"{len(interrupted)} send(s) were interrupted when DICOM Courier last stopped "
+            f"({reached}). Resume them now?\n\nA resumed send asks the PACS for the whole "
+            "study again: the PACS may send images the destination already has.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setObjectName("resumeInterrupted")
+        box.button(QMessageBox.StandardButton.Yes).setText("Resume")
+        box.button(QMessageBox.StandardButton.No).setText("Not now")
+        box.finished.connect(lambda answer: self._if_yes(
+            answer, lambda: self.resume_interrupted(interrupted)))
+        self._keep(box)
+        box.open()
+
+    def resume_interrupted(self, jobs: list[StoredJob]) -> list[int]:
+        """Queue each interrupted send again (a new job pointing at the interrupted one)."""
+        nodes = {node.name: node for node in self._nodes}
+        job_ids = []
+        for job in jobs:
+            pacs = nodes.get(job.pacs_name)
+            if pacs is None:
+                self.statusBar().showMessage(
+                    f"Cannot resume job {job.id}: the PACS profile {job.pacs_name!r} is gone.")
+                continue
+            target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids)
+            patient, _, study = job.label.partition(" — ")
+            job_ids.append(self.queue.submit(pacs, MoveRequest(target, job.destination),
+                                             JobLabel(patient=patient, study=study),
+                                             retry_of=job.id))
+        return job_ids
+
     def _on_job_changed(self, job: JobSnapshot) -> None:
+        if job.state.is_finished and job.result is not None:
+            self.destination_memory.note(job.pacs.name, job.destination, job.result)
         if job.state in (JobState.FAILED, JobState.PARTIAL) and job.result is not None:
             self.failures.report(job)
 
@@ -525,6 +585,7 @@ class MainWindow(QMainWindow):
         for task in list(self._tasks):
             task.cancel()
         self.courier.close(wait=False)
+        self.history.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_layout()

@@ -1,0 +1,64 @@
+"""One running DICOM Courier per profile: the second one is refused with a clear message.
+
+Two processes sharing one job database would each take the other's running sends for
+interrupted ones. An advisory lock (fcntl.flock) on ``instance.lock`` in the data directory is
+released by the kernel when the process dies, so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import IO, Self
+
+from dicom_courier.core.errors import CourierError
+
+
+class AlreadyRunning(CourierError):
+    """Another process holds this profile."""
+
+
+class ProfileLock:
+    """Hold with ``acquire()`` (or ``with``) for the life of the process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "instance.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> Self:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AlreadyRunning(
+                "DICOM Courier is already running with this profile.",
+                f"{holder} uses the same settings and send history ({self.path.parent}). Two "
+                "copies would each take the other's running sends for interrupted ones.",
+                "Switch to the window that is already open, or start this one with another "
+                "--config-dir.",
+                details={"Lock file": str(self.path)},
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} (started {time.strftime('%Y-%m-%d %H:%M:%S')})")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> Self:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,110 @@
+"""The window after a crash: interrupted sends are offered for resuming; a destination the
+PACS refused last time is warned about before the next send; a damaged history is reported."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from dicom_courier.core.demo.synthetic import demo_studies
+from dicom_courier.core.nodes import Destination, PacsNode
+from dicom_courier.core.queue import JobState
+from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.store import JobStore
+from dicom_courier.gui import create_main_window
+from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[PacsNode]:
+    with ExitStack() as stack:
+        node = start_demo_peers(stack, tmp_path / "ws", store_delay=0.0)
+        node = node.with_changes(destinations=(*node.destinations, Destination("NOWHERE")))
+        NodeStore(tmp_path / "config" / "nodes.json").put(node)
+        yield node
+
+
+async def until(condition: Any, within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def test_interrupted_sends_are_offered_and_resume(qtbot: QtBot, tmp_path: Path, demo: Any,
+                                                  run_async: Any) -> None:
+    spec = demo_studies()[1]
+    store = JobStore(tmp_path / "config" / "data" / "jobs.db")
+    crashed = store.add(pacs_json=demo.to_json(), destination="WORKSTATION",
+                        study_uid=spec.study_uid, label="Dubois, Amélie — MR knee")
+    store.started(crashed)
+    store.progress(crashed, total=48, completed=20, failed=0, warning=0, force=True)
+    store.close()  # the process "died" here
+
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    try:
+        box = window.findChild(QMessageBox, "resumeInterrupted")
+        assert box is not None
+        assert "20 of 48 images" in box.text() and "may send images" in box.text()
+
+        async def scenario() -> None:
+            box.button(QMessageBox.StandardButton.Yes).click()  # a click while the app runs
+            await until(lambda: window.queue.jobs() and window.queue.jobs()[0].state.is_finished)
+
+        run_async(scenario())
+        job = window.queue.jobs()[0]
+        assert job.state is JobState.COMPLETED and job.retry_of == crashed
+        rows = {row.id: row for row in window.history.jobs()}
+        assert rows[crashed].state == "interrupted"  # history keeps what happened
+        assert rows[job.job_id].state == "completed" and rows[job.job_id].completed == 48
+    finally:
+        run_async(window.shutdown())
+
+
+def test_a_destination_refused_last_time_is_warned_about(qtbot: QtBot, tmp_path: Path,
+                                                         demo: Any, run_async: Any) -> None:
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    try:
+        async def first_send() -> None:
+            await window.search({"PatientID": "DEMO004"})
+            window.results_view.selectRow(0)
+            window.destination_combo.setCurrentIndex(window.destination_combo.findData("NOWHERE"))
+            window.send_selection()
+            await until(lambda: window.queue.jobs() and window.queue.jobs()[0].state.is_finished)
+
+        run_async(first_send())
+        window.send_selection()
+        box = window.findChild(QMessageBox, "confirmSend")
+        assert box is not None
+        assert "does not know the destination NOWHERE (0xA801)" in box.text()
+        box.button(QMessageBox.StandardButton.Cancel).click()
+    finally:
+        run_async(window.shutdown())
+
+
+def test_a_damaged_history_is_moved_aside_and_reported(qtbot: QtBot, tmp_path: Path,
+                                                       run_async: Any) -> None:
+    data = tmp_path / "config" / "data"
+    data.mkdir(parents=True)
+    (data / "jobs.db").write_bytes(b"garbage" * 500)
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    try:
+        box = window.findChild(QMessageBox, "storeMovedAside")
+        assert box is not None and "jobs.db.damaged-" in box.text()
+        assert window.history.jobs() == []
+    finally:
+        run_async(window.shutdown())
