@@ -48,6 +48,20 @@ _CALLING_AE_NOT_RECOGNISED = (1, 3)
 _CALLED_AE_NOT_RECOGNISED = (1, 7)
 
 
+#: Profile names the command line and `nodes test` give to nodes that are not saved profiles.
+AD_HOC_NAME = "--host/--port/--aet"
+DESTINATION_PREFIX = "destination "
+
+
+def _settings_of(pacs: PacsNode) -> str:
+    """Where a person changes this node's address, in words."""
+    if pacs.name == AD_HOC_NAME:
+        return "the --host/--port/--aet options"
+    if pacs.name.startswith(DESTINATION_PREFIX):
+        return f"the {pacs.name} (its AET@HOST:PORT in the PACS profile)"
+    return f"the settings for {pacs.name!r}"
+
+
 def peer_of(pacs: PacsNode) -> Peer:
     return Peer(calling_aet=pacs.calling_aet, called_aet=pacs.called_aet,
                 host=pacs.host, port=pacs.port)
@@ -118,7 +132,7 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
                 f"No answer from {pacs.host}:{pacs.port} within {timeouts.connect:g} s.",
                 "The address did not answer at all: the host may be down, the address wrong, "
                 "or a firewall may drop the connection.",
-                f"Check the PACS host and port in the settings for {pacs.name!r}, and that this "
+                f"Check the PACS host and port in {_settings_of(pacs)}, and that this "
                 "computer may reach it (firewall, VPN).",
                 peer=peer,
             )
@@ -126,7 +140,7 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
             f"Could not connect to {pacs.host}:{pacs.port}.",
             "The connection was refused: nothing accepts DICOM connections on that port, or "
             "the host is unreachable.",
-            f"Check that the PACS is running and that the port in the settings for {pacs.name!r} "
+            f"Check that the PACS is running and that the port in {_settings_of(pacs)} "
             f"is its DICOM port (not its web port).",
             peer=peer,
         )
@@ -148,7 +162,7 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
     raise AssociationAborted(
         f"{pacs.host}:{pacs.port} does not answer like a DICOM service.",
         explanation,
-        f"Check the port in the settings for {pacs.name!r}: it must be the PACS's DICOM port, "
+        f"Check the port in {_settings_of(pacs)}: it must be the PACS's DICOM port, "
         "not its web port (Orthanc: DICOM 4242, web 8042). If it is right, check the PACS's "
         f"log for connections from {pacs.calling_aet}.",
         peer=peer,
@@ -178,7 +192,7 @@ def _check_host_resolves(pacs: PacsNode, peer: Peer) -> None:
         raise ConnectionFailed(
             f"The host name {pacs.host!r} is unknown.",
             "The name could not be resolved to an address.",
-            f"Check the spelling of the host in the settings for {pacs.name!r}, "
+            f"Check the spelling of the host in {_settings_of(pacs)}, "
             "or use its IP address.",
             peer=peer,
             retryable=False,

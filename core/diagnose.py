@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pydicom.uid import generate_uid
 
+from dicom_courier.core.association import DESTINATION_PREFIX
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import AssociationAborted, CourierError, MoveDestinationUnknown
 from dicom_courier.core.nodes import Destination, PacsNode
@@ -47,7 +48,8 @@ def _probe_uid() -> str:
 def destination_as_pacs(node: PacsNode, dest: Destination) -> PacsNode:
     """A profile that calls the destination itself, for a direct C-ECHO."""
     assert dest.host is not None and dest.port is not None
-    return PacsNode(name=dest.ae_title, called_aet=dest.ae_title, host=dest.host,
+    return PacsNode(name=f"{DESTINATION_PREFIX}{dest.ae_title}", called_aet=dest.ae_title,
+                    host=dest.host,
                     port=dest.port, calling_aet=node.calling_aet, timeouts=node.timeouts)
 
 

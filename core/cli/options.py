@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from dicom_courier.core.association import AD_HOC_NAME
 from dicom_courier.core.errors import InvalidInput
 from dicom_courier.core.nodes import (
     DEFAULT_CALLING_AET,
@@ -55,7 +56,7 @@ def pacs_from(args: argparse.Namespace) -> PacsNode:
         raise InvalidInput(missing[0], "is required when no --pacs profile is named "
                            "(give --pacs NAME, or --host, --port and --aet)")
     return PacsNode(
-        name=f"{args.aet}@{args.host}",
+        name=AD_HOC_NAME,
         called_aet=validate_ae_title(args.aet, "--aet"),
         host=validate_host(args.host, "--host"),
         port=validate_port(args.port, "--port"),
