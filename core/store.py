@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,21 @@ CREATE TABLE IF NOT EXISTS destinations (
 #: States in which a job was still being worked on; after a restart they are "interrupted".
 UNFINISHED = ("running", "cancelling")
 INTERRUPTED = "interrupted"
+#: A queued or interrupted job a runner took over: a later job (``retry_of`` = its id) runs it.
+REQUEUED = "requeued"
+#: States a runner may take a job from (``JobStore.claim_queued``): not sent yet, and no
+#: process is sending it (whoever runs jobs holds ``JobStore.runner_lock``).
+CLAIMABLE = ("queued", INTERRUPTED, "retrying")
+#: States in which a job is over for good; only these are ever deleted by retention.
+FINISHED = ("completed", "partial", "failed", "cancelled", REQUEUED)
+
+
+class QueueBusy(Exception):
+    """Another process is running jobs from this database (it holds the runner lock)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"another process is running jobs from {path}")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -218,6 +234,148 @@ class JobStore:
 
     def close(self) -> None:
         self._db.close()
+
+    # ------------------------------------------- history and the durable queue (append-only)
+
+    def history(self, *, since: float | None = None, until: float | None = None,
+                destination: str | None = None, state: str | None = None,
+                patient_id: str | None = None) -> list[StoredJob]:
+        """Jobs queued in ``[since, until)`` (wall-clock epoch), newest first.
+
+        The narrowing the index can do is done here; free-text search is the caller's
+        (:mod:`.history`), because the PACS name lives inside the profile JSON.
+        """
+        clauses: list[str] = []
+        params: list[object] = []
+        for clause, value in (("queued_at >= ?", since), ("queued_at < ?", until),
+                              ("destination = ?", destination), ("state = ?", state),
+                              ("patient_id = ?", patient_id)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(f"SELECT * FROM jobs{where} ORDER BY queued_at DESC, id DESC",
+                                params)
+        return [_row_to_job(row) for row in rows]
+
+    def states(self) -> list[str]:
+        """Every state some job is in (so a filter can accept states added later)."""
+        return [str(row[0]) for row in
+                self._db.execute("SELECT DISTINCT state FROM jobs ORDER BY state")]
+
+    def destinations_used(self) -> list[str]:
+        """Every destination a job was ever queued for, for filter choices."""
+        return [str(row[0]) for row in
+                self._db.execute("SELECT DISTINCT destination FROM jobs ORDER BY destination")]
+
+    def pacs_json(self, job_id: int) -> dict[str, object]:
+        """The PACS profile as it was recorded with the job (who was asked)."""
+        row = self._db.execute("SELECT pacs FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        data = json.loads(str(row[0]))
+        return data if isinstance(data, dict) else {}
+
+    def successor_of(self, job_id: int) -> int | None:
+        """The first later job that continued this one (its ``retry_of``), if any."""
+        row = self._db.execute("SELECT id FROM jobs WHERE retry_of=? ORDER BY id LIMIT 1",
+                               (job_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_priority(self, job_id: int, priority: int) -> None:
+        """Record the DIMSE priority a job asks for (``add`` predates the column)."""
+        with self._transaction():
+            self._db.execute("UPDATE jobs SET priority=? WHERE id=?", (priority, job_id))
+
+    @contextmanager
+    def runner_lock(self) -> Iterator[None]:
+        """Held by whoever runs jobs from this database (the window, ``queue run``), so two
+        processes never send the same queued job. Raises :class:`QueueBusy` if it is taken.
+
+        An OS file lock beside the database: the system releases it when the process ends,
+        however it ends, so a crash never leaves the queue locked.
+        """
+        with Path(f"{self.path}.runner-lock").open("a+b") as handle:  # closing releases it
+            try:
+                if sys.platform == "win32":
+                    import msvcrt
+
+                    handle.seek(0)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise QueueBusy(self.path) from None
+            yield
+
+    def claim_queued(self, *, orphan_after: float = 60.0) -> list[StoredJob]:
+        """Take every job waiting to run, for one runner: returns them as they were and marks
+        them "requeued" (finished now) in one transaction, so two runners never both take one.
+
+        The runner must then submit each again with ``retry_of`` pointing at it. A job marked
+        "requeued" longer than ``orphan_after`` seconds ago with no such successor lost its
+        runner between the two steps (killed); it is claimed again, so no send is lost.
+        """
+        now = time.time()
+        with self._transaction():
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(CLAIMABLE))}) "
+                "OR (state=? AND finished_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM jobs AS later WHERE later.retry_of = jobs.id)) "
+                "ORDER BY id",
+                (*CLAIMABLE, REQUEUED, now - orphan_after)).fetchall()
+            self._db.executemany("UPDATE jobs SET state=?, finished_at=? WHERE id=?",
+                                 [(REQUEUED, now, row[0]) for row in rows])
+        return [_row_to_job(row) for row in rows]
+
+    def delete_finished_before(self, cutoff: float) -> int:
+        """Delete jobs in a finished state that ended before ``cutoff`` (wall-clock epoch).
+
+        Only the states listed in :data:`FINISHED` count: a job queued, running, interrupted
+        or in any state added later is never deleted.
+        """
+        with self._transaction():
+            cursor = self._db.execute(
+                f"DELETE FROM jobs WHERE state IN ({','.join('?' * len(FINISHED))}) "
+                "AND COALESCE(finished_at, started_at, queued_at) < ?", (*FINISHED, cutoff))
+        return int(cursor.rowcount)
+
+    # ------------------------------------------------------------------ scheduling and retries
+
+    def set_sop_uids(self, job_id: int, sop_uids: tuple[str, ...]) -> None:
+        """Record an IMAGE-level target (a retry of failed images; ``add`` predates the
+        column), so a restart re-sends those images and not their whole series."""
+        with self._transaction():
+            self._db.execute("UPDATE jobs SET sop_uids=? WHERE id=?",
+                             (json.dumps(list(sop_uids)), job_id))
+
+    def retrying(self, job_id: int, *, attempt: int, next_retry_at: float,
+                 status: int | None, error: str | None, error_type: str | None) -> None:
+        """Attempt ``attempt`` failed transiently; the next starts at ``next_retry_at`` (wall
+        clock, so it still means something after a restart). The counts reached stay."""
+        self._last_checkpoint.pop(job_id, None)
+        with self._transaction():
+            self._db.execute(
+                "UPDATE jobs SET state='retrying', attempt=?, next_retry_at=?, status=?, "
+                "error=?, error_type=? WHERE id=?",
+                (attempt, next_retry_at, status, error, error_type, job_id))
+
+    def retry_due(self, job_id: int, *, attempt: int) -> None:
+        """The retry wait is over: the job waits for a free slot again as attempt ``attempt``."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE jobs SET state='queued', attempt=?, next_retry_at=NULL WHERE id=?",
+                (attempt, job_id))
+
+    def set_failure(self, job_id: int, *, failed_uids: tuple[str, ...],
+                    error_type: str | None) -> None:
+        """Keep the Failed SOP Instance UID List and the error's type, so the failed images
+        alone can still be re-sent after a restart."""
+        with self._transaction():
+            self._db.execute("UPDATE jobs SET failed_uids=?, error_type=? WHERE id=?",
+                             (json.dumps(list(failed_uids)), error_type, job_id))
 
 
 def _os_user() -> str:

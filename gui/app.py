@@ -62,6 +62,7 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         except AlreadyRunning as exc:
             sys.stderr.write(exc.render() + "\n")
             return 1
+        if demo:
             node = start_demo_peers(stack, paths.data_dir / "workstation")
             NodeStore(paths.nodes_file).put(node)
         window = MainWindow(paths, Courier())

@@ -52,6 +52,8 @@ def run(argv: Sequence[str]) -> int:
         parser.print_help()
         return EXIT_USAGE
     command = args.command + (f" {args.nodes_command}" if args.command == "nodes" else "")
+    if args.command == "queue" and args.queue_command:
+        command += f" {args.queue_command}"
     try:
         return asyncio.run(_dispatch(args))
     except InvalidInput as exc:
@@ -81,6 +83,10 @@ def _configure_logging(verbosity: int) -> None:
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "nodes":
         return await _nodes(args)
+    if args.command == "queue":
+        from dicom_courier.core.cli.queue_cmd import run_queue_command
+
+        return await run_queue_command(args)
     if args.command == "demo":
         from dicom_courier.core.cli.demo_cmd import run_demo
 

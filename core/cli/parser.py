@@ -119,4 +119,48 @@ def build_parser() -> OneLineParser:
     demo = commands.add_parser("demo", help="run echo, find and move on a built-in demo PACS")
     demo.add_argument("--delay", default="0.03", metavar="S",
                       help="seconds the demo PACS waits per image, so you can watch (0.03)")
+    _add_queue_parser(commands)
     return parser
+
+
+def _add_queue_parser(commands: argparse._SubParsersAction[OneLineParser]) -> None:
+    """``queue``: the durable queue and the history of sends (jobs.db in the data folder)."""
+    queue = commands.add_parser(
+        "queue", help="queue sends for later, run them, retry, list and export the history",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = queue.add_subparsers(dest="queue_command", metavar="ACTION",
+                                   parser_class=OneLineParser)
+    add = actions.add_parser("add", help="record studies to send (by UID; nothing is sent yet)")
+    add.add_argument("--pacs", required=True, metavar="NAME",
+                     help="a PACS profile saved with 'nodes add'")
+    add.add_argument("--study", action="append", default=[], metavar="UID",
+                     help="a Study Instance UID; repeatable")
+    add.add_argument("--dest", metavar="AET",
+                     help="destination AE title (default: the profile's first destination)")
+    add.add_argument("--priority", default="medium", help="low, medium or high")
+    add.add_argument("--patient-id", metavar="ID", help="recorded for the history (optional)")
+    add.add_argument("--label", metavar="TEXT",
+                     help="what a person knows the send by, e.g. 'Doe, Jane — CT chest'")
+    listing = actions.add_parser("list", help="show the jobs in the queue and their history")
+    listing.add_argument("--state", metavar="S",
+                         help="only jobs in this state (queued, running, completed, partial, "
+                         "failed, cancelled, interrupted, requeued)")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    actions.add_parser("run", help="send every queued or interrupted job now (at most 2 at "
+                       "once per PACS)", epilog=EXIT_CODES_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    retry = actions.add_parser("retry", help="queue a finished job again (run it with "
+                               "'queue run')")
+    retry.add_argument("job_id", metavar="JOB_ID")
+    export = actions.add_parser("export", help="write the history of sends as CSV")
+    export.add_argument("--csv", required=True, metavar="FILE", help="the file ('-': stdout)")
+    export.add_argument("--since", metavar="YYYY-MM-DD", help="jobs queued on or after")
+    export.add_argument("--until", metavar="YYYY-MM-DD", help="jobs queued on or before")
+    export.add_argument("--destination", metavar="AET", help="only jobs sent to this AE title")
+    export.add_argument("--status", metavar="S", help="only jobs that ended in this state")
+    export.add_argument("--patient-id", metavar="ID", help="only jobs for this patient ID")
+    export.add_argument("--text", metavar="TEXT", help="only jobs whose patient ID, label, "
+                        "study UID, destination, PACS or user contains TEXT")
+    purge = actions.add_parser("purge", help="delete finished jobs older than N days "
+                               "(jobs not yet sent are kept)")
+    purge.add_argument("--days", metavar="N", help="keep this many days (default 90)")
