@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import json
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,23 +56,15 @@ CREATE TABLE IF NOT EXISTS destinations (
 """
 
 #: States in which a job was still being worked on; after a restart they are "interrupted".
-UNFINISHED = ("running", "cancelling")
+UNFINISHED = ("running", "cancelling", "retrying")
 INTERRUPTED = "interrupted"
 #: A queued or interrupted job a runner took over: a later job (``retry_of`` = its id) runs it.
 REQUEUED = "requeued"
 #: States a runner may take a job from (``JobStore.claim_queued``): not sent yet, and no
-#: process is sending it (whoever runs jobs holds ``JobStore.runner_lock``).
+#: process is sending it (whoever runs jobs holds the profile's ``instance_lock``).
 CLAIMABLE = ("queued", INTERRUPTED, "retrying")
 #: States in which a job is over for good; only these are ever deleted by retention.
 FINISHED = ("completed", "partial", "failed", "cancelled", REQUEUED)
-
-
-class QueueBusy(Exception):
-    """Another process is running jobs from this database (it holds the runner lock)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"another process is running jobs from {path}")
-        self.path = path
 
 
 @dataclass(frozen=True)
@@ -287,44 +278,22 @@ class JobStore:
         with self._transaction():
             self._db.execute("UPDATE jobs SET priority=? WHERE id=?", (priority, job_id))
 
-    @contextmanager
-    def runner_lock(self) -> Iterator[None]:
-        """Held by whoever runs jobs from this database (the window, ``queue run``), so two
-        processes never send the same queued job. Raises :class:`QueueBusy` if it is taken.
-
-        An OS file lock beside the database: the system releases it when the process ends,
-        however it ends, so a crash never leaves the queue locked.
-        """
-        with Path(f"{self.path}.runner-lock").open("a+b") as handle:  # closing releases it
-            try:
-                if sys.platform == "win32":
-                    import msvcrt
-
-                    handle.seek(0)
-                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-                else:
-                    import fcntl
-
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise QueueBusy(self.path) from None
-            yield
-
     def claim_queued(self, *, orphan_after: float = 60.0) -> list[StoredJob]:
         """Take every job waiting to run, for one runner: returns them as they were and marks
         them "requeued" (finished now) in one transaction, so two runners never both take one.
 
-        The runner must then submit each again with ``retry_of`` pointing at it. A job marked
-        "requeued" longer than ``orphan_after`` seconds ago with no such successor lost its
-        runner between the two steps (killed); it is claimed again, so no send is lost.
+        The runner must then submit each again with ``retry_of`` pointing at it. A job that
+        already has such a successor was taken over before (the window resumes interrupted
+        jobs that way) and is left alone. A job marked "requeued" longer than ``orphan_after``
+        seconds ago with no successor lost its runner between the two steps (killed); it is
+        claimed again, so no send is lost.
         """
         now = time.time()
         with self._transaction():
             rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(CLAIMABLE))}) "
-                "OR (state=? AND finished_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM jobs AS later WHERE later.retry_of = jobs.id)) "
-                "ORDER BY id",
+                f"SELECT * FROM jobs WHERE (state IN ({','.join('?' * len(CLAIMABLE))}) "
+                "OR (state=? AND finished_at < ?)) AND NOT EXISTS "
+                "(SELECT 1 FROM jobs AS later WHERE later.retry_of = jobs.id) ORDER BY id",
                 (*CLAIMABLE, REQUEUED, now - orphan_after)).fetchall()
             self._db.executemany("UPDATE jobs SET state=?, finished_at=? WHERE id=?",
                                  [(REQUEUED, now, row[0]) for row in rows])
@@ -376,6 +345,15 @@ class JobStore:
         with self._transaction():
             self._db.execute("UPDATE jobs SET failed_uids=?, error_type=? WHERE id=?",
                              (json.dumps(list(failed_uids)), error_type, job_id))
+
+
+class AttachedJobStore(JobStore):
+    """The job store as a second process sees it while another one holds the profile (the
+    window, or ``queue run``): it reads, adds and deletes finished rows, but never marks
+    running jobs "interrupted", because they are running, in the other process."""
+
+    def _mark_interrupted(self) -> list[int]:
+        return []
 
 
 def _os_user() -> str:

@@ -44,6 +44,7 @@ from dicom_courier.core.query import (
     QueryModel,
 )
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.retry import RetryPolicy
 from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.core.store import JobStore, StoredJob
@@ -79,7 +80,8 @@ class MainWindow(QMainWindow):
         self.history = JobStore(paths.data_dir / "jobs.db")  # every send, durably (issue 4)
         self.destination_memory = DestinationMemory(self.history)
         self.queue = MoveQueue(courier, self.signals.report_job,
-                               per_pacs_limit=self.settings.moves_per_pacs, store=self.history)
+                               per_pacs_limit=self.settings.moves_per_pacs, store=self.history,
+                               retry_policy=RetryPolicy())
         self._tasks: set[asyncio.Task[Any]] = set()
         self._search: FindOperation | None = None
         self._recent_sends: dict[tuple[str, str, str], float] = {}

@@ -9,6 +9,7 @@ row structure must never lag behind what the view is told.
 
 from __future__ import annotations
 
+import time
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -104,6 +105,15 @@ def status_text(job: JobSnapshot) -> str:
     if state is JobState.FAILED:
         error = job.result.error if job.result else None
         return f"failed: {error.title}" if error is not None else "failed"
+    if state is JobState.RETRYING:
+        error = job.result.error if job.result else None
+        wait = ""
+        if job.next_retry_at is not None:
+            wait = f" in {max(0, int(job.next_retry_at - time.monotonic()))} s"
+        why = f" after: {error.title}" if error is not None else ""
+        return f"retrying (attempt {job.attempt + 1}){wait}{why}"
+    if job.attempt > 1 and state in (JobState.QUEUED, JobState.RUNNING):
+        return f"{state.value} (attempt {job.attempt})"
     return state.value
 
 

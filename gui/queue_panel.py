@@ -28,7 +28,7 @@ from dicom_courier.core.queue import JobSnapshot, JobState
 from dicom_courier.gui.progress_delegate import MoveProgressDelegate
 from dicom_courier.gui.queue_model import JOB_ROLE, MoveQueueModel, QueueColumn
 
-CANCELLABLE = frozenset({JobState.QUEUED, JobState.RUNNING})
+CANCELLABLE = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.RETRYING})
 RETRYABLE = frozenset({JobState.FAILED, JobState.PARTIAL, JobState.CANCELLED})
 HAS_DETAILS = frozenset({JobState.FAILED, JobState.PARTIAL})
 

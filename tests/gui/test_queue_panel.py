@@ -447,3 +447,22 @@ def test_cancel_from_the_panel_mid_move(
     assert job.job_id == job_id and job.state is JobState.CANCELLED
     assert 3 <= ws.received_count < SLOW_SPEC.instance_count
     assert panel.retry_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_a_retrying_job_says_when_and_why_and_can_be_cancelled(qtbot: QtBot) -> None:
+    from dataclasses import replace
+
+    from dicom_courier.gui.queue_model import status_text
+
+    failed = make_job(7, JobState.FAILED, status=0xA702, completed=0, failed=3, total=3,
+                      started_ago=2)
+    waiting = replace(failed, state=JobState.RETRYING, attempt=1,
+                      next_retry_at=time.monotonic() + 20.5)
+    text = status_text(waiting)
+    assert text.startswith("retrying (attempt 2) in 20 s")
+    assert "after:" in text and "out of resources" in text
+    assert status_text(replace(waiting, state=JobState.QUEUED, attempt=2)) == \
+        "queued (attempt 2)"
+    from dicom_courier.gui.queue_panel import CANCELLABLE
+
+    assert JobState.RETRYING in CANCELLABLE
