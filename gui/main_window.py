@@ -148,6 +148,20 @@ class MainWindow(QMainWindow):
         search_menu.addAction(self.cancel_search_action)
         send_menu = menu.addMenu("Se&nd")
         send_menu.addAction(self.send_action)
+        queue_menu = menu.addMenu("&Queue")
+        self.pause_action = self._action("&Pause the queue", self._toggle_pause,
+                                         name="pauseQueueAction")
+        self.pause_action.setCheckable(True)
+        self.retry_failed_action = self._action("Retry &failed images only",
+                                                self._retry_failed_images,
+                                                name="retryFailedImagesAction")
+        self.move_up_action = self._action("Move &up", lambda: self._reorder(-1),
+                                           name="moveUpAction")
+        self.move_down_action = self._action("Move &down", lambda: self._reorder(+1),
+                                             name="moveDownAction")
+        for action in (self.pause_action, self.retry_failed_action, self.move_up_action,
+                       self.move_down_action):
+            queue_menu.addAction(action)
         self.view_menu = menu.addMenu("&View")
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("&About DICOM Courier", self._about))
@@ -503,6 +517,25 @@ class MainWindow(QMainWindow):
             self.destination_memory.note(job.pacs.name, job.destination, job.result)
         if job.state in (JobState.FAILED, JobState.PARTIAL) and job.result is not None:
             self.failures.report(job)
+
+    def _toggle_pause(self) -> None:
+        """Nothing new starts while paused; running sends go on."""
+        if self.pause_action.isChecked():
+            self.queue.pause()
+            self.statusBar().showMessage("Queue paused: running sends go on, no new one starts.")
+        else:
+            self.queue.resume()
+            self.statusBar().showMessage("Queue resumed.", 5000)
+
+    def _retry_failed_images(self) -> None:
+        for job in self.queue_panel.selected_jobs():
+            if job.state in (JobState.PARTIAL, JobState.FAILED):
+                self._spawn(self.queue.retry_failed_only(job.job_id))
+
+    def _reorder(self, step: int) -> None:
+        for job in self.queue_panel.selected_jobs():
+            if job.state is JobState.QUEUED:
+                (self.queue.move_up if step < 0 else self.queue.move_down)(job.job_id)
 
     def _clear_finished(self) -> None:
         self.queue_model.remove_jobs(self.queue.clear_finished())

@@ -108,3 +108,27 @@ def test_a_damaged_history_is_moved_aside_and_reported(qtbot: QtBot, tmp_path: P
         assert window.history.jobs() == []
     finally:
         run_async(window.shutdown())
+
+
+def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Path, demo: Any,
+                                                      run_async: Any) -> None:
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    try:
+        async def scenario() -> None:
+            await window.search({"PatientID": "DEMO002"})
+            window.results_view.selectRow(0)
+            window.destination_combo.setCurrentIndex(
+                window.destination_combo.findData("WORKSTATION"))
+            window.pause_action.trigger()
+            window.send_selection()
+            await asyncio.sleep(0.5)
+            assert window.queue.jobs()[0].state is JobState.QUEUED
+            window.pause_action.trigger()
+            await until(lambda: window.queue.jobs()[0].state.is_finished)
+
+        run_async(scenario())
+        assert window.queue.jobs()[0].state is JobState.COMPLETED
+    finally:
+        run_async(window.shutdown())
