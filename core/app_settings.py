@@ -23,6 +23,7 @@ class AppSettings:
     confirm_over: int = 1
     moves_per_pacs: int = 2
     resend_warning_minutes: int = 60
+    history_days: int = 90
 
     def __post_init__(self) -> None:
         for item in fields(self):

@@ -33,6 +33,7 @@ from dicom_courier.core.destination_memory import DestinationMemory
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.find import FindOperation
+from dicom_courier.core.history import purge_older_than
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.paths import AppPaths
 from dicom_courier.core.query import (
@@ -49,6 +50,7 @@ from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.core.store import JobStore, StoredJob
 from dicom_courier.gui.failure_dialog import FailureReporter
+from dicom_courier.gui.history_view import HistoryDialog
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
         self.reload_profiles()
         self._restore_layout()
         self._report_store_state()
+        purge_older_than(self.history, days=self.settings.history_days)
 
     # ------------------------------------------------------------------ construction
 
@@ -162,6 +165,10 @@ class MainWindow(QMainWindow):
         for action in (self.pause_action, self.retry_failed_action, self.move_up_action,
                        self.move_down_action):
             queue_menu.addAction(action)
+        queue_menu.addSeparator()
+        self.history_action = self._action("Send &history…", self.open_history,
+                                           QKeySequence("Ctrl+H"), "historyAction")
+        queue_menu.addAction(self.history_action)
         self.view_menu = menu.addMenu("&View")
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("&About DICOM Courier", self._about))
@@ -517,6 +524,20 @@ class MainWindow(QMainWindow):
             self.destination_memory.note(job.pacs.name, job.destination, job.result)
         if job.state in (JobState.FAILED, JobState.PARTIAL) and job.result is not None:
             self.failures.report(job)
+
+    def open_history(self) -> HistoryDialog:
+        """Every send ever made from this profile: filter, search, export CSV."""
+        dialog = HistoryDialog(self.history, self)
+        self.signals.job_changed.connect(
+            lambda job: self._refresh_history(dialog, job))
+        self._keep(dialog)
+        dialog.show()
+        return dialog
+
+    @staticmethod
+    def _refresh_history(dialog: HistoryDialog, job: JobSnapshot) -> None:
+        if job.state.is_finished and dialog.isVisible():
+            dialog.refresh()
 
     def _toggle_pause(self) -> None:
         """Nothing new starts while paused; running sends go on."""

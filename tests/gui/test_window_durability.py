@@ -132,3 +132,29 @@ def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Pa
         assert window.queue.jobs()[0].state is JobState.COMPLETED
     finally:
         run_async(window.shutdown())
+
+
+def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo: Any,
+                                              run_async: Any) -> None:
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    try:
+        dialog = window.open_history()
+        assert not dialog.isModal() and dialog.model.rowCount() == 0
+
+        async def scenario() -> None:
+            await window.search({"PatientID": "DEMO002"})
+            window.results_view.selectRow(0)
+            window.destination_combo.setCurrentIndex(
+                window.destination_combo.findData("WORKSTATION"))
+            window.send_selection()
+            await until(lambda: window.queue.jobs() and window.queue.jobs()[0].state.is_finished)
+
+        run_async(scenario())
+        assert dialog.model.rowCount() == 1
+        row = dialog.model.job_at(0) if hasattr(dialog.model, "job_at") else None
+        if row is not None:
+            assert row.state == "completed" and row.completed == 48
+    finally:
+        run_async(window.shutdown())
