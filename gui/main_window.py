@@ -41,6 +41,7 @@ from dicom_courier.core.query import (
     FindQuery,
     MoveRequest,
     MoveTarget,
+    Priority,
     QueryLevel,
     QueryModel,
 )
@@ -100,6 +101,13 @@ class MainWindow(QMainWindow):
         self.destination_combo = QComboBox(objectName="destinationCombo")
         self.destination_combo.setAccessibleName("Destination")
         self.destination_combo.setMinimumContentsLength(16)
+        self.priority_combo = QComboBox(objectName="priorityCombo")
+        self.priority_combo.setAccessibleName("Priority")
+        for text, priority in (("Normal", Priority.MEDIUM), ("High (STAT)", Priority.HIGH),
+                               ("Low", Priority.LOW)):
+            self.priority_combo.addItem(text, priority)
+        self.priority_combo.setToolTip("High (STAT) sends start before the others and ask the "
+                                       "PACS for high priority.")
         self.queue_model = MoveQueueModel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.failures = FailureReporter(self)
@@ -180,6 +188,8 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Destination: "))
         toolbar.addWidget(self.destination_combo)
+        toolbar.addWidget(QLabel(" Priority: "))
+        toolbar.addWidget(self.priority_combo)
         toolbar.addAction(self.send_action)
         toolbar.addSeparator()
         toolbar.addAction(self.manage_action)
@@ -420,7 +430,8 @@ class MainWindow(QMainWindow):
             label = JobLabel(patient=format_person_name(match.get("PatientName")),
                              study=" ".join(p for p in (format_date(match.get("StudyDate")),
                                                         match.get("StudyDescription")) if p))
-            request = MoveRequest(MoveTarget(study_uid=uid), plan.destination)
+            request = MoveRequest(MoveTarget(study_uid=uid), plan.destination,
+                                  priority=self.priority_combo.currentData())
             job_ids.append(self.queue.submit(plan.pacs, request, label))
             self._recent_sends[(plan.pacs.name, uid, plan.destination)] = time.monotonic()
         self.statusBar().showMessage(
@@ -467,7 +478,9 @@ class MainWindow(QMainWindow):
                                    f"{item.get('SeriesNumber')} {item.get('Modality')}")
             target = MoveTarget(study_uid=study.get("StudyInstanceUID"),
                                 series_uids=(item.get("SeriesInstanceUID"),))
-            job_ids.append(self.queue.submit(pacs, MoveRequest(target, destination), label))
+            job_ids.append(self.queue.submit(
+                pacs, MoveRequest(target, destination, priority=self.priority_combo.currentData()),
+                label))
         return job_ids
 
     # ------------------------------------------------------------------ durability

@@ -158,3 +158,34 @@ def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo
             assert row.state == "completed" and row.completed == 48
     finally:
         run_async(window.shutdown())
+
+
+def test_a_stat_send_goes_first_with_high_dimse_priority(qtbot: QtBot, tmp_path: Path,
+                                                         demo: Any, run_async: Any) -> None:
+    from dicom_courier.core.query import Priority
+
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    try:
+        async def scenario() -> None:
+            await window.search({})
+            window.destination_combo.setCurrentIndex(
+                window.destination_combo.findData("WORKSTATION"))
+            window.pause_action.trigger()
+            window.results_view.selectRow(0)
+            window.send_selection()
+            window.priority_combo.setCurrentIndex(window.priority_combo.findData(Priority.HIGH))
+            window.results_view.selectRow(1)
+            window.send_selection()
+            assert [j.job_id for j in window.queue.queued()][0] == window.queue.jobs()[1].job_id
+            window.pause_action.trigger()
+            await until(lambda: all(j.state.is_finished for j in window.queue.jobs()), 30)
+
+        run_async(scenario(), timeout=40)
+        normal, stat = window.queue.jobs()
+        assert stat.request.priority is Priority.HIGH and normal.request.priority is Priority.MEDIUM
+        assert stat.started_at is not None and normal.started_at is not None
+        assert stat.state is JobState.COMPLETED and normal.state is JobState.COMPLETED
+    finally:
+        run_async(window.shutdown())
