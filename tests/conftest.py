@@ -18,7 +18,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import shutil  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -129,6 +130,21 @@ def orthanc(
         peer.stop()
 
 
+@contextmanager
+def running_dcmqrscp(workdir: Path, destination_port: int, dead_port: int,
+                     files: list[Path]) -> Iterator[DcmqrscpPeer]:
+    """A dcmqrscp (AE "DCMQRSCP") loaded with ``files``, stopped on exit."""
+    peer = DcmqrscpPeer(workdir, destination_port=destination_port, dead_port=dead_port,
+                        binary=require_binary("dcmqrscp", "dcmtk"),
+                        indexer=require_binary("dcmqridx", "dcmtk"))
+    peer.load(files)
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
 @pytest.fixture(scope="session")
 def dcmqrscp(
     tmp_path_factory: pytest.TempPathFactory,
@@ -136,20 +152,10 @@ def dcmqrscp(
     dead_port: int,
     interop_files: list[Path],
 ) -> Iterator[DcmqrscpPeer]:
-    """A running dcmqrscp (AE "DCMQRSCP") holding INTEROP_STUDIES."""
-    binary = require_binary("dcmqrscp", "dcmtk")
-    indexer = require_binary("dcmqridx", "dcmtk")
-    peer = DcmqrscpPeer(
-        tmp_path_factory.mktemp("dcmqrscp"),
-        destination_port=destination_port, dead_port=dead_port,
-        binary=binary, indexer=indexer,
-    )
-    peer.load(interop_files)
-    peer.start()
-    try:
+    """A running dcmqrscp (AE "DCMQRSCP") holding INTEROP_STUDIES, for the whole session."""
+    with running_dcmqrscp(tmp_path_factory.mktemp("dcmqrscp"), destination_port, dead_port,
+                          interop_files) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.fixture

@@ -33,6 +33,13 @@ def demo(tmp_path: Path) -> Iterator[PacsNode]:
         yield node
 
 
+async def find_and_pick(window: Any, keys: dict[str, str], destination: str) -> None:
+    """Search, select the first study and choose the destination, as a person would."""
+    await window.search(keys)
+    window.results_view.selectRow(0)
+    window.destination_combo.setCurrentIndex(window.destination_combo.findData(destination))
+
+
 async def until(condition: Any, within: float = 15.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():
@@ -79,9 +86,7 @@ def test_a_destination_refused_last_time_is_warned_about(qtbot: QtBot, tmp_path:
     window.reload_profiles(select=DEMO_PROFILE)
     try:
         async def first_send() -> None:
-            await window.search({"PatientID": "DEMO004"})
-            window.results_view.selectRow(0)
-            window.destination_combo.setCurrentIndex(window.destination_combo.findData("NOWHERE"))
+            await find_and_pick(window, {"PatientID": "DEMO004"}, "NOWHERE")
             window.send_selection()
             await until(lambda: window.queue.jobs() and window.queue.jobs()[0].state.is_finished)
 
@@ -117,10 +122,7 @@ def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Pa
     window.reload_profiles(select=DEMO_PROFILE)
     try:
         async def scenario() -> None:
-            await window.search({"PatientID": "DEMO002"})
-            window.results_view.selectRow(0)
-            window.destination_combo.setCurrentIndex(
-                window.destination_combo.findData("WORKSTATION"))
+            await find_and_pick(window, {"PatientID": "DEMO002"}, "WORKSTATION")
             window.pause_action.trigger()
             window.send_selection()
             await asyncio.sleep(0.5)
@@ -144,10 +146,7 @@ def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo
         assert not dialog.isModal() and dialog.model.rowCount() == 0
 
         async def scenario() -> None:
-            await window.search({"PatientID": "DEMO002"})
-            window.results_view.selectRow(0)
-            window.destination_combo.setCurrentIndex(
-                window.destination_combo.findData("WORKSTATION"))
+            await find_and_pick(window, {"PatientID": "DEMO002"}, "WORKSTATION")
             window.send_selection()
             await until(lambda: window.queue.jobs() and window.queue.jobs()[0].state.is_finished)
 

@@ -20,7 +20,7 @@ from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import AssociationAborted
 from dicom_courier.core.events import MoveOutcome, MoveResult
 from dicom_courier.core.query import MoveRequest, MoveTarget
-from tests.conftest import require_binary
+from tests.conftest import require_binary, running_dcmqrscp
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES, DcmqrscpPeer, OrthancPeer
 
@@ -62,15 +62,8 @@ def _kill_group(peer: Any) -> None:
 @pytest.fixture
 def doomed_dcmqrscp(tmp_path: Path, destination_port: int, dead_port: int,
                     interop_files: list[Path]) -> Iterator[DcmqrscpPeer]:
-    peer = DcmqrscpPeer(tmp_path / "qr", destination_port=destination_port,
-                        dead_port=dead_port, binary=require_binary("dcmqrscp", "dcmtk"),
-                        indexer=require_binary("dcmqridx", "dcmtk"))
-    peer.load(interop_files)
-    peer.start()
-    try:
+    with running_dcmqrscp(tmp_path / "qr", destination_port, dead_port, interop_files) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.fixture
