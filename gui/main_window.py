@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -68,8 +68,6 @@ from dicom_courier.gui.series_dialog import SeriesDialog
 
 class MainWindow(QMainWindow):
     """Search a PACS, pick studies, send them, watch the queue."""
-
-    search_finished = Signal(object)  # FindResult or CourierError, for tests and the status bar
 
     def __init__(self, paths: AppPaths, courier: Courier) -> None:
         super().__init__()
@@ -352,7 +350,6 @@ class MainWindow(QMainWindow):
             elif result.cancelled:
                 self.truncated_label.setText("Search cancelled: the list is incomplete.")
                 self.truncated_label.show()
-        self.search_finished.emit(result.error or result)
 
     def cancel_search(self) -> None:
         if self._search is not None:
