@@ -33,6 +33,14 @@ def demo(tmp_path: Path) -> Iterator[PacsNode]:
         yield node
 
 
+def open_window(qtbot: QtBot, tmp_path: Path) -> Any:
+    """The real window on the demo profile in ``tmp_path/config``."""
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    return window
+
+
 async def find_and_pick(window: Any, keys: dict[str, str], destination: str) -> None:
     """Search, select the first study and choose the destination, as a person would."""
     await window.search(keys)
@@ -57,9 +65,7 @@ def test_interrupted_sends_are_offered_and_resume(qtbot: QtBot, tmp_path: Path, 
     store.progress(crashed, total=48, completed=20, failed=0, warning=0, force=True)
     store.close()  # the process "died" here
 
-    window = create_main_window(tmp_path / "config")
-    qtbot.addWidget(window)
-    window.reload_profiles(select=DEMO_PROFILE)
+    window = open_window(qtbot, tmp_path)
     try:
         box = window.findChild(QMessageBox, "resumeInterrupted")
         assert box is not None
@@ -81,9 +87,7 @@ def test_interrupted_sends_are_offered_and_resume(qtbot: QtBot, tmp_path: Path, 
 
 def test_a_destination_refused_last_time_is_warned_about(qtbot: QtBot, tmp_path: Path,
                                                          demo: Any, run_async: Any) -> None:
-    window = create_main_window(tmp_path / "config")
-    qtbot.addWidget(window)
-    window.reload_profiles(select=DEMO_PROFILE)
+    window = open_window(qtbot, tmp_path)
     try:
         async def first_send() -> None:
             await find_and_pick(window, {"PatientID": "DEMO004"}, "NOWHERE")
@@ -117,9 +121,7 @@ def test_a_damaged_history_is_moved_aside_and_reported(qtbot: QtBot, tmp_path: P
 
 def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Path, demo: Any,
                                                       run_async: Any) -> None:
-    window = create_main_window(tmp_path / "config")
-    qtbot.addWidget(window)
-    window.reload_profiles(select=DEMO_PROFILE)
+    window = open_window(qtbot, tmp_path)
     try:
         async def scenario() -> None:
             await find_and_pick(window, {"PatientID": "DEMO002"}, "WORKSTATION")
@@ -138,9 +140,7 @@ def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Pa
 
 def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo: Any,
                                               run_async: Any) -> None:
-    window = create_main_window(tmp_path / "config")
-    qtbot.addWidget(window)
-    window.reload_profiles(select=DEMO_PROFILE)
+    window = open_window(qtbot, tmp_path)
     try:
         dialog = window.open_history()
         assert not dialog.isModal() and dialog.model.rowCount() == 0
@@ -152,9 +152,8 @@ def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo
 
         run_async(scenario())
         assert dialog.model.rowCount() == 1
-        row = dialog.model.job_at(0) if hasattr(dialog.model, "job_at") else None
-        if row is not None:
-            assert row.state == "completed" and row.completed == 48
+        row = dialog.model.job_at(0)
+        assert row.state == "completed" and row.completed == 48
     finally:
         run_async(window.shutdown())
 
@@ -163,9 +162,7 @@ def test_a_stat_send_goes_first_with_high_dimse_priority(qtbot: QtBot, tmp_path:
                                                          demo: Any, run_async: Any) -> None:
     from dicom_courier.core.query import Priority
 
-    window = create_main_window(tmp_path / "config")
-    qtbot.addWidget(window)
-    window.reload_profiles(select=DEMO_PROFILE)
+    window = open_window(qtbot, tmp_path)
     try:
         async def scenario() -> None:
             await window.search({})
