@@ -6,12 +6,14 @@ Kept apart from Qt's QSettings, which only holds window geometry and column layo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from dicom_courier.core.atomic import write_text_atomically
 from dicom_courier.core.errors import InvalidInput
+from dicom_courier.core.small_files import UnusableFile, read_text_file
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,74 @@ class AppSettings:
                 raise InvalidInput(item.name, "must be a whole number of at least 1", value)
 
 
-def load_app_settings(path: Path) -> AppSettings:
-    """Read ``path``; a missing, unreadable or invalid file gives the defaults, never a crash."""
+@dataclass(frozen=True)
+class LoadedSettings:
+    """What :func:`read_app_settings` found.
+
+    ``settings``: every valid value from the file, the default for the others.
+    ``problems``: one plain line per value (or file) that could not be used, naming the key
+    and the rule. ``complete``: True only if every value in the file was read and valid;
+    anything destructive that depends on a value (retention) must not run otherwise.
+    """
+
+    settings: AppSettings
+    problems: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+#: A ``"key": number`` pair, to save what can be saved from a truncated file.
+_PAIR = re.compile(r'"(?P<key>[A-Za-z_]+)"\s*:\s*(?P<value>-?[0-9]{1,18})\s*[,}\n]')
+
+
+def read_app_settings(path: Path) -> LoadedSettings:
+    """Read ``path`` key by key: a bad value costs that value, not the file; never raises.
+
+    A missing file gives the defaults (complete). A truncated or non-JSON file keeps every
+    ``"key": number`` pair it still holds. Each value that breaks its rule (a whole number of
+    at least 1) is reported and replaced by its default for this run only.
+    """
+    defaults = AppSettings()
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in fields(AppSettings)}
-        return AppSettings(**{k: v for k, v in data.items() if k in known})
-    except (OSError, ValueError, TypeError, AttributeError, InvalidInput):
-        return AppSettings()
+        text = read_text_file(path)  # a FIFO, a device or 100 MB is refused, never read
+    except FileNotFoundError:
+        return LoadedSettings(defaults)
+    except (OSError, UnusableFile) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return LoadedSettings(defaults, (f"{path.name} cannot be read ({reason}); the "
+                                         "defaults are used this time",))
+    problems: list[str] = []
+    try:
+        data: Any = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested 100,000 levels
+        problems.append(f"{path.name} is not complete JSON ({exc}); the values it still "
+                        "holds are kept")
+        data = {m["key"]: int(m["value"]) for m in _PAIR.finditer(text + "\n")}
+    if not isinstance(data, dict):
+        return LoadedSettings(defaults, (f"{path.name} must hold a JSON object; the "
+                                         "defaults are used this time",))
+    values: dict[str, int] = {}
+    for item in fields(AppSettings):
+        if item.name not in data:
+            continue
+        value = data[item.name]
+        try:
+            AppSettings(**{item.name: value})
+        except InvalidInput as exc:
+            problems.append(f"{path.name}: {exc.field} {exc.rule} (got {value!r}); the "
+                            f"default {getattr(defaults, item.name)} is used this time")
+            continue
+        values[item.name] = value
+    return LoadedSettings(AppSettings(**values), tuple(problems))
+
+
+def load_app_settings(path: Path) -> AppSettings:
+    """The settings of :func:`read_app_settings` (valid values kept); never raises."""
+    return read_app_settings(path).settings
 
 
 def save_app_settings(path: Path, settings: AppSettings) -> None:
+    """Write ``settings`` atomically (0600). Raises OSError when it cannot be written."""
     write_text_atomically(path, json.dumps(asdict(settings), indent=2) + "\n")

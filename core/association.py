@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pynetdicom import AE, Association, evt
@@ -28,11 +29,24 @@ from dicom_courier.core.errors import (
     ConnectionFailed,
     CourierError,
     DeadlineExceeded,
+    MessageTooLarge,
     NotSupported,
     Peer,
+    ProtocolViolation,
 )
 from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.tls import TlsAttempt
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
+from dicom_courier.core.watchdog import (
+    TRIP_ACSE,
+    TRIP_FINISH,
+    TRIP_OVERSIZE,
+    TRIP_PROTOCOL,
+    AssociationGuard,
+    GuardLimits,
+    Phase,
+    Trip,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,8 @@ ABORT_CONSUMER_GONE = "consumer-gone"
 # PS3.8 Table 9-21: (source, reason) of an A-ASSOCIATE-RJ.
 _CALLING_AE_NOT_RECOGNISED = (1, 3)
 _CALLED_AE_NOT_RECOGNISED = (1, 7)
+#: Seconds pynetdicom's own timers wait beyond ours: they only back up the watchdog.
+_BACKSTOP = 5.0
 
 
 #: Profile names the command line and `nodes test` give to nodes that are not saved profiles.
@@ -76,24 +92,40 @@ class _Observed:
     rejection: A_ASSOCIATE_RJ | None = None
 
 
+def guard_limits(pacs: PacsNode) -> GuardLimits:
+    """The timers and the message size cap our watchdog holds an association to."""
+    return GuardLimits(acse=pacs.timeouts.acse, idle=pacs.timeouts.idle,
+                       max_message=pacs.max_message_mb * 1024 * 1024)
+
+
 def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
                      control: OperationControl | None = None) -> Association:
     """Associate with ``pacs`` proposing ``abstract_syntaxes``; raise a typed error otherwise.
 
-    ``control`` may end the attempt from another thread (cancel, deadline) while we wait for
-    the PACS to answer; the ACSE wait is also capped by the idle timeout.
+    Our watchdog (:mod:`.watchdog`) guards the association from the moment the TCP connection
+    is up: the A-ASSOCIATE answer must come within ``min(acse, idle)`` seconds, whatever bytes
+    the peer sends. ``control`` may end the attempt from another thread (cancel, deadline).
     Runs on: DIMSE worker thread.
+
+    Raises:
+        ConnectionFailed, AssociationRejected (and subclasses), NotSupported,
+        AssociationAborted, ProtocolViolation, MessageTooLarge, DeadlineExceeded, Cancelled.
     """
     quiet_pynetdicom()
+    if control is None:
+        control = OperationControl()
     peer = peer_of(pacs)
     _check_host_resolves(pacs, peer)
+    tls = TlsAttempt(pacs)  # DICOM TLS (PS3.15 B.1), see core.tls; InvalidInput for a bad file
     timeouts = pacs.timeouts
+    guard = control.new_guard(guard_limits(pacs))
 
     ae = AE(ae_title=pacs.calling_aet)
     ae.connection_timeout = timeouts.connect
-    ae.acse_timeout = min(timeouts.acse, timeouts.idle)
-    ae.dimse_timeout = timeouts.idle
-    ae.network_timeout = max(timeouts.idle, timeouts.acse)
+    # pynetdicom's own timers are only a backstop: the watchdog ends the association first.
+    ae.acse_timeout = min(timeouts.acse, timeouts.idle) + _BACKSTOP
+    ae.dimse_timeout = timeouts.idle + _BACKSTOP
+    ae.network_timeout = max(timeouts.idle, timeouts.acse) + _BACKSTOP
     ae.maximum_pdu_size = pacs.max_pdu
     for uid in abstract_syntaxes:
         ae.add_requested_context(uid)
@@ -102,8 +134,8 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
 
     def on_open(event: Event) -> None:
         observed.connected = True
-        if control is not None:
-            control.connecting(event.assoc)
+        guard.install(event.assoc)
+        control.connecting(event.assoc)
 
     def on_pdu(event: Event) -> None:
         if isinstance(event.pdu, A_ASSOCIATE_RJ | A_ASSOCIATE_AC):
@@ -113,15 +145,34 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
 
     handlers = [*NODELAY_HANDLERS, (evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
     started = time.monotonic()
-    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,
-                         max_pdu=pacs.max_pdu, evt_handlers=handlers)
+    try:
+        assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,
+                             max_pdu=pacs.max_pdu, evt_handlers=handlers, tls_args=tls.args)
+    except Exception as exc:  # pynetdicom fails on some malformed answers (PS3.8 9.3.4)
+        log.info("association request failed inside pynetdicom: %r", exc)
+        guard.trip(TRIP_PROTOCOL, f"an association answer pynetdicom could not read ({exc!r})")
+        guard.close()
+        if observed.rejection is not None:
+            raise _rejection_error(observed.rejection, peer) from None
+        raise _guard_error(guard.trip_info, pacs, peer, "set-up") from None
     assoc.unbind(evt.EVT_PDU_RECV, on_pdu)  # only needed for the A-ASSOCIATE answer
-    if control is not None:
-        control.connecting(None)
-    if assoc.is_established:
+    control.connecting(None)
+    if assoc.is_established and not guard.tripped:
+        guard.set_phase(Phase.RUNNING)
         return assoc
-    if control is not None and control.abort_reason is not None:
+    trip = guard.trip_info
+    if assoc.is_established:
+        finish_association(assoc, clean=False, guard=guard)
+    else:
+        guard.close()
+    if control.abort_reason is not None:
         raise _stopped_error(control.abort_reason, pacs, peer)
+    tls_failure = tls.failure(peer, _settings_of(pacs), connected=observed.connected,
+                              answered=observed.answered)
+    if tls_failure is not None:  # a certificate problem, or TLS on one side only
+        raise tls_failure
+    if trip is not None and trip.reason in (TRIP_PROTOCOL, TRIP_OVERSIZE) and observed.answered:
+        raise _guard_error(trip, pacs, peer, "set-up")
 
     elapsed = time.monotonic() - started
     if observed.rejection is not None:
@@ -153,9 +204,10 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
             f"administrator to enable query/retrieve for our AE title {pacs.calling_aet}.",
             peer=peer,
         )
-    if elapsed >= ae.acse_timeout * 0.9:
+    acse = min(timeouts.acse, timeouts.idle)
+    if (trip is not None and trip.reason == TRIP_ACSE) or elapsed >= acse * 0.9:
         explanation = (f"{pacs.host}:{pacs.port} accepted the TCP connection but sent no "
-                       f"DICOM answer within {ae.acse_timeout:g} s.")
+                       f"DICOM answer within {acse:g} s.")
     else:
         explanation = (f"{pacs.host}:{pacs.port} accepted the TCP connection, then closed it or "
                        "answered with something that is not DICOM.")
@@ -166,7 +218,43 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
         "not its web port (Orthanc: DICOM 4242, web 8042). If it is right, check the PACS's "
         f"log for connections from {pacs.calling_aet}.",
         peer=peer,
+        details={"What the PACS sent": trip.detail} if trip and trip.detail else None,
     )
+
+
+def guard_error(control: OperationControl, pacs: PacsNode, what: str,
+                sofar: Mapping[str, str] | None = None) -> CourierError | None:
+    """The error for a watchdog trip that is the peer's doing (too large, not DICOM), else None.
+
+    ``what`` names the operation in words ("search", "send"). Runs on: DIMSE worker thread.
+    """
+    guard = control.guard
+    trip = guard.trip_info if guard is not None else None
+    if trip is None or trip.reason not in (TRIP_PROTOCOL, TRIP_OVERSIZE):
+        return None
+    return _guard_error(trip, pacs, peer_of(pacs), what, sofar)
+
+
+def _guard_error(trip: Trip | None, pacs: PacsNode, peer: Peer, what: str,
+                 sofar: Mapping[str, str] | None = None) -> CourierError:
+    details = {"What the PACS sent": trip.detail if trip else "unknown", **(sofar or {})}
+    during = "while the association was being set up" if what == "set-up" else \
+        f"during the {what}"
+    if trip is not None and trip.reason == TRIP_OVERSIZE:
+        return MessageTooLarge(
+            f"{pacs.called_aet} sent a message larger than {pacs.max_message_mb} MB.",
+            f"It sent {trip.detail} {during}; we stopped reading and ended the association "
+            "so that memory stays bounded.",
+            "If the PACS really sends such large answers, raise \"largest message\" in "
+            f"{_settings_of(pacs)}; otherwise report it to the PACS administrator.",
+            peer=peer, details=details)
+    return ProtocolViolation(
+        f"{pacs.called_aet} sent data that is not valid DICOM.",
+        f"It sent {trip.detail if trip else 'something unreadable'} {during}; we ended the "
+        "association.",
+        "Retry once; if it happens again, send the details to the PACS administrator (the "
+        f"PACS's log for connections from {pacs.calling_aet} will show it).",
+        peer=peer, details=details)
 
 
 def _stopped_error(reason: str, pacs: PacsNode, peer: Peer) -> CourierError:
@@ -199,10 +287,24 @@ def _check_host_resolves(pacs: PacsNode, peer: Peer) -> None:
         ) from None
 
 
+def _rejection_text(pdu: A_ASSOCIATE_RJ) -> str:
+    """PS3.8 Table 9-21 in words; a value outside the table is named, not raised."""
+    try:
+        text = str(pdu.reason_str)
+    except (KeyError, ValueError, TypeError):
+        text = ""
+    if not text or text == "(no value available)":
+        return (f"an unknown rejection reason {pdu.reason_diagnostic} from source "
+                f"{pdu.source}")
+    return text
+
+
 def _rejection_error(pdu: A_ASSOCIATE_RJ, peer: Peer) -> CourierError:
-    permanent = pdu.result == 1
+    permanent = pdu.result != 2  # 2 = transient; anything out of range is not worth retrying
     key = (pdu.source, pdu.reason_diagnostic)
-    reason = f"{pdu.reason_str} ({pdu.source_str}, {pdu.result_str})"
+    reason_text = _rejection_text(pdu)
+    reason = f"{reason_text} (source {pdu.source}, result {pdu.result}, reason " \
+             f"{pdu.reason_diagnostic})"
     details = {"Rejection": reason}
     if key == _CALLING_AE_NOT_RECOGNISED:
         return CallingAeNotRecognised(
@@ -223,7 +325,7 @@ def _rejection_error(pdu: A_ASSOCIATE_RJ, peer: Peer) -> CourierError:
     transient = "" if permanent else " It said the problem is temporary."
     return AssociationRejected(
         f"{peer.called_aet} rejected the association.",
-        f"The PACS said: {pdu.reason_str}.{transient}",
+        f"The PACS said: {reason_text}.{transient}",
         "Try again later." if not permanent
         else "Check our AE title and the PACS AE title with the PACS administrator.",
         peer=peer, permanent=permanent, reason=reason, details=details,
@@ -234,8 +336,9 @@ class OperationControl:
     """Cancel and abort one running DIMSE operation from any thread.
 
     The worker ``attach``es the association once the request is sent. ``request_cancel``
-    sends C-CANCEL at once (or as soon as the request is out); ``abort`` sends A-ABORT and
-    wakes the worker blocked in pynetdicom so it returns now, not at its DIMSE timeout.
+    sends C-CANCEL at once (or as soon as the request is out); ``abort`` trips the
+    association's watchdog, which sends one A-ABORT, closes the connection and wakes the
+    worker blocked in pynetdicom so it returns now, whatever the peer is sending.
     """
 
     def __init__(self) -> None:
@@ -247,6 +350,17 @@ class OperationControl:
         self._cancel_sent = False
         self._connecting: Association | None = None
         self.abort_reason: str | None = None
+        self.guard: AssociationGuard | None = None
+
+    def new_guard(self, limits: GuardLimits) -> AssociationGuard:
+        """Runs on: DIMSE worker thread, before connecting. The guard of this attempt."""
+        guard = AssociationGuard(limits)
+        with self._lock:
+            self.guard = guard
+            reason = self.abort_reason
+        if reason is not None:
+            guard.trip(reason)
+        return guard
 
     def connecting(self, assoc: Association | None) -> None:
         """Runs on: the association's thread. Remember the attempt so abort() can end it."""
@@ -263,10 +377,7 @@ class OperationControl:
 
     @staticmethod
     def _close_connection(assoc: Association) -> None:
-        """End an association attempt still waiting for A-ASSOCIATE-AC: close its socket.
-
-        pynetdicom then sees the connection closed (Evt17) and ``associate()`` returns.
-        """
+        """End an association attempt whose TCP connection is not up yet: close its socket."""
         sock = assoc.dul.socket
         if sock is not None:
             try:
@@ -278,11 +389,8 @@ class OperationControl:
         """Runs on: DIMSE worker thread, right after the request went out."""
         with self._lock:
             self._assoc, self._model_uid, self._msg_id = assoc, model_uid, msg_id
-            reason = self.abort_reason
             cancel_now = self.cancel_requested.is_set() and not self._cancel_sent
-        if reason is not None:
-            self._abort_assoc(assoc)
-        elif cancel_now:
+        if cancel_now and self.abort_reason is None:
             self._send_cancel()
 
     def detach(self) -> None:
@@ -306,32 +414,34 @@ class OperationControl:
             log.info("C-CANCEL not sent, association already gone: %s", exc)
 
     def abort(self, reason: str) -> None:
-        """Any thread: A-ABORT and unblock the worker; ``reason`` is kept for the error."""
+        """Any thread: one A-ABORT and an unblocked worker; ``reason`` is kept for the error."""
         with self._lock:
             if self.abort_reason is None:
                 self.abort_reason = reason
-            assoc, connecting = self._assoc, self._connecting
-        if assoc is not None:
-            self._abort_assoc(assoc)
-        elif connecting is not None:
+            guard, connecting = self.guard, self._connecting
+        if guard is not None:
+            guard.trip(self.abort_reason or reason)
+        if connecting is not None and (guard is None or guard.assoc is None):
             self._close_connection(connecting)
 
-    @staticmethod
-    def _abort_assoc(assoc: Association) -> None:
-        """Wake the worker's response loop with pynetdicom's own "no response" marker.
 
-        The worker then aborts the association itself, in its own thread. Calling
-        ``assoc.abort()`` from here instead would restart pynetdicom's reactor, which can take
-        the marker off the queue first, leaving the worker blocked until its DIMSE timeout.
-        """
-        assoc.dimse.msg_queue.put((None, None))
+def finish_association(assoc: Association, *, clean: bool,
+                       guard: AssociationGuard | None = None) -> None:
+    """Release after a final status, abort otherwise; then wait for pynetdicom's threads.
 
-
-def finish_association(assoc: Association, *, clean: bool) -> None:
-    """Release after a final status, abort otherwise. Runs on: DIMSE worker thread."""
-    if not assoc.is_established:
-        return
-    if clean:
-        assoc.release()
-    else:
-        assoc.abort()
+    The release is bounded by the watchdog (``min(acse, idle)`` seconds); an abort sends one
+    A-ABORT and returns at once. Runs on: DIMSE worker thread.
+    """
+    try:
+        if guard is None:  # an association we did not open through open_association
+            if assoc.is_established:
+                assoc.release() if clean else assoc.abort()
+            return
+        if clean and assoc.is_established and not guard.tripped:
+            guard.set_phase(Phase.RELEASING)
+            assoc.release()
+        elif assoc.is_established or assoc.dul.is_alive():
+            guard.trip(TRIP_FINISH)
+    finally:
+        if guard is not None:
+            guard.close()

@@ -40,14 +40,18 @@ def _tag_info(tag: int) -> tuple[str, str | None]:
 @functools.lru_cache(maxsize=64)
 def _python_codec(raw_charset: bytes) -> str | None:
     """The one Python codec for a Specific Character Set, or None when pydicom must decode."""
-    terms = [t.strip() for t in raw_charset.decode("ascii", "replace").split("\\")]
+    # Some PACS pad Specific Character Set with NULs instead of spaces: the same term.
+    terms = [t.strip(" \x00") for t in raw_charset.decode("ascii", "replace").split("\\")]
     if len(terms) > 1 or "2022" in terms[0]:
         return None
     if not terms[0]:
         return "ascii"
     with warnings.catch_warnings():  # cached: runs once per character set, not per value
         warnings.simplefilter("ignore")
-        codecs = convert_encodings(terms)
+        try:
+            codecs = convert_encodings(terms)
+        except (LookupError, ValueError):
+            return None
     return codecs[0] if len(codecs) == 1 else None
 
 

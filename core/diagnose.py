@@ -28,6 +28,7 @@ class Verdict(StrEnum):
     FAILED = "failed"
     UNCLEAR = "unclear"  # the PACS's answer does not tell (e.g. a comment-less 0xC000)
     SKIPPED = "skipped"
+    WARNING = "warning"  # works, but unsafe (e.g. the PACS's TLS certificate is not checked)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ def destination_as_pacs(node: PacsNode, dest: Destination) -> PacsNode:
 async def diagnose(courier: Courier, node: PacsNode) -> AsyncIterator[Check]:
     """Yield each check's answer as soon as it is known; stop early when the PACS is down."""
     where = f"{node.called_aet} at {node.host}:{node.port}"
+    if node.tls.unverified:
+        yield Check(f"Is the TLS certificate of {where} checked?", Verdict.WARNING,
+                    "no: certificate verification is off in this profile, so anyone on the "
+                    "network can pose as the PACS and read what is sent; set the PACS's CA "
+                    "file and turn verification on")
     try:
         echo = await courier.echo(node)
     except CourierError as exc:

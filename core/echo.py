@@ -9,6 +9,7 @@ from pynetdicom.sop_class import Verification
 from dicom_courier.core.association import (
     OperationControl,
     finish_association,
+    guard_error,
     open_association,
     peer_of,
 )
@@ -20,6 +21,7 @@ from dicom_courier.core.nodes import PacsNode
 def echo_blocking(pacs: PacsNode, control: OperationControl | None = None) -> EchoResult:
     """Associate, C-ECHO, release. Runs on: DIMSE worker thread."""
     peer = peer_of(pacs)
+    control = control or OperationControl()
     started = time.monotonic()
     assoc = open_association(pacs, [Verification], control)
     associated = time.monotonic()
@@ -28,7 +30,11 @@ def echo_blocking(pacs: PacsNode, control: OperationControl | None = None) -> Ec
         status = assoc.send_c_echo()
         echoed = time.monotonic()
         if "Status" not in status:
-            if time.monotonic() - associated < pacs.timeouts.idle * 0.9:
+            fault = guard_error(control, pacs, "echo")
+            if fault is not None:
+                raise fault
+            quick = time.monotonic() - associated < pacs.timeouts.idle * 0.9
+            if control.abort_reason is None and quick:
                 raise AssociationAborted(
                     f"{pacs.called_aet} ended the connection right after our echo.",
                     "It accepted the association but aborted the echo without an answer. "
@@ -49,6 +55,6 @@ def echo_blocking(pacs: PacsNode, control: OperationControl | None = None) -> Ec
                 peer=peer, status=int(status.Status))
         clean = True
     finally:
-        finish_association(assoc, clean=clean)
+        finish_association(assoc, clean=clean, guard=control.guard)
     return EchoResult(peer=peer, round_trip_ms=(echoed - associated) * 1000,
                       association_ms=(associated - started) * 1000)

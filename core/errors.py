@@ -88,7 +88,10 @@ class InvalidInput(CourierError):
     """A value a person typed breaks a rule; names the field and the rule."""
 
     def __init__(self, field: str, rule: str, value: object = None) -> None:
-        shown = "" if value is None else f" (got {value!r})"
+        shown = ""
+        if value is not None:  # a typed value of 5000 digits is shown by its start
+            text = repr(value[:81] if isinstance(value, str) else value)
+            shown = f" (got {text[:80]}…)" if len(text) > 80 else f" (got {text})"
         super().__init__(
             f"{field}: {rule}{shown}.",
             "",
@@ -129,6 +132,18 @@ class AssociationAborted(CourierError):
     """The PACS (or the network) ended the association without a proper answer."""
 
     retryable = True
+
+
+class ProtocolViolation(AssociationAborted):
+    """The peer sent bytes that are not valid DICOM (PS3.8 9.3): we ended the association."""
+
+    retryable = False
+
+
+class MessageTooLarge(AssociationAborted):
+    """One DIMSE message (or PDU) from the peer was larger than the profile's cap."""
+
+    retryable = False
 
 
 class PeerTimeout(CourierError):
@@ -178,6 +193,10 @@ class PartialFailure(DimseFailure):
 
 class Cancelled(CourierError):
     """A person cancelled; 0xFE00 or our own abort after the grace period."""
+
+
+class UnreadableResults(CourierError):
+    """Some C-FIND answers could not be decoded; the readable ones were kept."""
 
 
 class NothingMatched(DimseFailure):

@@ -10,7 +10,14 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from dicom_courier.core.association import finish_association, open_association, peer_of
+from pydicom.dataset import Dataset
+
+from dicom_courier.core.association import (
+    finish_association,
+    guard_error,
+    open_association,
+    peer_of,
+)
 from dicom_courier.core.channel import Channel
 from dicom_courier.core.decode import decode_match
 from dicom_courier.core.errors import (
@@ -18,18 +25,65 @@ from dicom_courier.core.errors import (
     Cancelled,
     CourierError,
     DeadlineExceeded,
+    Peer,
     PeerTimeout,
+    UnreadableResults,
 )
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.operation import ABORT_DEADLINE, DimseOperation
-from dicom_courier.core.query import FindMatch, FindQuery
+from dicom_courier.core.query import FindMatch, FindQuery, QueryLevel
 from dicom_courier.core.status import failure_for_status, is_pending
+from dicom_courier.core.watchdog import TRIP_IDLE
 
 _MSG_ID = 1
 #: Matches are handed to the loop in batches of this many, or after this long, whichever first:
 #: one loop wake-up per match cost a fifth of a large search's CPU time.
 _BATCH_SIZE = 100
 _BATCH_SECONDS = 0.05
+
+
+class _UnreadableTally:
+    """Answers whose data set cannot be decoded: skipped, counted, and reported at the end.
+
+    A PACS's bytes are not trusted input: pydicom may raise anything on them (an unknown
+    explicit VR, a binary value of the wrong length, an element longer than the data set).
+    Runs on: DIMSE worker thread.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first_problem = ""
+
+    def decode(self, identifier: Dataset | None, level: QueryLevel) -> FindMatch | None:
+        if identifier is None:
+            return None  # a Pending without a data set: nothing to show
+        try:
+            match = decode_match(identifier, level)
+        except Exception as exc:  # noqa: BLE001 - anything pydicom raises on a peer's bytes
+            self._note(f"{type(exc).__name__}: {exc}")
+            return None
+        if not match.values:
+            self._note("a data set with no readable element")
+            return None
+        return match
+
+    def _note(self, problem: str) -> None:
+        self.count += 1
+        if not self.first_problem:
+            self.first_problem = problem[:300]
+
+    def error(self, peer: Peer, shown: int) -> CourierError:
+        several = self.count != 1
+        return UnreadableResults(
+            f"{peer.called_aet} sent {self.count} result{'s' if several else ''} that "
+            "cannot be read.",
+            f"The {shown} results that could be read are shown; {self.count} "
+            f"{'were' if several else 'was'} left out because the PACS's data could not be "
+            "decoded. Those studies may exist even though they are not listed.",
+            "Search again with narrower criteria to find which study it is, and give the "
+            "details to the PACS administrator.",
+            peer=peer, details={"First problem": self.first_problem,
+                                "Results left out": str(self.count)})
 
 
 @dataclass(frozen=True)
@@ -78,6 +132,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         peer = peer_of(self.pacs)
         model_uid = self.query.model.find_uid
         level = self.query.level
+        unreadable = _UnreadableTally()
         try:
             assoc = open_association(self.pacs, [model_uid], self.control)
             last = time.monotonic()
@@ -98,10 +153,14 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                     if is_pending(status):
                         if self.limit is not None and count >= self.limit:
                             continue  # arrived before the PACS saw our C-CANCEL: not shown
-                        if identifier is not None:
+                        match = unreadable.decode(identifier, level)
+                        if match is not None:
                             count += 1
-                            batch.append(decode_match(identifier, level))
-                            if len(batch) >= _BATCH_SIZE or now - flushed >= _BATCH_SECONDS:
+                            batch.append(match)
+                            # Hand over when the batch is full, old, or the PACS has
+                            # nothing more queued (a slow PACS's rows show as they come).
+                            if (len(batch) >= _BATCH_SIZE or now - flushed >= _BATCH_SECONDS
+                                    or assoc.dimse.msg_queue.empty()):
                                 channel.put_many(batch)
                                 batch, flushed = [], now
                             if self.limit is not None and count >= self.limit:
@@ -116,11 +175,13 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                 channel.put_many(batch)
             finally:
                 self.control.detach()
-                finish_association(assoc, clean=clean)
+                finish_association(assoc, clean=clean, guard=self.control.guard)
         except CourierError as exc:
             error = exc
         finally:
             channel.close()
+        if error is None and unreadable.count:
+            error = unreadable.error(peer, count)
         cancelled = status == 0xFE00 or (error is None and self.cancel_requested and
                                          status is None)
         if isinstance(error, Cancelled):
@@ -132,6 +193,10 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         peer = peer_of(self.pacs)
         reason = self.control.abort_reason
         timeouts = self.pacs.timeouts
+        fault = guard_error(self.control, self.pacs, "search",
+                            {"Results received before": str(count)})
+        if fault is not None:
+            return fault
         if reason == ABORT_DEADLINE:
             return DeadlineExceeded(
                 f"The search did not finish within its deadline of {timeouts.total:g} s.",
@@ -141,7 +206,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         if reason is not None:
             return Cancelled("The search was cancelled.",
                              f"{count} results arrived before it ended.", "", peer=peer)
-        if time.monotonic() - last >= timeouts.idle * 0.9:
+        if self._idle_tripped() or time.monotonic() - last >= timeouts.idle * 0.9:
             return PeerTimeout(
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
                 f"No response came within the idle timeout; {count} results arrived before.",
@@ -159,3 +224,8 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
             f"{peer.called_aet} dropped the connection during the search.",
             f"{count} results arrived before the association was aborted or closed.",
             "Retry; if it keeps happening, check the PACS's log and the network.", peer=peer)
+
+    def _idle_tripped(self) -> bool:
+        guard = self.control.guard
+        return guard is not None and guard.trip_info is not None and \
+            guard.trip_info.reason == TRIP_IDLE

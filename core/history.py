@@ -20,9 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from dicom_courier.core.app_settings import LoadedSettings
 from dicom_courier.core.atomic import write_text_atomically
 from dicom_courier.core.queue import JobState
+from dicom_courier.core.safe_text import csv_cell
 from dicom_courier.core.store import INTERRUPTED, REQUEUED, JobStore, StoredJob
+from dicom_courier.core.store_errors import StoreError
 
 #: How long finished jobs are kept by default (days).
 DEFAULT_RETENTION_DAYS = 90
@@ -123,13 +126,15 @@ def export_csv(jobs: Iterable[StoredJob], target: str | os.PathLike[str] | TextI
     A path gets UTF-8 with a byte-order mark (so a spreadsheet shows "Müller" and "山田", not
     mojibake; Python reads it with ``encoding="utf-8-sig"``), written atomically so a failed
     export never leaves half a file. A text stream is written as it is, without the mark.
+    A cell a spreadsheet would run as a formula (a label ``=HYPERLINK(…)``) is written with a
+    leading ``'`` (:func:`.safe_text.csv_cell`); every other value is written in full.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for job in jobs:
-        writer.writerow(csv_row(job))
+        writer.writerow([csv_cell(value) for value in csv_row(job)])
         count += 1
     if isinstance(target, str | os.PathLike):
         write_text_atomically(Path(target), "\ufeff" + buffer.getvalue())
@@ -150,6 +155,31 @@ def purge_older_than(store: JobStore, days: float = DEFAULT_RETENTION_DAYS, *,
         raise ValueError("days must not be negative")
     cutoff = (time.time() if now is None else now) - days * 86400.0
     return store.delete_finished_before(cutoff)
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    """What :func:`retention_at_start` did: ``deleted`` rows, or why it ``skipped`` ("" if not)."""
+
+    deleted: int = 0
+    skipped: str = ""
+
+
+def retention_at_start(store: JobStore, loaded: LoadedSettings, *,
+                       now: float | None = None) -> RetentionRun:
+    """Apply ``history_days`` only if the settings were read completely and the store can be
+    changed; otherwise delete nothing and say why (a default must never delete history the
+    user meant to keep). A store error while deleting is a skip, not a crash."""
+    if not loaded.complete:
+        return RetentionRun(skipped="old history was not deleted, because the settings file "
+                                    "could not be read completely")
+    if store.problem is not None:
+        return RetentionRun(skipped=f"old history was not deleted: {store.problem.title}")
+    try:
+        return RetentionRun(deleted=purge_older_than(store, loaded.settings.history_days,
+                                                     now=now))
+    except StoreError as exc:
+        return RetentionRun(skipped=f"old history was not deleted: {exc.title}")
 
 
 def known_states(store: JobStore) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Self
 
 from dicom_courier.core.errors import CourierError
+from dicom_courier.core.private_files import create_private_file, make_private_dir
 
 
 class AlreadyRunning(CourierError):
@@ -28,7 +29,12 @@ class ProfileLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Take the lock; raises AlreadyRunning, or OSError if the folder cannot be written.
+
+        The lock file names this process; it is 0600 in a 0700 folder (like the job database).
+        """
+        make_private_dir(self.path.parent, tighten=True)
+        create_private_file(self.path)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

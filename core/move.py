@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 
 from dicom_courier.core.association import (
     finish_association,
+    guard_error,
     open_association,
     peer_of,
 )
@@ -36,6 +37,7 @@ from dicom_courier.core.operation import (
 )
 from dicom_courier.core.query import MoveRequest
 from dicom_courier.core.status import failure_for_status, is_pending
+from dicom_courier.core.watchdog import TRIP_IDLE
 
 _MSG_ID = 1
 
@@ -53,6 +55,7 @@ class _Counts:
     comment: str | None = None
     failed_uids: tuple[str, ...] = ()
     responses: int = 0
+    failed_list_unreadable: bool = False
     last_response_at: float = field(default_factory=time.monotonic)
 
     def update(self, status: Dataset, identifier: Dataset | None) -> None:
@@ -76,10 +79,15 @@ class _Counts:
         comment = status.get("ErrorComment")
         if comment:
             self.comment = str(comment)
-        if identifier is not None and "FailedSOPInstanceUIDList" in identifier:
-            value = identifier.FailedSOPInstanceUIDList
-            uids = [value] if isinstance(value, str) else list(value or [])
-            self.failed_uids = tuple(str(u) for u in uids if u)
+        if identifier is not None:
+            try:
+                value = identifier.get("FailedSOPInstanceUIDList")
+                uids = [value] if isinstance(value, str) else list(value or [])
+            except Exception:  # noqa: BLE001 - anything pydicom raises on a peer's bytes
+                uids = []
+                self.failed_list_unreadable = True
+            if uids:
+                self.failed_uids = tuple(str(u) for u in uids if u)
 
     def describe(self) -> str:
         sent = str(self.completed) if self.total is None else f"{self.completed} of {self.total}"
@@ -133,7 +141,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             return self._no_status_error(counts)
         finally:
             self.control.detach()
-            finish_association(assoc, clean=clean)
+            finish_association(assoc, clean=clean, guard=self.control.guard)
 
     def _no_status_error(self, counts: _Counts) -> CourierError:
         """Name why responses stopped: our deadline, our cancel, idle timeout or the peer."""
@@ -141,6 +149,9 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         timeouts = self.pacs.timeouts
         reason = self.control.abort_reason
         sofar = {"Images so far": counts.describe()}
+        fault = guard_error(self.control, self.pacs, "send", sofar)
+        if fault is not None:
+            return fault
         if reason == ABORT_DEADLINE:
             return DeadlineExceeded(
                 f"The send did not finish within its deadline of {timeouts.total:g} s.",
@@ -163,7 +174,10 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                 "at the destination.",
                 "Send again if it was cancelled by mistake.", peer=peer, details=sofar)
         idle_for = time.monotonic() - counts.last_response_at
-        if idle_for >= timeouts.idle * 0.9:
+        guard = self.control.guard
+        idle_tripped = guard is not None and guard.trip_info is not None and \
+            guard.trip_info.reason == TRIP_IDLE
+        if idle_tripped or idle_for >= timeouts.idle * 0.9:
             return PeerTimeout(
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
                 f"No response came within the idle timeout; we ended the association. "

@@ -56,10 +56,22 @@ class DimseOperation(Generic[ItemT, ResultT]):
         return self.control.cancel_requested.is_set()
 
     def __aiter__(self) -> AsyncIterator[ItemT]:
+        self._start_once()
+        return self._iterate()
+
+    def batches(self) -> AsyncIterator[list[ItemT]]:
+        """Iterate the items in the batches the worker handed over (one loop wake-up each).
+
+        A worker hands over what it has whenever the peer has nothing more queued, so a slow
+        PACS's rows show as they arrive. Use instead of ``async for``, once.
+        """
+        self._start_once()
+        return self._batches()
+
+    def _start_once(self) -> None:
         if self._started:
             raise RuntimeError("an operation can be iterated only once")
         self._started = True
-        return self._iterate()
 
     async def run(self) -> ResultT:
         """Run to the end, ignoring the items; return the result."""
@@ -92,6 +104,11 @@ class DimseOperation(Generic[ItemT, ResultT]):
         _in_thread(lambda: self.control.abort(reason), f"abort-{reason}")
 
     async def _iterate(self) -> AsyncIterator[ItemT]:
+        async for batch in self._batches():
+            for item in batch:
+                yield item
+
+    async def _batches(self) -> AsyncIterator[list[ItemT]]:
         loop = self._loop = asyncio.get_running_loop()
         channel: Channel[ItemT] = Channel(loop)
         future = loop.run_in_executor(self._executor, self._work, channel)
@@ -100,8 +117,7 @@ class DimseOperation(Generic[ItemT, ResultT]):
                            if deadline else None)
         try:
             async for batch in channel.batches():
-                for item in batch:
-                    yield item
+                yield batch
             self._result = await future
         finally:
             if deadline_handle is not None:

@@ -7,10 +7,8 @@ Specific Character Set; a value that cannot be decoded is kept and marked, never
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
@@ -24,6 +22,15 @@ from pynetdicom.sop_class import (
 )
 
 from dicom_courier.core.errors import InvalidInput
+from dicom_courier.core.input_rules import (
+    DECIMAL_VRS,
+    INTEGER_VRS,
+    check_date_match,
+    check_number_match,
+    check_text,
+    check_time_match,
+    validate_uid,
+)
 
 
 class QueryModel(StrEnum):
@@ -98,8 +105,8 @@ _PARENT_KEYS: Mapping[QueryModel, Mapping[QueryLevel, tuple[str, ...]]] = {
 
 
 def parse_level(value: str, field_name: str = "--level") -> QueryLevel:
-    try:
-        return QueryLevel(value.strip().upper())
+    try:  # ASCII only: "ſtudy".upper() is "STUDY"
+        return QueryLevel(value.strip().upper() if value.isascii() else "")
     except ValueError:
         raise InvalidInput(field_name, "must be one of PATIENT, STUDY, SERIES, IMAGE",
                            value) from None
@@ -107,7 +114,7 @@ def parse_level(value: str, field_name: str = "--level") -> QueryLevel:
 
 def parse_model(value: str, field_name: str = "--model") -> QueryModel:
     try:
-        return QueryModel(value.strip().lower())
+        return QueryModel(value.strip().lower() if value.isascii() else "")
     except ValueError:
         raise InvalidInput(field_name, "must be 'study' or 'patient'", value) from None
 
@@ -134,25 +141,18 @@ _NOT_KEYS = {"QueryRetrieveLevel": "use --level", "SpecificCharacterSet": "it is
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "DA": 18, "TM": 28,
                "UI": 64, "IS": 12, "DS": 16, "AS": 4, "ST": 1024, "LT": 10240}
-_DATE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
-_TIME = re.compile(r"^(\d{2,6}(\.\d{1,6})?)?(-(\d{2,6}(\.\d{1,6})?)?)?$")
 
 
-def _check_date(keyword: str, value: str, field_name: str) -> None:
-    rule = "must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD (open ranges: YYYYMMDD- or -YYYYMMDD)"
-    if not _DATE.match(value) or value == "-":
-        raise InvalidInput(field_name, f"{keyword} {rule}", value)
-    for part in value.split("-"):
-        if part:
-            try:
-                datetime.strptime(part, "%Y%m%d")
-            except ValueError:
-                raise InvalidInput(field_name, f"{keyword}: {part} is not a calendar date",
-                                   value) from None
+def validate_key_value(keyword: str, value: str, field_name: str = "-k", *,
+                       typed: bool = True) -> str:
+    """Check a matching value against its VR's rules before it is sent (PS3.5 6.2, PS3.4 C.2).
 
-
-def validate_key_value(keyword: str, value: str, field_name: str = "-k") -> str:
-    """Check a matching value against its VR's rules before it is sent (PS3.5 6.2, PS3.4 C.2)."""
+    Every value: no undecodable bytes, no control characters. DA and TM: real dates and times
+    of day, ranges in order; numbers: ASCII, finite, in the VR's range. ``typed`` (a person
+    typed it) also holds UIDs to PS3.5 9.1 (no empty component, no leading zero); UIDs a PACS
+    sent back (``typed=False``) are sent back as they came, non-conformant or not.
+    Returns ``value``; raises InvalidInput naming ``field_name``, the keyword and the rule.
+    """
     if keyword in _NOT_KEYS:
         raise InvalidInput(field_name, f"{keyword} cannot be given as a key ({_NOT_KEYS[keyword]})")
     tag = tag_for_keyword(keyword)
@@ -163,24 +163,21 @@ def validate_key_value(keyword: str, value: str, field_name: str = "-k") -> str:
         raise InvalidInput(field_name, f"{keyword} holds binary data and cannot be a key")
     if not value:
         return value
+    check_text(value, f"{field_name} {keyword}")
     if "\\" in value and vr not in ("UI", "CS", "AE"):
         raise InvalidInput(field_name, f"{keyword}: a backslash is only allowed in UID, code "
                            "or AE title lists", value)
     if vr == "DA":
-        _check_date(keyword, value, field_name)
-    elif vr == "TM" and not _TIME.match(value):
-        raise InvalidInput(field_name, f"{keyword} must be HHMMSS or a range HHMMSS-HHMMSS",
-                           value)
+        check_date_match(keyword, value, field_name)
+    elif vr == "TM":
+        check_time_match(keyword, value, field_name)
+    elif vr == "UI" and typed:
+        for uid in value.split("\\"):
+            validate_uid(uid, f"{field_name} {keyword}")
     elif vr == "UI":
         _uid_list(value.split("\\"), f"{field_name} {keyword}")
-    elif vr in ("IS", "US", "UL", "SS", "SL", "UV", "SV") and not re.fullmatch(r"[+-]?\d+",
-                                                                              value):
-        raise InvalidInput(field_name, f"{keyword} must be a whole number", value)
-    elif vr in ("DS", "FL", "FD"):
-        try:
-            float(value)
-        except ValueError:
-            raise InvalidInput(field_name, f"{keyword} must be a number", value) from None
+    elif vr in INTEGER_VRS or vr in DECIMAL_VRS:
+        check_number_match(keyword, vr, value, field_name)
     limit = _MAX_LENGTH.get(vr)
     if limit is not None:
         parts = value.split("=") if vr == "PN" else value.split("\\")
@@ -207,8 +204,8 @@ class FindQuery:
 
     def __post_init__(self) -> None:
         check_level_in_model(self.level, self.model)
-        for keyword, value in self.keys.items():
-            validate_key_value(validate_keyword(keyword), value)
+        for keyword, value in self.keys.items():  # typed keys were checked strictly already
+            validate_key_value(validate_keyword(keyword), value, typed=False)
         object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
 
     def to_identifier(self) -> Dataset:

@@ -14,6 +14,7 @@ from typing import Any
 from dicom_courier.core.atomic import write_text_atomically
 from dicom_courier.core.errors import CourierError, InvalidInput
 from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.small_files import UnusableFile, read_json_file
 
 SCHEMA_VERSION = 1
 
@@ -37,14 +38,19 @@ class NodeStore:
         self.path = path
 
     def load(self) -> list[PacsNode]:
+        """Every profile in the file ([] if there is none); raises SettingsFileError for a
+        file that is not a small regular UTF-8 JSON file (a FIFO, a device, a folder, too
+        large, nested too deeply) or that holds an invalid profile. Never blocks."""
         if self.path.parent.exists() and not self.path.parent.is_dir():
             raise SettingsFileError(self.path, f"{self.path.parent} is a file, not a folder")
-        if not self.path.exists():
-            return []
         try:
-            data: Any = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SettingsFileError(self.path, str(exc)) from None
+            data: Any = read_json_file(self.path)
+        except FileNotFoundError:
+            return []
+        except UnusableFile as exc:
+            raise SettingsFileError(self.path, exc.reason) from None
+        except OSError as exc:
+            raise SettingsFileError(self.path, exc.strerror or str(exc)) from None
         if not isinstance(data, dict) or not isinstance(data.get("pacs", []), list):
             raise SettingsFileError(self.path, 'expected an object with a "pacs" list')
         version = data.get("schema_version", SCHEMA_VERSION)

@@ -4,18 +4,42 @@ Issue 4 builds the durable queue on this; today it records jobs and their histor
 crash (SIGKILL, power loss) leaves every job on disk: the next start finds jobs that were
 running as "interrupted", with the counts they had reached. A damaged database never stops the
 app from starting: it is moved aside (its new name is reported) and a fresh one is created.
+
+Only damage moves a file aside: SQLite saying "not a database" / "malformed", or a failed
+``PRAGMA quick_check``. A database that is locked by another process, on a full disk or in a
+read-only folder is healthy: it is opened read-only if it can be (listing works) and every
+change raises a typed :class:`.store_errors.StoreError` saying why, with nothing changed. A
+store opened that way tries the file again (read-write) at each change, so freeing the disk
+or the lock is enough. The file and its ``-wal``/``-shm`` are owner-only (0600, folder 0700).
+The format carries ``PRAGMA user_version``; :data:`MIGRATIONS` upgrade older files in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
+import logging
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from dicom_courier.core.private_files import create_private_file, make_private_dir, tighten_file
+from dicom_courier.core.store_errors import (
+    StoreBusy,
+    StoreDiskFull,
+    StoreError,
+    StoreReadOnly,
+    StoreTooNew,
+    classify,
+    is_damage,
+)
+
+_log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -54,6 +78,20 @@ CREATE TABLE IF NOT EXISTS destinations (
     PRIMARY KEY (pacs, destination)
 );
 """
+
+#: The format this version writes (``PRAGMA user_version``). Issue 4's files carry 0.
+SCHEMA_VERSION = 1
+#: ``MIGRATIONS[n]`` upgrades a file of version n to n + 1 (run in one transaction).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: versioned format; find a waiting duplicate of a send without a full scan.
+    ("CREATE INDEX IF NOT EXISTS jobs_by_study ON jobs(study_uid, destination)",),
+)
+#: How long a change waits for another process's lock on the file before StoreBusy (s).
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+class _Damaged(Exception):
+    """PRAGMA quick_check found damage."""
 
 #: States in which a job was still being worked on; after a restart they are "interrupted".
 UNFINISHED = ("running", "cancelling", "retrying")
@@ -99,36 +137,134 @@ class StoredJob:
 
 
 class JobStore:
-    """Open (or repair) the database at ``path``; every write commits at once."""
+    """Open (or repair) the database at ``path``; every write commits at once.
 
-    def __init__(self, path: Path, *, checkpoint_interval: float = 0.5) -> None:
+    ``busy_timeout`` (s): how long a change waits for another process's lock before
+    :class:`StoreBusy`. ``allow_unreadable``: if the file cannot even be read (locked
+    exclusively, or no database yet on a full or read-only disk), start with an empty
+    in-memory view instead of raising (the window uses this and shows :attr:`problem`).
+
+    Raises (without ``allow_unreadable``) :class:`StoreError` when the file can be neither
+    written nor read. Afterwards :attr:`problem` is None when changes can be saved, else the
+    error every change raises; :attr:`moved_aside` names a damaged file that was moved aside.
+    """
+
+    def __init__(self, path: Path, *, checkpoint_interval: float = 0.5,
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+                 allow_unreadable: bool = False) -> None:
         self.path = path
         self.checkpoint_interval = checkpoint_interval
+        self.busy_timeout = busy_timeout
         self.moved_aside: Path | None = None
+        self.problem: StoreError | None = None
+        self.interrupted: list[int] = []
         self._last_checkpoint: dict[int, float] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._open()
-        except sqlite3.DatabaseError:
-            self.moved_aside = self._move_aside()
-            self._db = self._open()
-        self.interrupted = self._mark_interrupted()
+            self._db = self._open_writable()
+        except StoreError as exc:
+            self.problem = exc
+            self._db = self._open_for_reading(exc, allow_unreadable=allow_unreadable)
+            return
+        try:
+            self.interrupted = self._mark_interrupted()
+        except StoreError as exc:  # readable, but another process holds the write lock
+            self.problem = exc
 
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+    @property
+    def read_only(self) -> bool:
+        """True while changes cannot be saved (see :attr:`problem` for why)."""
+        return self.problem is not None
+
+    def _open_writable(self) -> sqlite3.Connection:
+        """Open read-write; only real damage moves the file aside. Raises StoreError."""
+        try:
+            make_private_dir(self.path.parent, tighten=True)
+            create_private_file(self.path)
+            for suffix in ("-wal", "-shm"):  # SQLite gives new ones the database's own mode
+                tighten_file(Path(f"{self.path}{suffix}"))
+            return self._connect_checked()
+        except StoreError:
+            raise
+        except (sqlite3.Error, OSError, _Damaged) as exc:
+            if not (isinstance(exc, _Damaged) or is_damage(exc)):
+                raise classify(exc, self.path, waited=self.busy_timeout) from None
+            _log.warning("job database %s is damaged (%s); moving it aside", self.path, exc)
+        try:
+            self.moved_aside = self._move_aside()
+            create_private_file(self.path)
+            return self._connect_checked()
+        except (sqlite3.Error, OSError, _Damaged) as exc:
+            raise classify(exc, self.path, waited=self.busy_timeout) from None
+
+    def _connect_checked(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                              check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreTooNew(self.path, version, SCHEMA_VERSION)
+            if version < SCHEMA_VERSION:
+                _migrate(db)
             db.execute("SELECT count(*) FROM jobs").fetchone()
             check = db.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {check}")
-        except sqlite3.DatabaseError:
+                raise _Damaged(f"quick_check: {check}")
+        except BaseException:
             db.close()
             raise
         return db
+
+    def _open_for_reading(self, problem: StoreError, *,
+                          allow_unreadable: bool) -> sqlite3.Connection:
+        """A read-only view for listing while changes cannot be saved."""
+        quoted = urllib.parse.quote(str(self.path))
+        uris = [f"file:{quoted}?mode=ro"]
+        if isinstance(problem, StoreReadOnly | StoreDiskFull):
+            # SQLite cannot make its -shm index here; read the file as it is. A -wal left by
+            # a crash is not read this way, so such a listing may miss the last changes.
+            uris.append(f"file:{quoted}?mode=ro&immutable=1")
+        try:
+            has_data = self.path.is_file() and self.path.stat().st_size > 0
+        except OSError:
+            has_data = True  # cannot even look: try, and report the problem if it fails
+        if has_data:
+            for uri in uris:
+                db = None
+                try:
+                    waited = isinstance(problem, StoreBusy)  # do not wait a second time
+                    db = sqlite3.connect(uri, uri=True,
+                                         timeout=0.1 if waited else self.busy_timeout,
+                                         isolation_level=None, check_same_thread=False)
+                    db.execute("SELECT count(*) FROM jobs").fetchone()
+                    return db
+                except sqlite3.Error as exc:
+                    _log.info("read-only open of %s failed: %s", self.path, exc)
+                    if db is not None:
+                        db.close()
+                    if isinstance(problem, StoreBusy) or "no such table" in str(exc):
+                        break
+        else:
+            return _empty_view()  # no database yet: nothing to list
+        if allow_unreadable:
+            return _empty_view()
+        raise problem
+
+    def _writable(self) -> None:
+        """Before a change: if the file could not be written before, try it again now."""
+        if self.problem is None:
+            return
+        try:
+            db = self._open_writable()
+        except StoreError as exc:
+            self.problem = exc
+            raise exc from None
+        self._db.close()
+        self._db = db
+        self.problem = None
+        if not self.interrupted:
+            self.interrupted = self._mark_interrupted()
 
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -153,27 +289,75 @@ class JobStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction (BEGIN IMMEDIATE: other writers wait, up to busy_timeout).
+
+        Raises StoreBusy, StoreDiskFull, StoreReadOnly or StoreUnavailable, with the
+        transaction rolled back: nothing is half-written.
+        """
+        self._writable()
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            raise classify(exc, self.path, waited=self.busy_timeout) from None
 
     # ------------------------------------------------------------------ writes
 
     def add(self, *, pacs_json: dict[str, object], destination: str, study_uid: str,
             series_uids: tuple[str, ...] = (), patient_id: str = "", label: str = "",
             retry_of: int | None = None, queued_at: float | None = None) -> int:
-        """Record a queued job; returns its id (committed before the caller shows it)."""
+        """Record a queued job; returns its id (committed before the caller shows it).
+
+        Raises StoreError (busy, disk full, read-only): then nothing was recorded, and the
+        caller must not send (a send that is not recorded cannot be audited).
+        """
         with self._transaction():
-            cursor = self._db.execute(
-                "INSERT INTO jobs (state, os_user, pacs, destination, patient_id, study_uid, "
-                "series_uids, label, queued_at, retry_of) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                ("queued", _os_user(), json.dumps(pacs_json), destination, patient_id,
-                 study_uid, json.dumps(list(series_uids)), label,
-                 time.time() if queued_at is None else queued_at, retry_of))
+            return self._insert(pacs_json=pacs_json, destination=destination,
+                                study_uid=study_uid, series_uids=series_uids,
+                                patient_id=patient_id, label=label, retry_of=retry_of,
+                                queued_at=queued_at)
+
+    def add_once(self, *, pacs_json: dict[str, object], destination: str, study_uid: str,
+                 series_uids: tuple[str, ...] = (), patient_id: str = "", label: str = "",
+                 retry_of: int | None = None) -> tuple[int, StoredJob | None]:
+        """Like :meth:`add`, unless the same send is already waiting (same PACS name, any
+        case; same destination, study and series; a state in :data:`CLAIMABLE`).
+
+        Returns ``(new id, None)``, or ``(its id, the waiting job)`` with nothing added. The
+        look-up and the insert are one BEGIN IMMEDIATE transaction, so two processes adding
+        the same send at the same moment make one job. Raises StoreError like :meth:`add`.
+        """
+        name = str(pacs_json.get("name", "")).casefold()
+        with self._transaction():
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE study_uid=? AND destination=? AND state IN "
+                f"({','.join('?' * len(CLAIMABLE))}) ORDER BY id",
+                (study_uid, destination, *CLAIMABLE)).fetchall()
+            for row in rows:
+                job = _row_to_job(row)
+                if job.pacs_name.casefold() == name and job.series_uids == tuple(series_uids):
+                    return job.id, job
+            return self._insert(pacs_json=pacs_json, destination=destination,
+                                study_uid=study_uid, series_uids=series_uids,
+                                patient_id=patient_id, label=label, retry_of=retry_of,
+                                queued_at=None), None
+
+    def _insert(self, *, pacs_json: dict[str, object], destination: str, study_uid: str,
+                series_uids: tuple[str, ...], patient_id: str, label: str,
+                retry_of: int | None, queued_at: float | None) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO jobs (state, os_user, pacs, destination, patient_id, study_uid, "
+            "series_uids, label, queued_at, retry_of) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            ("queued", _os_user(), json.dumps(pacs_json), destination, patient_id,
+             study_uid, json.dumps(list(series_uids)), label,
+             time.time() if queued_at is None else queued_at, retry_of))
         return int(cursor.lastrowid or 0)
 
     def started(self, job_id: int) -> None:
@@ -184,14 +368,22 @@ class JobStore:
     def progress(self, job_id: int, *, total: int | None, completed: int, failed: int,
                  warning: int, force: bool = False) -> bool:
         """A progress checkpoint, at most every ``checkpoint_interval`` s per job (True if
-        written), so a large move does not hammer the disk."""
+        written), so a large move does not hammer the disk.
+
+        Best effort: a checkpoint that cannot be written (busy, disk full) is logged and
+        skipped (False); the move goes on and the final counts are written by :meth:`finished`.
+        """
         now = time.monotonic()
         if not force and now - self._last_checkpoint.get(job_id, 0.0) < self.checkpoint_interval:
             return False
         self._last_checkpoint[job_id] = now
-        with self._transaction():
-            self._db.execute("UPDATE jobs SET total=?, completed=?, failed=?, warning=? "
-                             "WHERE id=?", (total, completed, failed, warning, job_id))
+        try:
+            with self._transaction():
+                self._db.execute("UPDATE jobs SET total=?, completed=?, failed=?, warning=? "
+                                 "WHERE id=?", (total, completed, failed, warning, job_id))
+        except StoreError as exc:
+            _log.warning("progress of job %d not recorded: %s", job_id, exc.title)
+            return False
         return True
 
     def set_state(self, job_id: int, state: str) -> None:
@@ -366,7 +558,7 @@ def _os_user() -> str:
 def _row_to_job(row: tuple[object, ...]) -> StoredJob:
     (job_id, state, os_user, pacs, destination, patient_id, study_uid, series_uids, label,
      queued_at, started_at, finished_at, total, completed, failed, warning, status, error,
-     retry_of, priority, attempt, next_retry_at, failed_uids, sop_uids, error_type) = row
+     retry_of, priority, attempt, next_retry_at, failed_uids, sop_uids, error_type) = row[:25]
     pacs_data = json.loads(str(pacs))
     return StoredJob(
         id=int(job_id), state=str(state), os_user=str(os_user),  # type: ignore[call-overload]
@@ -381,3 +573,34 @@ def _row_to_job(row: tuple[object, ...]) -> StoredJob:
         attempt=int(attempt), next_retry_at=next_retry_at,  # type: ignore[arg-type]
         failed_uids=tuple(json.loads(str(failed_uids))),
         sop_uids=tuple(json.loads(str(sop_uids))), error_type=error_type)  # type: ignore[arg-type]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file of an earlier ``user_version`` (or a new, empty one) up to
+    :data:`SCHEMA_VERSION` in one transaction (another process may be doing the same)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version < SCHEMA_VERSION:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for steps in MIGRATIONS[version:]:
+                for statement in steps:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+
+
+def _empty_view() -> sqlite3.Connection:
+    """An empty, in-memory job table: what there is to list when no file can be read."""
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    return db

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 import warnings
 
-from pynetdicom import _config, evt
+from pynetdicom import Association, _config, evt
+from pynetdicom.dul import DULServiceProvider
 from pynetdicom.events import Event
 
 _configured = False
@@ -31,7 +33,29 @@ def quiet_pynetdicom() -> None:
     # A badly encoded name from a PACS is marked in the results (core.decode); pydicom's own
     # warning would only repeat that on stderr.
     warnings.filterwarnings("ignore", message="Failed to decode byte string")
+    # pydicom warns on malformed data sets from a peer; find.py counts and reports those.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+    _quiet_pynetdicom_thread_deaths()
     _configured = True
+
+
+def _quiet_pynetdicom_thread_deaths() -> None:
+    """A peer's malformed bytes can raise inside pynetdicom's reader thread (its state
+    machine re-raises); Python would print that traceback to stderr. Our watchdog notices
+    the dead reader and reports it in plain words (``core.watchdog``), so the traceback
+    goes to the debug log instead. Other threads keep the previous hook.
+    """
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.thread, DULServiceProvider | Association):
+            logging.getLogger("dicom_courier.pynetdicom").debug(
+                "pynetdicom thread %s ended by %r", args.thread.name, args.exc_value,
+                exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+            return
+        previous(args)
+
+    threading.excepthook = hook
 
 
 def _disable_nagle(event: Event) -> None:

@@ -14,6 +14,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QWidget
 
+from dicom_courier.gui.plain_text import plain_tooltip
+
 _ERROR_COLOR = "#c62828"  # as in the PACS manager's error labels
 _ROOT = QModelIndex()
 _ModelIndex = QModelIndex | QPersistentModelIndex
@@ -80,7 +82,7 @@ class DestinationsModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return self._rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._errors.get(key, _DESTINATION_TIPS[index.column()])
+            return plain_tooltip(self._errors.get(key, _DESTINATION_TIPS[index.column()]))
         if role == Qt.ItemDataRole.BackgroundRole and key in self._errors:
             return QBrush(QColor("#ffebee"))
         if role == Qt.ItemDataRole.ForegroundRole and key in self._errors:

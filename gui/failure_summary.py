@@ -42,6 +42,7 @@ from dicom_courier.gui.failure_report import (
     summary_headline,
     what_to_do_html,
 )
+from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
 _ModelIndex = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -112,9 +113,11 @@ class FailureTableModel(QAbstractTableModel):
                 FailureColumn.DESTINATION: report.result.destination,
                 FailureColumn.PROBLEM: report.title,
             }[column]
-            if role == Qt.ItemDataRole.ToolTipRole and column is FailureColumn.PROBLEM:
-                return f"{report.title}\n{report.counts}"
-            return text
+            if role == Qt.ItemDataRole.ToolTipRole:  # names, descriptions, titles: data
+                if column is FailureColumn.PROBLEM:
+                    return plain_tooltip(f"{report.title}\n{report.counts}")
+                return plain_tooltip(text)
+            return cell_text(text)
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,

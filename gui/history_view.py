@@ -56,6 +56,7 @@ from dicom_courier.core.history import (
     query_history,
 )
 from dicom_courier.core.store import INTERRUPTED, REQUEUED, JobStore, StoredJob
+from dicom_courier.gui.plain_text import cell_text, make_plain, plain_tooltip
 from dicom_courier.gui.queue_model import (
     FAILED_COLOUR,
     PARTIAL_COLOUR,
@@ -236,13 +237,13 @@ class HistoryModel(QAbstractTableModel):
         row = self._rows[index.row()]
         column = HistoryColumn(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
-            return row.display[column]
+            return cell_text(row.display[column])
         if role == SORT_ROLE:
             return row.sort_keys[column]
         if role == JOB_ROLE:
             return row.job
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(row.job, column)
+        if role == Qt.ItemDataRole.ToolTipRole:  # error comments and labels are data
+            return plain_tooltip(_tooltip(row.job, column))
         if role == Qt.ItemDataRole.ForegroundRole:
             return _foreground(row.job, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _RIGHT_ALIGNED:
@@ -347,7 +348,7 @@ class HistoryDialog(QDialog):
             self.view.setColumnWidth(column, width)
         self.view.sortByColumn(HistoryColumn.QUEUED, Qt.SortOrder.DescendingOrder)
 
-        self.status_label = _named(QLabel(), "historyStatusLabel")
+        self.status_label = _named(make_plain(QLabel()), "historyStatusLabel")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.app_settings import AppSettings, load_app_settings
+from dicom_courier.core.app_settings import AppSettings, read_app_settings
+from dicom_courier.core.atomic import remove_stale_temp_files
 from dicom_courier.core.destination_memory import DestinationMemory
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.find import FindOperation
-from dicom_courier.core.history import purge_older_than
+from dicom_courier.core.history import retention_at_start
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.paths import AppPaths
 from dicom_courier.core.query import (
@@ -50,9 +51,11 @@ from dicom_courier.core.retry import RetryPolicy
 from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.core.store import JobStore, StoredJob
+from dicom_courier.core.store_errors import StoreError
 from dicom_courier.gui.failure_dialog import FailureReporter
 from dicom_courier.gui.history_view import HistoryDialog
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
+from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
 from dicom_courier.gui.queue_panel import QueuePanel
@@ -64,6 +67,7 @@ from dicom_courier.gui.results_model import (
 from dicom_courier.gui.results_view import ResultsView
 from dicom_courier.gui.send_summary import SendPlan, describe_plan
 from dicom_courier.gui.series_dialog import SeriesDialog
+from dicom_courier.gui.tls_box import NO_VERIFY_WARNING
 
 
 class MainWindow(QMainWindow):
@@ -75,10 +79,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("DICOM Courier")
         self.paths = paths
         self.store = NodeStore(paths.nodes_file)
-        self.settings: AppSettings = load_app_settings(paths.settings_file)
+        for folder in (paths.config_dir, paths.data_dir):  # an interrupted save's leftovers
+            remove_stale_temp_files(folder)
+        loaded = read_app_settings(paths.settings_file)  # a bad value costs that value only
+        self.settings: AppSettings = loaded.settings
+        self.settings_problems: tuple[str, ...] = loaded.problems
         self.courier = courier
         self.signals = EngineSignals(self)
-        self.history = JobStore(paths.data_dir / "jobs.db")  # every send, durably (issue 4)
+        # Every send, durably (issue 4). Locked, full or read-only: listed, sends refused.
+        self.history = JobStore(paths.data_dir / "jobs.db", allow_unreadable=True)
         self.destination_memory = DestinationMemory(self.history)
         self.queue = MoveQueue(courier, self.signals.report_job,
                                per_pacs_limit=self.settings.moves_per_pacs, store=self.history,
@@ -109,18 +118,26 @@ class MainWindow(QMainWindow):
         self.queue_model = MoveQueueModel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.failures = FailureReporter(self)
-        self.truncated_label = QLabel(objectName="truncatedNotice")
+        self.truncated_label = plain_label(object_name="truncatedNotice")
         self.truncated_label.setStyleSheet("color: #b26a00; font-weight: bold;")
         self.truncated_label.hide()
-        self.count_label = QLabel("No search yet", objectName="resultCount")
+        # plain text: it shows AE titles and the PACS's error titles
+        self.count_label = plain_label("No search yet", "resultCount")
+        # Shown while the chosen PACS profile does not check the PACS's TLS certificate.
+        self.tls_warning_label = plain_label("⚠ PACS certificate not verified",
+                                             "tlsNoVerifyWarning")
+        self.tls_warning_label.setStyleSheet("color: #8a4b00; font-weight: bold;")
+        self.tls_warning_label.setToolTip(NO_VERIFY_WARNING)
+        self.tls_warning_label.hide()
 
         self._build_actions()
         self._build_layout()
         self._connect()
         self.reload_profiles()
         self._restore_layout()
+        self.retention = retention_at_start(self.history, loaded)
         self._report_store_state()
-        purge_older_than(self.history, days=self.settings.history_days)
+        self._report_startup_problems()
 
     # ------------------------------------------------------------------ construction
 
@@ -215,6 +232,7 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         status.addWidget(self.count_label)
         status.addWidget(self.truncated_label)
+        status.addPermanentWidget(self.tls_warning_label)
         self.resize(1280, 820)
 
     def _connect(self) -> None:
@@ -268,6 +286,7 @@ class MainWindow(QMainWindow):
         for dest in pacs.destinations if pacs else ():
             self.destination_combo.addItem(dest.display_name, dest.ae_title)
         has_pacs = pacs is not None
+        self.tls_warning_label.setVisible(pacs is not None and pacs.tls.unverified)
         self.form.search_button.setEnabled(has_pacs and self.form.validate())
         self._update_send_enabled()
         if not has_pacs:
@@ -294,7 +313,7 @@ class MainWindow(QMainWindow):
                                      "destinations…)")
             return
         if not keys:
-            box = QMessageBox(QMessageBox.Icon.Question, "Search everything?",
+            box = PlainMessageBox(QMessageBox.Icon.Question, "Search everything?",
                               "No search criteria are filled in. This may list every study "
                               "on the PACS (up to the result limit) and take a while.",
                               QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
@@ -322,23 +341,22 @@ class MainWindow(QMainWindow):
         self.cancel_search_action.setEnabled(True)
         self.count_label.setText(f"Searching {pacs.called_aet}…")
         try:
-            batch: list[FindMatch] = []
-            last_flush = time.monotonic()
-            async for match in operation:
-                batch.append(match)
-                if len(batch) >= 200 or time.monotonic() - last_flush > 0.1:
-                    self.results_model.append_matches(batch)
-                    batch, last_flush = [], time.monotonic()
+            async for batch in operation.batches():
+                for start in range(0, len(batch), 200):
+                    self.results_model.append_matches(batch[start:start + 200])
                     await asyncio.sleep(0)  # let the window paint between batches
-            if batch:
-                self.results_model.append_matches(batch)
             result = operation.result
         finally:
             if self._search is operation:
                 self._search = None
                 self.cancel_search_action.setEnabled(False)
         if result.error is not None:
-            self.count_label.setText(f"Search failed: {result.error.title}")
+            shown = self.results_model.rowCount()
+            if shown:  # the rows received before the fault are kept: say how many
+                self.count_label.setText(f"{shown} results shown; search incomplete: "
+                                         f"{result.error.title}")
+            else:
+                self.count_label.setText(f"Search failed: {result.error.title}")
             self._show_error(result.error)
         else:
             self._update_count()
@@ -398,7 +416,7 @@ class MainWindow(QMainWindow):
         if not questions:
             self.enqueue(plan)
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Send studies?", "\n\n".join(questions),
+        box = PlainMessageBox(QMessageBox.Icon.Question, "Send studies?", "\n\n".join(questions),
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                           self)
         box.setObjectName("confirmSend")
@@ -429,7 +447,11 @@ class MainWindow(QMainWindow):
                                                         match.get("StudyDescription")) if p))
             request = MoveRequest(MoveTarget(study_uid=uid), plan.destination,
                                   priority=self.priority_combo.currentData())
-            job_ids.append(self.queue.submit(plan.pacs, request, label))
+            try:
+                job_ids.append(self.queue.submit(plan.pacs, request, label))
+            except StoreError as exc:  # not recorded, so not sent: say why, keep running
+                self._show_error(exc)
+                break
             self._recent_sends[(plan.pacs.name, uid, plan.destination)] = time.monotonic()
         self.statusBar().showMessage(
             f"Queued {len(job_ids)} send(s) to {plan.destination}.", 5000)
@@ -485,7 +507,7 @@ class MainWindow(QMainWindow):
     def _report_store_state(self) -> None:
         """After a crash: say so, and offer to resume what was interrupted."""
         if self.history.moved_aside is not None:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Send history was damaged",
+            box = PlainMessageBox(QMessageBox.Icon.Warning, "Send history was damaged",
                               "The send history could not be read, so it was moved aside and "
                               f"a new one was started.\n\nThe old file is now:\n"
                               f"{self.history.moved_aside}", parent=self)
@@ -498,7 +520,7 @@ class MainWindow(QMainWindow):
         reached = ", ".join(f"{job.label or job.study_uid}: {job.completed} of "
                             f"{job.total if job.total is not None else '?'} images"
                             for job in interrupted[:5])
-        box = QMessageBox(
+        box = PlainMessageBox(
             QMessageBox.Icon.Question, "Resume interrupted sends?",
             f"{len(interrupted)} send(s) were interrupted when DICOM Courier last stopped "
             f"({reached}). Resume them now?\n\nA resumed send asks the PACS for the whole "
@@ -511,6 +533,34 @@ class MainWindow(QMainWindow):
             answer, lambda: self.resume_interrupted(interrupted)))
         self._keep(box)
         box.open()
+
+    def _report_startup_problems(self) -> None:
+        """Non-modal warnings: settings values not used, sends that cannot be recorded, and
+        history not deleted because of either. The window keeps running."""
+        lines = [f"{line}." for line in self.settings_problems]
+        if self.retention.skipped:
+            lines.append(f"{self.retention.skipped[0].upper()}{self.retention.skipped[1:]}.")
+        problem = self.history.problem
+        if problem is not None:
+            box = PlainMessageBox(QMessageBox.Icon.Warning, "Sends cannot be recorded",
+                                  problem.title, parent=self)
+            box.setObjectName("storeProblem")
+            box.setInformativeText(f"{problem.explanation}\n\nWhat to do: {problem.action}")
+            box.setDetailedText("\n".join(f"{k}: {v}" for k, v in problem.details.items()))
+            self._show_modeless(box)
+        if self.settings_problems:
+            box = PlainMessageBox(QMessageBox.Icon.Warning, "Some settings were not used",
+                                  f"{self.paths.settings_file} has values DICOM Courier could "
+                                  "not use; every other value is kept.", parent=self)
+            box.setObjectName("settingsProblems")
+            box.setInformativeText("\n".join(lines))
+            self._show_modeless(box)
+
+    def _show_modeless(self, box: QMessageBox) -> None:
+        """A warning that does not block the window (the user can search while it shows)."""
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        self._keep(box)
+        box.show()
 
     def resume_interrupted(self, jobs: list[StoredJob]) -> list[int]:
         """Queue each interrupted send again (a new job pointing at the interrupted one)."""
@@ -609,7 +659,7 @@ class MainWindow(QMainWindow):
         self.enqueue_series(study, series)
 
     def _show_error(self, error: CourierError) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "DICOM Courier", error.title, parent=self)
+        box = PlainMessageBox(QMessageBox.Icon.Warning, "DICOM Courier", error.title, parent=self)
         box.setObjectName("errorBox")
         box.setInformativeText(f"{error.explanation}\n\nWhat to do: {error.action}")
         box.setDetailedText("\n".join(f"{k}: {v}" for k, v in error.details.items()))
@@ -619,7 +669,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         from dicom_courier import __version__
 
-        box = QMessageBox(QMessageBox.Icon.Information, "About DICOM Courier",
+        box = PlainMessageBox(QMessageBox.Icon.Information, "About DICOM Courier",
                           f"DICOM Courier {__version__}\nFind studies on a PACS and send them "
                           "to a workstation.", parent=self)
         self._keep(box)

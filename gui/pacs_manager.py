@@ -47,6 +47,7 @@ from dicom_courier.core.events import EchoResult
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.settings import NodeStore
 from dicom_courier.gui.destinations_model import DestinationColumn, DestinationsModel
+from dicom_courier.gui.plain_text import make_plain, plain_tooltip
 from dicom_courier.gui.profile_draft import (
     CONNECTION_KEYS,
     EchoStatus,
@@ -54,6 +55,7 @@ from dicom_courier.gui.profile_draft import (
     Validation,
     validate_draft,
 )
+from dicom_courier.gui.tls_box import TlsBox
 
 LOGGER = logging.getLogger(__name__)
 
@@ -91,6 +93,13 @@ _FIELDS = (
                "How long the PACS may stay silent during a search or send."),
     _FieldSpec("total", "Total deadline", "pacsTotalDeadline", "none",
                "Optional cap on a whole search or send, in seconds; blank for none."),
+    _FieldSpec("tls_ca", "CA file", "pacsTlsCa", "",
+               "PEM file of the CA(s) that sign the PACS's certificate; blank: the CAs this "
+               "computer trusts."),
+    _FieldSpec("tls_cert", "Client certificate", "pacsTlsCert", "",
+               "Our certificate (PEM), for a PACS that requires one."),
+    _FieldSpec("tls_key", "Client key", "pacsTlsKey", "",
+               "The private key of the client certificate (PEM, no password)."),
 )
 _SPEC = {spec.key: spec for spec in _FIELDS}
 
@@ -152,6 +161,10 @@ class PacsManagerDialog(QDialog):
         for key in ("port", "connect", "idle", "total"):
             self.fields[key].setMaximumWidth(110)
 
+        self.tls_box = TlsBox(self.fields["tls_ca"], self.fields["tls_cert"],
+                              self.fields["tls_key"])
+        self.tls_box.switches_changed.connect(self._on_tls_switched)
+
         self.test_button = QPushButton("Test", objectName="pacsTest")
         self.test_button.setToolTip("Send a C-ECHO with the values above, saved or not.")
         self.test_button.clicked.connect(self._on_test_clicked)
@@ -189,14 +202,14 @@ class PacsManagerDialog(QDialog):
         self.error_label.setWordWrap(True)
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.hide()
-        self.file_error_label = QLabel(objectName="pacsFileError")
+        self.file_error_label = make_plain(QLabel(objectName="pacsFileError"))
         self.file_error_label.setStyleSheet(f"color: {_ERROR_COLOR};")
         self.file_error_label.setWordWrap(True)
         self.file_error_label.hide()
 
         self.confirm_bar = QFrame(objectName="pacsConfirm")
         self.confirm_bar.setFrameShape(QFrame.Shape.StyledPanel)
-        self.confirm_label = QLabel(objectName="pacsConfirmText")
+        self.confirm_label = make_plain(QLabel(objectName="pacsConfirmText"))  # names a profile
         self.confirm_label.setWordWrap(True)
         self.confirm_button = QPushButton(objectName="pacsConfirmYes")
         self.confirm_button.clicked.connect(self._on_confirmed)
@@ -256,6 +269,7 @@ class PacsManagerDialog(QDialog):
         editor = QVBoxLayout(self.editor)
         editor.setContentsMargins(0, 0, 0, 0)
         editor.addWidget(connection_box)
+        editor.addWidget(self.tls_box)
         editor.addWidget(timeouts_box)
         editor.addWidget(destinations_box, 1)
         editor.addWidget(self.error_label)
@@ -307,7 +321,7 @@ class PacsManagerDialog(QDialog):
             nodes = []
             self._file_readable = False
             self.file_error_label.setText(f"{exc.title} {exc.action}")
-            self.file_error_label.setToolTip(exc.render())
+            self.file_error_label.setToolTip(plain_tooltip(exc.render()))
         else:
             self._file_readable = True
         self.file_error_label.setVisible(not self._file_readable)
@@ -339,8 +353,8 @@ class PacsManagerDialog(QDialog):
             item.setText(draft.display_name + (" *" if unsaved else ""))
             problems = validate_draft(draft, self._other_names(draft)).messages()
             item.setForeground(QBrush(QColor(_ERROR_COLOR)) if problems else QBrush())
-            item.setToolTip("\n".join(problems) if problems else
-                            ("Not saved yet" if unsaved else ""))
+            item.setToolTip(plain_tooltip("\n".join(problems) if problems else
+                                          ("Not saved yet" if unsaved else "")))
 
     def _other_names(self, draft: ProfileDraft) -> set[str]:
         return {d.values["name"].strip().casefold() for d in self._drafts if d is not draft}
@@ -393,6 +407,8 @@ class PacsManagerDialog(QDialog):
             for key, edit in self.fields.items():
                 edit.setText(self._current.values[key] if self._current else "")
             self.destinations_model.set_rows(self._current.destinations if self._current else [])
+            self.tls_box.set_state(self._current.tls_enabled if self._current else False,
+                                   self._current.tls_verify if self._current else True)
         finally:
             self._loading = False
         self._show_echo_status(self._current.echo_status if self._current else None)
@@ -407,6 +423,17 @@ class PacsManagerDialog(QDialog):
         self._current.modified = True
         if key in CONNECTION_KEYS and self._current.echo_status is not None:
             self._current.echo_status = None  # it tested other values
+            self._show_echo_status(None)
+        self._revalidate()
+
+    def _on_tls_switched(self) -> None:
+        if self._loading or self._current is None:
+            return
+        self._current.tls_enabled = self.tls_box.tls_enabled
+        self._current.tls_verify = self.tls_box.verify
+        self._current.modified = True
+        if self._current.echo_status is not None:
+            self._current.echo_status = None  # it tested other settings
             self._show_echo_status(None)
         self._revalidate()
 
@@ -445,7 +472,7 @@ class PacsManagerDialog(QDialog):
         for key, edit in self.fields.items():
             message = check.field_errors.get(key)
             edit.setStyleSheet(_INVALID_STYLE if message else "")
-            edit.setToolTip(message or _SPEC[key].tip)
+            edit.setToolTip(plain_tooltip(message or _SPEC[key].tip))
         self.destinations_model.set_errors(check.cell_errors)
         messages = check.messages()
         others = [d.display_name for d in self._drafts if d is not draft
@@ -610,7 +637,7 @@ class PacsManagerDialog(QDialog):
             _OK_COLOR if status.ok else _ERROR_COLOR)
         self.test_status.setStyleSheet(f"color: {color};")
         self.test_status.setText(status.text)
-        self.test_status.setToolTip(status.tooltip)
+        self.test_status.setToolTip(plain_tooltip(status.tooltip))
 
     def _cancel_tests(self) -> None:
         for task in list(self._tasks):

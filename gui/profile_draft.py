@@ -16,9 +16,12 @@ from typing import Any
 from dicom_courier.core.errors import InvalidInput
 from dicom_courier.core.nodes import (
     DEFAULT_CALLING_AET,
+    DEFAULT_MAX_MESSAGE_MB,
     Destination,
     PacsNode,
     Timeouts,
+    TlsSettings,
+    check_readable_file,
     validate_ae_title,
     validate_host,
     validate_port,
@@ -28,10 +31,14 @@ from dicom_courier.gui.destinations_model import DestinationColumn
 
 #: The keys of :attr:`ProfileDraft.values`, in the order the editor shows them (and errors are
 #: listed in).
-FIELD_KEYS = ("name", "called_aet", "host", "port", "calling_aet", "connect", "idle", "total")
+FIELD_KEYS = ("name", "called_aet", "host", "port", "calling_aet", "connect", "idle", "total",
+              "tls_ca", "tls_cert", "tls_key")
+#: The DICOM TLS file fields, with the names the core's messages use for them.
+TLS_FILE_KEYS = {"tls_ca": "TLS CA file", "tls_cert": "TLS client certificate",
+                 "tls_key": "TLS client key"}
 #: The fields a C-ECHO depends on: editing one makes the last test result stale.
 CONNECTION_KEYS = frozenset({"called_aet", "host", "port", "calling_aet", "connect", "idle",
-                             "total"})
+                             "total", *TLS_FILE_KEYS})
 
 
 def _seconds_text(value: float | None) -> str:
@@ -56,8 +63,11 @@ class ProfileDraft:
     original_name: str | None = None
     acse: float = Timeouts().acse
     max_pdu: int = 0
+    max_message_mb: int = DEFAULT_MAX_MESSAGE_MB  # kept as the profile has it (nodes.json)
     modified: bool = False
     echo_status: EchoStatus | None = None
+    tls_enabled: bool = False  # DICOM TLS on/off; its file paths are in ``values``
+    tls_verify: bool = True  # check the PACS's certificate (unchecked: a visible warning)
 
     @classmethod
     def from_node(cls, node: PacsNode) -> ProfileDraft:
@@ -65,24 +75,31 @@ class ProfileDraft:
                   "port": str(node.port), "calling_aet": node.calling_aet,
                   "connect": _seconds_text(node.timeouts.connect),
                   "idle": _seconds_text(node.timeouts.idle),
-                  "total": _seconds_text(node.timeouts.total)}
+                  "total": _seconds_text(node.timeouts.total),
+                  "tls_ca": node.tls.ca_file, "tls_cert": node.tls.cert_file,
+                  "tls_key": node.tls.key_file}
         rows = [[d.ae_title, d.host or "", "" if d.port is None else str(d.port), d.label]
                 for d in node.destinations]
         return cls(values, rows, original_name=node.name, acse=node.timeouts.acse,
-                   max_pdu=node.max_pdu)
+                   max_pdu=node.max_pdu, max_message_mb=node.max_message_mb,
+                   tls_enabled=node.tls.enabled,
+                   tls_verify=node.tls.verify)
 
     @classmethod
     def blank(cls, name: str) -> ProfileDraft:
         defaults = Timeouts()
         values = {"name": name, "called_aet": "", "host": "", "port": "104",
                   "calling_aet": DEFAULT_CALLING_AET, "connect": _seconds_text(defaults.connect),
-                  "idle": _seconds_text(defaults.idle), "total": ""}
+                  "idle": _seconds_text(defaults.idle), "total": "",
+                  "tls_ca": "", "tls_cert": "", "tls_key": ""}
         return cls(values, [], modified=True)
 
     def duplicate(self, name: str) -> ProfileDraft:
         values = dict(self.values, name=name)
         return ProfileDraft(values, [list(row) for row in self.destinations], acse=self.acse,
-                            max_pdu=self.max_pdu, modified=True)
+                            max_pdu=self.max_pdu, max_message_mb=self.max_message_mb,
+                            modified=True,
+                            tls_enabled=self.tls_enabled, tls_verify=self.tls_verify)
 
     @property
     def display_name(self) -> str:
@@ -145,6 +162,7 @@ def validate_draft(draft: ProfileDraft, other_names: Collection[str] = ()) -> Va
     total = _checked(errors, "total", lambda: validate_seconds(
         values["total"].strip() or None, "total deadline", optional=True))
 
+    tls = _validated_tls(draft, errors)
     destinations = _validated_destinations(draft.destinations, out.cell_errors)
     if errors.keys() & CONNECTION_KEYS:
         return out
@@ -152,12 +170,36 @@ def validate_draft(draft: ProfileDraft, other_names: Collection[str] = ()) -> Va
         timeouts = Timeouts(connect=connect, acse=draft.acse, idle=idle, total=total)
         out.echo_node = PacsNode(name=name or "unsaved profile", called_aet=called, host=host,
                                  port=port, calling_aet=calling, max_pdu=draft.max_pdu,
-                                 timeouts=timeouts)
+                                 max_message_mb=draft.max_message_mb,
+                                 timeouts=timeouts, tls=tls or TlsSettings())
         if not errors and not out.cell_errors:
             out.node = out.echo_node.with_changes(destinations=tuple(destinations))
     except InvalidInput as exc:
         out.other_errors.append(exc.title)
     return out
+
+
+def _validated_tls(draft: ProfileDraft, errors: dict[Any, str]) -> TlsSettings | None:
+    """The draft's TLS settings; with TLS on, each file given must be readable now.
+
+    With TLS off the typed paths are kept (unchecked), so turning it on again restores them.
+    """
+    values = draft.values
+    paths = {key: values[key].strip() for key in TLS_FILE_KEYS}
+    if draft.tls_enabled:
+        for key, label in TLS_FILE_KEYS.items():
+            if paths[key] and not (key == "tls_ca" and not draft.tls_verify):
+                _checked(errors, key, partial(check_readable_file, paths[key], label))
+    if errors.keys() & TLS_FILE_KEYS.keys():
+        return None
+    try:
+        return TlsSettings(enabled=draft.tls_enabled, ca_file=paths["tls_ca"],
+                           cert_file=paths["tls_cert"], key_file=paths["tls_key"],
+                           verify=draft.tls_verify)
+    except InvalidInput as exc:
+        key = next((k for k, label in TLS_FILE_KEYS.items() if label == exc.field), "tls_ca")
+        errors[key] = exc.title
+        return None
 
 
 def _optional_host(text: str) -> str | None:

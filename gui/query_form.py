@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dicom_courier.gui.plain_text import make_plain, plain_tooltip
+
 MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "NM", "PT", "XA", "RF", "OT", "SR")
 
 WILDCARD_TIP = ("Use * for any characters and ? for one character, e.g. MÜLLER* or M?LLER. "
@@ -139,7 +141,7 @@ class QueryForm(QWidget):
         self.search_button.clicked.connect(self.request_search)
         self.clear_button = QPushButton("Clear", objectName="clearButton")
         self.clear_button.clicked.connect(self.clear)
-        self.error_label = QLabel(objectName="queryError")
+        self.error_label = make_plain(QLabel(objectName="queryError"))  # quotes typed values
         self.error_label.setStyleSheet("color: #c62828;")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
@@ -224,8 +226,8 @@ class QueryForm(QWidget):
         problems = self.problems()
         for name, edit in self.fields.items():
             edit.setStyleSheet(_INVALID_STYLE if name in problems else "")
-            edit.setToolTip(problems.get(name, WILDCARD_TIP if name in (
-                "queryPatientName", "queryDescription") else ""))
+            edit.setToolTip(plain_tooltip(problems.get(name, WILDCARD_TIP if name in (
+                "queryPatientName", "queryDescription") else "")))
         self.date_from.setStyleSheet(_INVALID_STYLE if "queryDateFrom" in problems else "")
         self.error_label.setText("\n".join(problems.values()))
         self.error_label.setVisible(bool(problems))

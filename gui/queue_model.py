@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from dicom_courier.core.queue import JobSnapshot, JobState
+from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -255,9 +256,9 @@ class MoveQueueModel(QAbstractTableModel):
         if role == PROGRESS_ROLE:
             return progress_of(job)
         if role == Qt.ItemDataRole.DisplayRole:
-            return _display(job, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(job, column)
+            return cell_text(_display(job, column))
+        if role == Qt.ItemDataRole.ToolTipRole:  # labels, AE titles, error comments: data
+            return plain_tooltip(_tooltip(job, column))
         if role == Qt.ItemDataRole.ForegroundRole and column is QueueColumn.STATUS:
             if job.state is JobState.FAILED:
                 return FAILED_COLOUR

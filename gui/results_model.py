@@ -27,6 +27,8 @@ from PySide6.QtCore import (
 )
 
 from dicom_courier.core.query import FindMatch
+from dicom_courier.core.safe_text import csv_cell
+from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
 #: Shown before a value that could not be decoded with the study's character set.
 UNDECODABLE_MARK = "\u26a0 "
@@ -273,7 +275,7 @@ def _format_row(match: FindMatch, sort_keys: list[SortKey]) -> tuple[tuple[str, 
         if bad and not bad.isdisjoint(keywords):
             text = UNDECODABLE_MARK + text
             undecodable |= 1 << column
-        display.append(text)
+        display.append(cell_text(text))  # a 64 MB description is cut, once, here
         sort_keys.append(key)
     search = "\x1f".join(
         [display[c] for c in _FILTER_COLUMNS] + [_raw(match, k) for k in _FILTER_RAW_KEYWORDS]
@@ -373,8 +375,8 @@ class StudyResultsModel(QAbstractTableModel):
             return _RIGHT if column in _COUNT_COLUMNS else None
         if role == Role.SORT_ROLE:
             return self._sort_keys[column][row]
-        if role == _TOOLTIP:
-            return self._tooltip(row, _COLUMNS[column])
+        if role == _TOOLTIP:  # names and descriptions are data, never HTML
+            return plain_tooltip(self._tooltip(row, _COLUMNS[column]))
         if role == Role.MATCH_ROLE:
             return self._matches[row]
         if role == Role.STUDY_UID_ROLE:
@@ -650,7 +652,8 @@ class ResultsFilterProxy(QAbstractTableModel):
 
 
 def _tsv_cell(text: object) -> str:
-    return "" if text is None else " ".join(str(text).replace("\t", " ").splitlines())
+    """One cell for a spreadsheet paste: one line, and never a formula (``csv_cell``)."""
+    return "" if text is None else csv_cell(" ".join(str(text).replace("\t", " ").splitlines()))
 
 
 def results_as_tsv(model: QAbstractItemModel, rows: Iterable[int],

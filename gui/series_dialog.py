@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
-    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.query import FindMatch
+from dicom_courier.gui.plain_text import cell_text, plain_label
 
 _COLUMNS = (("Series", "SeriesNumber"), ("Modality", "Modality"),
             ("Description", "SeriesDescription"), ("Images", "NumberOfSeriesRelatedInstances"))
@@ -37,9 +37,9 @@ class SeriesDialog(QDialog):
         self.setWindowTitle("Series of the study")
         self.study = study
         self._series: list[FindMatch] = []
-        self.heading = QLabel(study_text)
+        self.heading = plain_label(study_text)  # names a patient and a study: data
         self.heading.setWordWrap(True)
-        self.status = QLabel("Searching the PACS for the series…")
+        self.status = plain_label("Searching the PACS for the series…")
         self.table = QTableWidget(0, len(_COLUMNS), objectName="seriesTable")
         self.table.setHorizontalHeaderLabels([title for title, _ in _COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -50,7 +50,8 @@ class SeriesDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._update_button)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.send_button = self.buttons.addButton(
-            f"Send selected series to {destination}", QDialogButtonBox.ButtonRole.ActionRole)
+            f"Send selected series to {destination.replace('&', '&&')}",  # no mnemonic
+            QDialogButtonBox.ButtonRole.ActionRole)
         self.send_button.setObjectName("sendSeriesButton")
         self.send_button.setEnabled(False)
         self.send_button.clicked.connect(self._on_send)
@@ -72,7 +73,7 @@ class SeriesDialog(QDialog):
         self.table.setRowCount(len(self._series))
         for row, match in enumerate(self._series):
             for column, (_, keyword) in enumerate(_COLUMNS):
-                item = QTableWidgetItem(match.get(keyword))
+                item = QTableWidgetItem(cell_text(match.get(keyword)))
                 if keyword.startswith("Number"):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)

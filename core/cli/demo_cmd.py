@@ -13,11 +13,12 @@ import shutil
 
 from dicom_courier.core.cli.move_cmd import MoveRunner
 from dicom_courier.core.cli.render import print_error, print_matches, stdout
+from dicom_courier.core.cli.safe_text import line, literal
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import InvalidInput
 from dicom_courier.core.events import MoveOutcome
+from dicom_courier.core.input_rules import parse_decimal
 from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
 from dicom_courier.core.paths import app_paths
 from dicom_courier.core.query import (
@@ -33,17 +34,12 @@ WORKSTATION_AET = "WORKSTATION"
 
 
 def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidInput("--delay", "must be a number of seconds from 0 to 1", text) from None
-    if not 0 <= value <= 1:
-        raise InvalidInput("--delay", "must be a number of seconds from 0 to 1", text)
-    return value
+    return parse_decimal(text, "--delay", minimum=0, maximum=1, allow_minimum=True)
 
 
 def _step(text: str) -> None:
-    stdout.print(f"\n[bold cyan]{text}[/]")
+    stdout.print()
+    stdout.print(line((text, "bold cyan")))  # the step names a study description: data
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -85,8 +81,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         description = f"{chosen.get('PatientName')}: {chosen.get('StudyDescription')}"
         code = await runner.run([MoveTarget(study_uid=chosen.get("StudyInstanceUID"),
                                             description=description)])
-        stdout.print(f"The workstation received {workstation.received_count} images; "
-                     f"they are in {folder}", markup=False)
+        stdout.print(literal(f"The workstation received {workstation.received_count} images; "
+                             f"they are in {folder}"))
 
         _step("4. What a failure looks like: a destination the PACS does not know")
         failed = await courier.move(node, MoveRequest(

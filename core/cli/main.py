@@ -14,9 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from rich.markup import escape
-
 from dicom_courier.core.cli import options
+from dicom_courier.core.cli.arguments import undecodable_argument
 from dicom_courier.core.cli.move_cmd import MoveRunner
 from dicom_courier.core.cli.parser import (
     EXIT_CANCELLED,
@@ -26,6 +25,7 @@ from dicom_courier.core.cli.parser import (
     build_parser,
 )
 from dicom_courier.core.cli.render import print_error, print_matches, print_usage_error, stdout
+from dicom_courier.core.cli.safe_text import PrintableFormatter, line, literal
 from dicom_courier.core.diagnose import Verdict, diagnose
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
@@ -43,17 +43,36 @@ from dicom_courier.core.query import (
 from dicom_courier.core.resolve import resolve_targets
 from dicom_courier.core.transport import quiet_pynetdicom
 
+#: Printed whenever a profile is saved that does not check the PACS's certificate.
+TLS_NO_VERIFY_WARNING = ("WARNING: TLS is on but the PACS's certificate is NOT verified: anyone "
+                         "on the network can pose as this PACS and read what is sent.")
+
+#: The commands that need an ACTION, and where argparse puts it.
+_ACTION_OF = {"nodes": "nodes_command", "queue": "queue_command"}
+
 
 def run(argv: Sequence[str]) -> int:
+    """Run one command; returns the exit code (2: a bad argument, one line on stderr)."""
+    bad_bytes = undecodable_argument(argv)
+    if bad_bytes is not None:
+        sys.stderr.write(bad_bytes + "\n")
+        return EXIT_USAGE
     parser = build_parser()
-    args = parser.parse_args(list(argv))
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # a usage error (one line, already printed) or --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     _configure_logging(args.verbose)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    command = args.command + (f" {args.nodes_command}" if args.command == "nodes" else "")
-    if args.command == "queue" and args.queue_command:
-        command += f" {args.queue_command}"
+    command = args.command
+    if args.command in _ACTION_OF:
+        action = getattr(args, _ACTION_OF[args.command])
+        if action is None:  # 'nodes' or 'queue' alone: show what it can do
+            sys.stderr.write(args.command_parser.format_help())
+            return EXIT_USAGE
+        command += f" {action}"
     try:
         return asyncio.run(_dispatch(args))
     except InvalidInput as exc:
@@ -69,7 +88,9 @@ def run(argv: Sequence[str]) -> int:
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()  # a PACS value in a log line cannot drive the terminal
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     quiet_pynetdicom()
     if verbosity == 1:
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
@@ -102,9 +123,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 async def _echo(courier: Courier, pacs: PacsNode) -> int:
     result = await courier.echo(pacs)
-    stdout.print(f"{pacs.called_aet} at {pacs.host}:{pacs.port} answered the echo from "
-                 f"{pacs.calling_aet}: round trip {result.round_trip_ms:.1f} ms "
-                 f"(association {result.association_ms:.1f} ms)", markup=False)
+    stdout.print(literal(f"{pacs.called_aet} at {pacs.host}:{pacs.port} answered the echo "
+                         f"from {pacs.calling_aet}: round trip {result.round_trip_ms:.1f} ms "
+                         f"(association {result.association_ms:.1f} ms)"))
     return EXIT_OK
 
 
@@ -129,7 +150,7 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
         note = f"{result.count} result(s) in {result.duration:.2f} s"
         if limit is not None and result.count >= limit:
             note += f" (stopped at --limit {limit}; there may be more)"
-        stdout.print(note, markup=False)
+        stdout.print(literal(note))
     return EXIT_OK
 
 
@@ -145,6 +166,8 @@ async def _move_targets(courier: Courier, pacs: PacsNode,
                         args: argparse.Namespace) -> list[MoveTarget]:
     level, model = _level_and_model(args)
     keys = options.keys_from(args)
+    for flag in ("study", "series", "image"):  # typed UIDs: PS3.5 9.1, before anything is sent
+        options.uids_from(getattr(args, flag), f"--{flag}")
     by_uid = bool(args.study or args.series or args.image)
     if by_uid and keys:
         raise InvalidInput("-k", "give either UIDs (--study/--series/--image) or -k keys, "
@@ -189,9 +212,12 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
             "Nothing matched: no study to send.",
             f"The search on {pacs.called_aet} found nothing for these keys.",
             "Check the keys with 'dicom-courier find' first.")
-    runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
-                        as_json=args.json)
-    return await runner.run(targets)
+    from dicom_courier.core.cli.send_record import recorded_sends
+
+    with recorded_sends(args.config_dir) as recorder:  # refuses if sends cannot be recorded
+        runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
+                            as_json=args.json, recorder=recorder)
+        return await runner.run(targets)
 
 
 async def _nodes(args: argparse.Namespace) -> int:
@@ -201,48 +227,53 @@ async def _nodes(args: argparse.Namespace) -> int:
         raise InvalidInput("nodes", "needs an action: add, list, remove or test")
     if action == "add":
         node = PacsNode(
-            name=args.name, called_aet=args.aet, host=args.host,
+            name=options.profile_name(args.name),
+            called_aet=options.validate_ae_title(args.aet, "--aet"),
+            host=options.validate_host(args.host, "--host"),
             port=options.validate_port(args.port, "--port"),
-            calling_aet=args.calling_aet or options.DEFAULT_CALLING_AET,
+            calling_aet=options.calling_aet_from(args),
             timeouts=options.timeouts_from(args),
             destinations=tuple(options.destination_from(d) for d in args.dest),
+            tls=options.tls_from(args),
         )
         replaced = store.put(node, replace=args.replace)
         verb = "Replaced" if replaced else "Saved"
-        stdout.print(f"{verb} PACS {node.name!r} ({node.called_aet} at {node.host}:{node.port}) "
-                     f"in {store.path}", markup=False)
+        stdout.print(literal(f"{verb} PACS {node.name!r} ({node.called_aet} at {node.host}:"
+                             f"{node.port}) in {store.path}"))
+        if node.tls.unverified:
+            sys.stderr.write(TLS_NO_VERIFY_WARNING + "\n")
         return EXIT_OK
     if action == "list":
         nodes = store.load()
         if args.format == "json":
             sys.stdout.write(json.dumps([n.to_json() for n in nodes], indent=1) + "\n")
         elif not nodes:
-            stdout.print(f"No PACS saved yet in {store.path}. Add one with "
-                         "'dicom-courier nodes add NAME --host H --port P --aet AET'.",
-                         markup=False)
+            stdout.print(literal(f"No PACS saved yet in {store.path}. Add one with "
+                                 "'dicom-courier nodes add NAME --host H --port P --aet AET'."))
         for n in nodes if args.format == "table" else []:
             dests = ", ".join(d.ae_title + (f"@{d.host}:{d.port}" if d.host else "")
                               + (" (default)" if i == 0 else "")
                               for i, d in enumerate(n.destinations)) or "none"
-            stdout.print(f"{n.name}: {n.called_aet} at {n.host}:{n.port}, we are "
-                         f"{n.calling_aet}; destinations: {dests}", markup=False)
+            stdout.print(literal(f"{n.name}: {n.called_aet} at {n.host}:{n.port}, we are "
+                                 f"{n.calling_aet}; {n.tls.describe()}; "
+                                 f"destinations: {dests}"))
         return EXIT_OK
     if action == "remove":
         store.remove(args.name)
-        stdout.print(f"Removed PACS {args.name!r}.", markup=False)
+        stdout.print(literal(f"Removed PACS {args.name!r}."))
         return EXIT_OK
     return await _nodes_test(store.get(args.name))
 
 
 async def _nodes_test(node: PacsNode) -> int:
     """Answer the admin's questions about a profile, one line per check."""
-    marks = {Verdict.OK: "[green]OK[/]", Verdict.FAILED: "[red]FAILED[/]",
-             Verdict.UNCLEAR: "[yellow]UNCLEAR[/]", Verdict.SKIPPED: "[dim]SKIPPED[/]"}
+    marks = {Verdict.OK: ("OK", "green"), Verdict.FAILED: ("FAILED", "red"),
+             Verdict.UNCLEAR: ("UNCLEAR", "yellow"), Verdict.SKIPPED: ("SKIPPED", "dim"),
+             Verdict.WARNING: ("WARNING", "yellow")}
     failures = 0
     with Courier() as courier:
         async for check in diagnose(courier, node):
-            stdout.print(f"{marks[check.verdict]} {escape(check.question)} "
-                         f"{escape(check.answer)}")
+            stdout.print(line(marks[check.verdict], " ", check.question, " ", check.answer))
             if check.verdict is Verdict.FAILED:
                 failures += 1
                 if check.error is not None:

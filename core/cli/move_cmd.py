@@ -15,17 +15,13 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+from rich.text import Text
 
 from dicom_courier.core.cli.parser import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from dicom_courier.core.cli.render import print_error, stderr
+from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
+from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
@@ -81,9 +77,11 @@ class MoveRunner:
     """Runs the moves of one command and reports them as progress bars or JSON lines."""
 
     def __init__(self, courier: Courier, pacs: PacsNode, destination: str, *,
-                 model: QueryModel, priority: Priority, as_json: bool) -> None:
+                 model: QueryModel, priority: Priority, as_json: bool,
+                 recorder: SendRecorder | None = None) -> None:
         self.courier, self.pacs, self.destination = courier, pacs, destination
         self.model, self.priority, self.as_json = model, priority, as_json
+        self.recorder = recorder  # every send is a job row, as in the window (send_record)
         self.cancelled = False
         self.current: MoveOperation | None = None
 
@@ -109,9 +107,9 @@ class MoveRunner:
                         break
                     results.append(await self._one_json(target))
             else:
-                with Progress(
-                    TextColumn("{task.description}"), BarColumn(bar_width=30),
-                    MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                with Progress(  # data (descriptions, AE titles) is never markup
+                    LiteralColumn(), BarColumn(bar_width=30),
+                    MofNCompleteColumn(), LiteralColumn("detail"),
                     TimeElapsedColumn(), console=stderr, transient=False,
                 ) as progress:
                     for target in targets:
@@ -122,11 +120,18 @@ class MoveRunner:
         self._report(results, not_started, time.monotonic() - started)
         return overall_exit_code(results, self.cancelled)
 
-    def _operation(self, target: MoveTarget) -> MoveOperation:
+    def _operation(self, target: MoveTarget) -> MoveOperation | RecordedOperation:
+        """The move of ``target``, recorded first if there is a recorder (raises StoreError
+        when it cannot be: then nothing is sent)."""
         request = MoveRequest(target=target, destination=self.destination, model=self.model,
                               priority=self.priority)
+        job_id = None
+        if self.recorder is not None:
+            job_id = self.recorder.begin(self.pacs, request, target.description or "")
         self.current = self.courier.move(self.pacs, request)
-        return self.current
+        if self.recorder is None or job_id is None:
+            return self.current
+        return RecordedOperation(self.current, self.recorder, job_id)
 
     async def _one_bar(self, target: MoveTarget, progress: Progress) -> MoveResult:
         task: TaskID = progress.add_task(f"{_target_label(target)} → {self.destination}",
@@ -178,7 +183,7 @@ class MoveRunner:
                 f"in {duration:.1f} s")
         if not_started:
             line += f"; {not_started} not started (cancelled)"
-        stderr.print(line, markup=False)
+        stderr.print(literal(line))
 
 
 def _worst(results: Sequence[MoveResult], cancelled: bool) -> str:
@@ -187,23 +192,24 @@ def _worst(results: Sequence[MoveResult], cancelled: bool) -> str:
             EXIT_FAILED: "failed"}[code]
 
 
-def _detail(event: MoveProgress) -> str:
-    parts = []
+def _detail(event: MoveProgress) -> Text:
+    """The progress bar's detail: counts in colour (styles, never markup parsed from text)."""
+    parts: list[tuple[str, str]] = []
     if event.failed:
-        parts.append(f"[red]{event.failed} failed[/]")
+        parts.append((f"{event.failed} failed", "red"))
     if event.warning:
-        parts.append(f"[yellow]{event.warning} warnings[/]")
+        parts.append((f"{event.warning} warnings", "yellow"))
     if event.elapsed > 0 and event.completed:
-        parts.append(f"{event.completed / event.elapsed:.0f} img/s")
-    return " ".join(parts)
+        parts.append((f"{event.completed / event.elapsed:.0f} img/s", ""))
+    return Text(" ").join(line(part) for part in parts)
 
 
-def _outcome_text(result: MoveResult) -> str:
+def _outcome_text(result: MoveResult) -> Text:
     colour = {MoveOutcome.COMPLETED: "green", MoveOutcome.PARTIAL: "yellow",
               MoveOutcome.CANCELLED: "yellow", MoveOutcome.FAILED: "red"}[result.outcome]
-    text = f"[{colour}]{result.outcome.value}[/]"
+    text = line((result.outcome.value, colour))
     if result.failed:
-        text += f" [red]{result.failed} failed[/]"
+        text.append_text(line(" ", (f"{result.failed} failed", "red")))
     return text
 
 

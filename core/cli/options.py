@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 
 from dicom_courier.core.association import AD_HOC_NAME
 from dicom_courier.core.errors import InvalidInput
+from dicom_courier.core.input_rules import (
+    check_text,
+    parse_choice,
+    parse_whole_number,
+    validate_uid,
+)
 from dicom_courier.core.nodes import (
     DEFAULT_CALLING_AET,
     Destination,
     PacsNode,
     Timeouts,
+    TlsSettings,
+    check_readable_file,
     validate_ae_title,
     validate_host,
     validate_port,
@@ -46,9 +55,13 @@ def pacs_from(args: argparse.Namespace) -> PacsNode:
             raise InvalidInput("--pacs", "give either --pacs NAME or --host/--port/--aet, "
                                "not both")
         node = node_store(args).get(args.pacs)
-        if args.calling_aet:
+        if args.calling_aet is not None:  # '' is refused, not taken as "the default"
             node = node.with_changes(calling_aet=validate_ae_title(args.calling_aet,
                                                                    "--calling-aet"))
+        given = tls_options_given(args)
+        if given:
+            raise InvalidInput(given[0], "cannot be used with --pacs: the profile's TLS "
+                               "settings are used (change them with 'nodes add --replace')")
         return node.with_changes(timeouts=timeouts_from(args, node.timeouts))
     missing = [name for name, value in zip(("--host", "--port", "--aet"), direct, strict=True)
                if value is None]
@@ -60,20 +73,72 @@ def pacs_from(args: argparse.Namespace) -> PacsNode:
         called_aet=validate_ae_title(args.aet, "--aet"),
         host=validate_host(args.host, "--host"),
         port=validate_port(args.port, "--port"),
-        calling_aet=validate_ae_title(args.calling_aet or DEFAULT_CALLING_AET, "--calling-aet"),
+        calling_aet=calling_aet_from(args),
         timeouts=timeouts_from(args),
+        tls=tls_from(args),
     )
+
+
+_TLS_FILE_OPTIONS = (("tls_ca", "--tls-ca"), ("tls_cert", "--tls-cert"), ("tls_key", "--tls-key"))
+
+
+def tls_options_given(args: argparse.Namespace) -> list[str]:
+    """The TLS options given on the command line, as typed (``--tls``, ``--tls-ca`` ...)."""
+    given = ["--tls"] if getattr(args, "tls", False) else []
+    given += [flag for dest, flag in _TLS_FILE_OPTIONS if getattr(args, dest, None) is not None]
+    return given + (["--tls-no-verify"] if getattr(args, "tls_no_verify", False) else [])
+
+
+def tls_from(args: argparse.Namespace) -> TlsSettings:
+    """``--tls`` and its options as TlsSettings; files must exist and be readable now.
+
+    Paths are kept absolute, so a saved profile works from any folder. Raises InvalidInput
+    naming the option: a TLS option without --tls, --tls-key without --tls-cert,
+    --tls-no-verify with --tls-ca, a missing or unreadable file.
+    """
+    given = tls_options_given(args)
+    if not given:
+        return TlsSettings()
+    if given[0] != "--tls":
+        raise InvalidInput(given[0], "needs --tls (DICOM TLS is off without it)")
+    paths: dict[str, str] = {}
+    for dest, flag in _TLS_FILE_OPTIONS:
+        value = getattr(args, dest, None)
+        if value is None:
+            paths[dest] = ""
+            continue
+        if not value.strip():
+            raise InvalidInput(flag, "must name a file", value)
+        path = os.path.abspath(os.path.expanduser(value.strip()))
+        check_readable_file(path, flag)
+        paths[dest] = path
+    if args.tls_no_verify and paths["tls_ca"]:
+        raise InvalidInput("--tls-no-verify", "cannot be combined with --tls-ca (no CA is "
+                           "used when the PACS's certificate is not checked)")
+    if paths["tls_key"] and not paths["tls_cert"]:
+        raise InvalidInput("--tls-key", "needs --tls-cert (the certificate the key belongs to)")
+    return TlsSettings(enabled=True, ca_file=paths["tls_ca"], cert_file=paths["tls_cert"],
+                       key_file=paths["tls_key"], verify=not args.tls_no_verify)
+
+
+def calling_aet_from(args: argparse.Namespace) -> str:
+    """``--calling-aet``, or COURIER when it is not given; an empty or blank one is refused."""
+    if args.calling_aet is None:
+        return DEFAULT_CALLING_AET
+    return validate_ae_title(args.calling_aet, "--calling-aet")
 
 
 def destination_from(text: str) -> Destination:
     """``AET`` or ``AET@HOST:PORT`` (the address lets 'nodes test' echo the destination)."""
     aet, at, address = text.partition("@")
+    aet = validate_ae_title(aet, "--dest")
     if not at:
         return Destination(ae_title=aet)
     host, colon, port = address.rpartition(":")
     if not colon or not host:
         raise InvalidInput("--dest", "must be AET or AET@HOST:PORT", text)
-    return Destination(ae_title=aet, host=host, port=validate_port(port, "--dest port"))
+    return Destination(ae_title=aet, host=validate_host(host, "--dest host"),
+                       port=validate_port(port, "--dest port"))
 
 
 def keys_from(args: argparse.Namespace) -> dict[str, str]:
@@ -88,15 +153,32 @@ def keys_from(args: argparse.Namespace) -> dict[str, str]:
 
 
 def priority_from(text: str) -> Priority:
-    try:
-        return Priority[text.strip().upper()]
-    except KeyError:
-        raise InvalidInput("--priority", "must be low, medium or high", text) from None
+    """``low``, ``medium`` or ``high`` (ASCII, any case) as the DIMSE priority."""
+    return Priority[parse_choice(text, "--priority", ("low", "medium", "high")).upper()]
 
 
-def positive_int(text: str | None, field_name: str) -> int | None:
+#: Upper bounds of the counts typed on the command line (far above any real use).
+MAX_LIMIT = 10_000_000
+MAX_DAYS = 36_525  # 100 years
+MAX_JOB_ID = 2**63 - 1  # SQLite INTEGER
+
+
+def positive_int(text: str | None, field_name: str, *, maximum: int = MAX_LIMIT,
+                 unit: str = "") -> int | None:
+    """None for an option not given, else a whole number from 1 to ``maximum`` in ASCII
+    digits (see :func:`.input_rules.parse_whole_number`); raises InvalidInput."""
     if text is None:
         return None
-    if not text.strip().isdigit() or int(text) < 1:
-        raise InvalidInput(field_name, "must be a whole number of at least 1", text)
-    return int(text)
+    return parse_whole_number(text, field_name, minimum=1, maximum=maximum, unit=unit)
+
+
+def uids_from(values: list[str], field_name: str) -> list[str]:
+    """Typed UIDs (``--study``, ``--series``, ``--image``), each held to PS3.5 9.1."""
+    return [validate_uid(value, field_name) for value in values]
+
+
+def profile_name(text: str, field_name: str = "NAME") -> str:
+    """A profile name as typed: not blank, no control characters, at most 64 characters."""
+    if not text.strip():
+        raise InvalidInput(field_name, "must not be blank", text)
+    return check_text(text.strip(), field_name, max_length=64)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import NoReturn
 
+from dicom_courier.core.safe_text import printable
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -28,8 +30,26 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the command, not a usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        # argparse quotes typed text as it is ("unrecognized arguments: a<LF>b"): keep one line
+        sys.stderr.write(f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
         sys.exit(EXIT_USAGE)
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """DICOM TLS (PS3.15 B.1) options, for 'nodes add' and the --host/--port/--aet commands."""
+    group = parser.add_argument_group("DICOM TLS (PS3.15 B.1)")
+    group.add_argument("--tls", action="store_true",
+                       help="use DICOM TLS; the PACS's certificate is checked")
+    group.add_argument("--tls-ca", metavar="FILE",
+                       help="PEM file of the CA(s) that sign the PACS's certificate "
+                       "(default: this computer's trusted CAs)")
+    group.add_argument("--tls-cert", metavar="FILE",
+                       help="our client certificate (PEM), if the PACS requires one")
+    group.add_argument("--tls-key", metavar="FILE",
+                       help="the private key of --tls-cert (PEM, no password)")
+    group.add_argument("--tls-no-verify", action="store_true",
+                       help="do NOT check the PACS's certificate (anyone on the network can "
+                       "pose as the PACS; testing only)")
 
 
 def _pacs_options() -> argparse.ArgumentParser:
@@ -45,6 +65,7 @@ def _pacs_options() -> argparse.ArgumentParser:
                        help="give up when the PACS is silent this long (default 120)")
     group.add_argument("--deadline", metavar="S", help="give up after this long in total")
     group.add_argument("--connect-timeout", metavar="S", help="TCP connect timeout (default 10)")
+    add_tls_options(parent)
     return parent
 
 
@@ -74,6 +95,7 @@ def build_parser() -> OneLineParser:
     pacs, query = _pacs_options(), _query_options()
 
     nodes = commands.add_parser("nodes", help="add, list, remove and test PACS profiles")
+    nodes.set_defaults(command_parser=nodes)  # 'nodes' alone prints this parser's usage
     node_cmds = nodes.add_subparsers(dest="nodes_command", metavar="ACTION",
                                      parser_class=OneLineParser)
     add = node_cmds.add_parser("add", help="save a PACS profile with its move destinations")
@@ -90,6 +112,7 @@ def build_parser() -> OneLineParser:
     add.add_argument("--idle-timeout", metavar="S")
     add.add_argument("--deadline", metavar="S")
     add.add_argument("--connect-timeout", metavar="S")
+    add_tls_options(add)
     node_cmds.add_parser("list", help="show saved profiles").add_argument(
         "--format", choices=("table", "json"), default="table")
     node_cmds.add_parser("remove", help="delete a profile").add_argument("name")
@@ -128,6 +151,7 @@ def _add_queue_parser(commands: argparse._SubParsersAction[OneLineParser]) -> No
     queue = commands.add_parser(
         "queue", help="queue sends for later, run them, retry, list and export the history",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    queue.set_defaults(command_parser=queue)  # 'queue' alone prints this parser's usage
     actions = queue.add_subparsers(dest="queue_command", metavar="ACTION",
                                    parser_class=OneLineParser)
     add = actions.add_parser("add", help="record studies to send (by UID; nothing is sent yet)")

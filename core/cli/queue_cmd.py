@@ -29,17 +29,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.move_cmd import (
@@ -51,6 +42,7 @@ from dicom_courier.core.cli.move_cmd import (
 )
 from dicom_courier.core.cli.parser import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from dicom_courier.core.cli.render import print_error, stderr, stdout
+from dicom_courier.core.cli.safe_text import LiteralColumn, cell, line, literal
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
 from dicom_courier.core.history import (
@@ -63,6 +55,7 @@ from dicom_courier.core.history import (
     purge_older_than,
     query_history,
 )
+from dicom_courier.core.input_rules import check_text, parse_whole_number
 from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock
 from dicom_courier.core.nodes import PacsNode, validate_ae_title
 from dicom_courier.core.paths import app_paths
@@ -95,8 +88,8 @@ def _open(path: Path, store_class: type[JobStore]) -> JobStore:
             f"Check that {path.parent} is a folder you may write to, or choose another one "
             "with --config-dir.", details={"File": str(path)}) from None
     if store.moved_aside is not None:
-        stderr.print(f"Warning: the job database was damaged; it was moved to "
-                     f"{store.moved_aside} and a new one was started.", markup=False)
+        stderr.print(literal(f"Warning: the job database was damaged; it was moved to "
+                             f"{store.moved_aside} and a new one was started."))
     return store
 
 
@@ -183,34 +176,33 @@ def _add(store: JobStore, args: argparse.Namespace) -> int:
     if not args.study:
         raise InvalidInput("--study", "say what to send: one or more --study UID")
     priority = options.priority_from(args.priority)
-    patient_id = (args.patient_id or "").strip()
-    targets = [MoveTarget(study_uid=uid, patient_id=patient_id or None) for uid in args.study]
+    patient_id = check_text((args.patient_id or "").strip(), "--patient-id", max_length=64)
+    check_text(args.label or "", "--label", max_length=1024)
+    targets = [MoveTarget(study_uid=uid, patient_id=patient_id or None)
+               for uid in options.uids_from(args.study, "--study")]
     added = 0
     for target in targets:
-        waiting = _waiting_duplicate(store, pacs_name=pacs.name, study_uid=target.study_uid,
-                                     series_uids=(), destination=destination)
+        # Looked up and added in one transaction: two processes make one job (add_once).
+        job_id, waiting = store.add_once(pacs_json=pacs.to_json(), destination=destination,
+                                         study_uid=target.study_uid, patient_id=patient_id,
+                                         label=(args.label or "").strip())
         if waiting is not None:
-            stdout.print(f"Study {target.study_uid} is already queued for {destination} as "
-                         f"job {waiting.id} ({waiting.state}); not added again.", markup=False)
+            stdout.print(literal(f"Study {target.study_uid} is already queued for {destination} as "
+                                 f"job {waiting.id} ({waiting.state}); not added again."))
             continue
-        job_id = store.add(pacs_json=pacs.to_json(), destination=destination,
-                           study_uid=target.study_uid, patient_id=patient_id,
-                           label=(args.label or "").strip())
         if priority is not Priority.MEDIUM:
             store.set_priority(job_id, int(priority))
         added += 1
-        stdout.print(f"Queued job {job_id}: study {target.study_uid} from {pacs.name} to "
-                     f"{destination} (priority {priority.name.lower()}).", markup=False)
+        stdout.print(literal(f"Queued job {job_id}: study {target.study_uid} from {pacs.name} to "
+                             f"{destination} (priority {priority.name.lower()})."))
     if added:
-        stdout.print("Send them with 'dicom-courier queue run'.", markup=False)
+        stdout.print("Send them with 'dicom-courier queue run'.")
     return EXIT_OK
 
 
 def _job_id(text: str) -> int:
-    if not text.strip().isdigit():
-        raise InvalidInput("JOB_ID", "must be a job number (see 'dicom-courier queue list')",
-                           text)
-    return int(text)
+    """A job number as typed (ASCII digits, 1 to 2**63-1); raises InvalidInput."""
+    return parse_whole_number(text, "JOB_ID", minimum=1, maximum=options.MAX_JOB_ID)
 
 
 def _retry(store: JobStore, args: argparse.Namespace) -> int:
@@ -229,15 +221,15 @@ def _retry(store: JobStore, args: argparse.Namespace) -> int:
     waiting = _waiting_duplicate(store, pacs_name=job.pacs_name, study_uid=job.study_uid,
                                  series_uids=job.series_uids, destination=job.destination)
     if waiting is not None:
-        stdout.print(f"The same send is already queued as job {waiting.id}; not added again.",
-                     markup=False)
+        stdout.print(literal(f"The same send is already queued as job {waiting.id}; "
+                             "not added again."))
         return EXIT_OK
     new_id = store.add(pacs_json=store.pacs_json(job_id), destination=job.destination,
                        study_uid=job.study_uid, series_uids=job.series_uids,
                        patient_id=job.patient_id, label=job.label, retry_of=job_id)
     _copy_target_details(store, job, new_id)
-    stdout.print(f"Queued job {new_id}, a retry of job {job_id} ({job.state}). Send it with "
-                 "'dicom-courier queue run'.", markup=False)
+    stdout.print(literal(f"Queued job {new_id}, a retry of job {job_id} ({job.state}). "
+                         "Send it with 'dicom-courier queue run'."))
     return EXIT_OK
 
 
@@ -305,15 +297,14 @@ def _list(store: JobStore, args: argparse.Namespace) -> int:
     jobs = store.jobs(states=(state,) if state else None)
     if store.interrupted:
         stderr.print(f"{len(store.interrupted)} job(s) were running when DICOM Courier "
-                     "stopped; they are marked interrupted and 'queue run' sends them again.",
-                     markup=False)
+                     "stopped; they are marked interrupted and 'queue run' sends them again.")
     if args.format == "json":
         sys.stdout.write(json.dumps([job_as_json(j) for j in jobs], ensure_ascii=False,
                                     indent=1) + "\n")
         return EXIT_OK
     if not jobs:
         what = f"in state {state}" if state else "yet"
-        stdout.print(f"No jobs {what} in {store.path}.", markup=False)
+        stdout.print(literal(f"No jobs {what} in {store.path}."))
         return EXIT_OK
     table = Table(header_style="bold")
     for title in ("job", "state", "queued", "user", "PACS", "destination", "patient ID",
@@ -326,7 +317,7 @@ def _list(store: JobStore, args: argparse.Namespace) -> int:
                  job.pacs_name, job.destination, job.patient_id, job.label, job.study_uid,
                  _images(job), str(job.failed) if job.failed else "",
                  "" if job.retry_of is None else str(job.retry_of))
-        table.add_row(*(Text(cell) for cell in cells))  # Text: a "[" in a label is not markup
+        table.add_row(*(cell(value) for value in cells))  # literal, controls escaped, cut
     stdout.print(table)
     return EXIT_OK
 
@@ -355,16 +346,16 @@ def _export(store: JobStore, args: argparse.Namespace) -> int:
             "No file was written.",
             "Choose a folder you may write to, or '--csv -' to write to the terminal.",
             details={"File": str(target)}) from None
-    stderr.print(f"Exported {count} job(s) to {target}.", markup=False)
+    stderr.print(literal(f"Exported {count} job(s) to {target}."))
     return EXIT_OK
 
 
 def _purge(store: JobStore, args: argparse.Namespace) -> int:
-    days = options.positive_int(args.days, "--days") if args.days is not None else None
+    days = options.positive_int(args.days, "--days", maximum=options.MAX_DAYS, unit="days")
     removed = purge_older_than(store, DEFAULT_RETENTION_DAYS if days is None else days)
-    stdout.print(f"Deleted {removed} finished job(s) older than "
-                 f"{DEFAULT_RETENTION_DAYS if days is None else days} days; jobs not yet "
-                 "sent are kept.", markup=False)
+    stdout.print(literal(f"Deleted {removed} finished job(s) older than "
+                         f"{DEFAULT_RETENTION_DAYS if days is None else days} days; jobs not yet "
+                         "sent are kept."))
     return EXIT_OK
 
 
@@ -404,8 +395,7 @@ def _plan(store: JobStore, job: StoredJob, args: argparse.Namespace) -> _Planned
 async def _run(store: JobStore, args: argparse.Namespace) -> int:
     claimed = store.claim_queued()
     if not claimed:
-        stdout.print("Nothing to send: no job is queued, interrupted or waiting to retry.",
-                     markup=False)
+        stdout.print("Nothing to send: no job is queued, interrupted or waiting to retry.")
         return EXIT_OK
     planned: list[_Planned] = []
     for job in claimed:
@@ -440,10 +430,10 @@ class QueueRunner:
     async def run(self, planned: Sequence[_Planned]) -> int:
         started = time.monotonic()
         with _ctrl_c_cancels(self._cancel, self._abort), Progress(
-            TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=stderr,
+            LiteralColumn(), BarColumn(bar_width=30), MofNCompleteColumn(),
+            LiteralColumn("detail"), TimeElapsedColumn(), console=stderr,
             transient=False,
-        ) as progress:
+        ) as progress:  # a label or AE title like AI[/]BOX is data, never markup
             self._progress = progress
             for plan in planned:
                 self._submit(plan)
@@ -465,10 +455,10 @@ class QueueRunner:
         self._submitted.add(new_id)  # submit records priority and images with the new row
         if old.state == INTERRUPTED or old.started_at is not None:
             reached = f"{old.completed} of {old.total if old.total is not None else '?'}"
-            stderr.print(f"Warning: job {old.id} was {old.state} after {reached} images; it "
-                         f"is sent again as job {new_id}. The PACS may resend images "
-                         f"{old.destination} already has (a C-MOVE cannot skip them).",
-                         markup=False)
+            stderr.print(literal(f"Warning: job {old.id} was {old.state} after {reached} "
+                                 f"images; it is sent again as job {new_id}. The PACS may "
+                                 f"resend images {old.destination} already has (a C-MOVE "
+                                 "cannot skip them)."))
 
     def _finished_all(self) -> bool:
         return all(i in self._final for i in self._submitted)
@@ -484,7 +474,7 @@ class QueueRunner:
                 label = job.label.study or job.label.patient or _target_label(
                     job.request.target)
                 task = self._tasks[job.job_id] = progress.add_task(
-                    f"job {job.job_id}: {escape(label)} → {job.destination}", total=None,
+                    f"job {job.job_id}: {label} → {job.destination}", total=None,
                     detail="")
             progress.update(task, **_bar_fields(job))
         if self._submitted and self._finished_all():
@@ -508,7 +498,7 @@ class QueueRunner:
             result = job.result
             if result is not None and result.error is not None and job.state is not \
                     JobState.CANCELLED:
-                stderr.print(f"Job {job.job_id}:", markup=False)
+                stderr.print(literal(f"Job {job.job_id}:"))
                 print_error(result.error)
         completed = sum(r.completed for r in results)
         total = sum((r.total or 0) for r in results)
@@ -523,7 +513,7 @@ class QueueRunner:
                 f"{failed} failed, {warning} with warnings, in {duration:.1f} s")
         if not_started:
             line += f"; {not_started} not started (cancelled)"
-        stderr.print(line, markup=False)
+        stderr.print(literal(line))
 
 
 def _bar_fields(job: JobSnapshot) -> dict[str, Any]:
@@ -534,10 +524,10 @@ def _bar_fields(job: JobSnapshot) -> dict[str, Any]:
                 "completed": result.completed + result.failed + result.warning,
                 "detail": _outcome_text(result)}
     if job.state is JobState.CANCELLED:
-        return {"detail": "[yellow]cancelled[/]"}
+        return {"detail": line(("cancelled", "yellow"))}
     if job.progress is not None:
         return {"total": job.progress.total, "completed": job.progress.done,
                 "detail": _detail(job.progress)}
     if job.state is JobState.QUEUED:
-        return {"detail": f"waiting for a free slot on {escape(job.pacs.name)}"}
+        return {"detail": f"waiting for a free slot on {job.pacs.name}"}
     return {"detail": "connecting…"}

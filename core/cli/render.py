@@ -7,30 +7,39 @@ import json
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
 from rich.table import Table
 
+from dicom_courier.core.cli.safe_text import cell, console, line, literal
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.query import FindMatch
+from dicom_courier.core.safe_text import csv_cell, display
 
 #: A pipe or file gets a wide table (no columns dropped); a terminal gets its own width.
-stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+#: Both print every ``str`` literally (no markup, no emoji); data goes in as ``Text``.
+stdout = console(width=None if sys.stdout.isatty() else 250)
+stderr = console(stderr=True)
 
 
 def print_error(error: CourierError) -> None:
-    """Title, explanation, what to do, then the technical details, on stderr."""
-    stderr.print(f"[bold red]Error:[/] {error.title}", markup=True)
+    """Title, explanation, what to do, then the technical details, on stderr.
+
+    Every part is literal text (an AE title ``AI[/]BOX`` or a PACS comment with ``ESC`` in it
+    is shown as it is, escaped), each cut at :data:`.safe_text.MESSAGE_LIMIT` characters.
+    """
+    stderr.print(line(("Error:", "bold red"), " ", error.title))
     if error.explanation:
-        stderr.print(error.explanation, markup=False)
+        stderr.print(literal(error.explanation, keep_newlines=True))
     if error.action:
-        stderr.print(f"[bold]What to do:[/] {error.action}", markup=True)
+        stderr.print(line(("What to do:", "bold"), " ", literal(error.action,
+                                                                keep_newlines=True)))
     for key, value in error.details.items():
-        stderr.print(f"  {key}: {value}", markup=False)
+        stderr.print(line("  ", key, ": ", value))
 
 
 def print_usage_error(command: str, error: CourierError) -> None:
-    sys.stderr.write(f"dicom-courier {command}: error: {error.title}\n")
+    """One line on stderr; a typed value's control characters are shown escaped."""
+    sys.stderr.write(f"dicom-courier {display(command, None)}: error: "
+                     f"{display(error.title, None)}\n")
 
 
 def columns_of(matches: Sequence[FindMatch], preferred: Sequence[str]) -> list[str]:
@@ -50,19 +59,19 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
     if fmt == "json":
         rows = [{c: m.get(c) for c in columns} for m in matches]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
-    elif fmt == "csv":
+    elif fmt == "csv":  # the full value; a cell a spreadsheet would run gets a leading '
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow([csv_cell(c) for c in columns])
         for m in matches:
-            writer.writerow([m.get(c) for c in columns])
-    else:
+            writer.writerow([csv_cell(m.get(c)) for c in columns])
+    else:  # literal cells, controls escaped, long values cut (a 64 MB value prints at once)
         table = Table(show_lines=False, header_style="bold")
         for column in columns:
             if column.endswith("UID"):  # kept whole, so it can be copied into 'move --study'
-                table.add_column(column, no_wrap=True, overflow="ignore")
+                table.add_column(cell(column), no_wrap=True, overflow="ignore")
             else:
-                table.add_column(column, overflow="fold")
+                table.add_column(cell(column), overflow="fold")
         for m in matches:
-            table.add_row(*[m.get(c) + (" (undecodable)" if c in m.undecodable else "")
+            table.add_row(*[cell(m.get(c)) + (" (undecodable)" if c in m.undecodable else "")
                             for c in columns])
         stdout.print(table)

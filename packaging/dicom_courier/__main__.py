@@ -23,6 +23,12 @@ def _wants_window(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    from dicom_courier.core.cli.arguments import undecodable_argument
+
+    bad_bytes = undecodable_argument(args)  # the window's --config-dir too: UTF-8 text only
+    if bad_bytes is not None:
+        sys.stderr.write(bad_bytes + "\n")
+        return 2
     if _wants_window(args):
         from dicom_courier.gui.app import run_app
 

@@ -36,7 +36,7 @@ def cli(*args: str, config_dir: Path | None = None) -> subprocess.CompletedProce
         (["move", "--host", "h", "--port", "104", "--aet", "X", "--study", "1.2.3"],
          "--dest: is required"),
         (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS",
-          "--study", "not-a-uid"], "study UID: must be a DICOM UID"),
+          "--study", "not-a-uid"], "--study: must be a DICOM UID"),
         (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS"],
          "say what to send"),
         (["move", "--host", "h", "--port", "104", "--aet", "X", "--dest", "WS",

@@ -40,7 +40,7 @@ def _match(index: int) -> FindMatch:
 
 
 class _StreamingFind:
-    """Yields RESULTS matches, yielding to the loop every 100 like the engine's Channel."""
+    """Yields RESULTS matches in batches of 100, like the engine's Channel."""
 
     def __init__(self) -> None:
         self.result = FindResult(count=RESULTS, status=0, duration=1.0, cancelled=False,
@@ -52,14 +52,13 @@ class _StreamingFind:
     def abort(self) -> None:
         pass
 
-    def __aiter__(self) -> AsyncIterator[FindMatch]:
+    def batches(self) -> AsyncIterator[list[FindMatch]]:
         return self._stream()
 
-    async def _stream(self) -> AsyncIterator[FindMatch]:
-        for index in range(RESULTS):
-            if index % 100 == 0:
-                await asyncio.sleep(0)
-            yield _match(index)
+    async def _stream(self) -> AsyncIterator[list[FindMatch]]:
+        for start in range(0, RESULTS, 100):
+            await asyncio.sleep(0)
+            yield [_match(index) for index in range(start, start + 100)]
 
 
 @pytest.mark.parametrize("sorted_view", [False, True])

@@ -150,8 +150,7 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
                  ["queue", "retry", "seven"],
                  ["queue", "retry", "99"],
                  ["queue", "add", "--pacs", "nowhere", "--study", "1.2.3"],
-                 ["queue", "export"],
-                 ["queue"]):
+                 ["queue", "export"]):  # 'queue' alone prints its usage: test_cli_input.py
         result = cli(*args, config_dir=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)

@@ -1,0 +1,470 @@
+"""Our timers own every association: a watchdog ends it within them, whatever the peer sends.
+
+pynetdicom (3.0) sets the socket to blocking after connecting and reads a whole PDU with
+blocking ``recv`` calls (``DULServiceProvider._read_pdu_data``). A peer that announces a PDU
+longer than what it sends, trickles one byte a second or goes silent mid-PDU therefore holds
+the reader thread for ever; pynetdicom's own DIMSE/ACSE timeouts then call ``abort()``, which
+waits for that same reader, so the idle timeout, the deadline, Cancel and closing the window
+all waited until the peer hung up. It also assembles a DIMSE message from P-DATA fragments
+without a size limit, and a peer that never sets the last-fragment bit grows our memory
+without bound.
+
+:class:`AssociationGuard` is the shim that closes those gaps, per association:
+
+- At ``EVT_CONN_OPEN`` (on pynetdicom's reader thread, before anything is read) the
+  association's socket becomes a :class:`GuardedSocket`: reads and writes wait at most
+  :data:`SOCKET_TICK` at a time and give up as soon as the guard has *tripped*.
+- A watchdog thread trips the guard when one of our timers runs out: A-ASSOCIATE answer
+  (``acse``), a complete DIMSE message (``idle``, restarted by each one), A-RELEASE answer;
+  the operation trips it for the deadline, cancel grace or an abort.
+- The reader checks every PDU header before reading the body (PS3.8 9.3.1): a PDU or a DIMSE
+  message (the sum of its P-DATA fragments, PS3.8 E.2) larger than ``max_message`` bytes,
+  an unknown PDU type, a malformed presentation data value item, or an A-ASSOCIATE-AC
+  without a usable Maximum Length (PS3.8 D.1.1) trips it at once, before the bytes are read.
+- Tripping sends exactly one A-ABORT (later ones, including pynetdicom's own, are dropped),
+  shuts the socket down so pynetdicom sees the connection closed, and wakes the worker
+  waiting for a DIMSE message. If pynetdicom's reader thread died (a fuzzed PDU can raise
+  inside its state machine), the watchdog notices and does the same from its own thread.
+
+An upstream fix would be a socket timeout on every ``recv`` with a check of the association's
+abort flag between reads, a maximum DIMSE message size in ``DIMSEMessage.decode_msg``, an
+``abort()`` that does not wait for a blocked reader, and validation of the Maximum Length
+sub-item; see :mod:`dicom_courier.core.transport` for the rest of our pynetdicom set-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pynetdicom import evt
+from pynetdicom.pdu_primitives import A_P_ABORT
+from pynetdicom.transport import AssociationSocket
+
+if TYPE_CHECKING:
+    from pynetdicom import Association
+
+log = logging.getLogger(__name__)
+
+#: How often the watchdog looks at its timers, in seconds.
+TICK = 0.05
+#: The longest one blocking socket call may wait before the guard is checked again, seconds.
+SOCKET_TICK = 0.1
+#: How long we try to get our one A-ABORT out to a peer that does not read, seconds.
+ABORT_SEND_LIMIT = 0.5
+#: Association, release and abort PDUs are small; anything larger is not DICOM.
+MAX_CONTROL_PDU = 1 << 20
+
+# Why a guard tripped (besides the operation's own reasons in core.association).
+TRIP_ACSE = "acse-timeout"
+TRIP_IDLE = "idle"
+TRIP_RELEASE = "release-timeout"
+TRIP_OVERSIZE = "oversize"
+TRIP_PROTOCOL = "protocol"
+TRIP_FINISH = "finish"
+
+_ABORT_TYPE = 0x07
+_P_DATA_TYPE = 0x04
+_ASSOCIATE_AC_TYPE = 0x02
+_KNOWN_PDU_TYPES = frozenset(range(0x01, 0x08))
+_PDU_NAMES = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-RJ",
+              0x04: "P-DATA-TF", 0x05: "A-RELEASE-RQ", 0x06: "A-RELEASE-RP", 0x07: "A-ABORT"}
+
+
+class Phase(Enum):
+    """Where the association is; each phase has its own timer."""
+
+    CONNECTING = "connecting"
+    NEGOTIATING = "negotiating"  # waiting for A-ASSOCIATE-AC/RJ: ``acse``
+    RUNNING = "running"  # request sent, waiting for responses: ``idle`` per message
+    RELEASING = "releasing"  # A-RELEASE-RQ sent: ``acse``
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Trip:
+    """Why the guard ended the association: a reason code and a sentence of detail."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    """The timers (seconds) and the size cap (bytes) one association is held to."""
+
+    acse: float
+    idle: float
+    max_message: int
+
+
+class AssociationGuard:
+    """Ends one association within our timers, whatever the peer sends. See the module doc.
+
+    Thread use: ``install`` runs on pynetdicom's reader thread; ``trip``, ``set_phase`` and
+    ``close`` on any thread; the watchdog runs on its own thread until ``close``.
+    """
+
+    def __init__(self, limits: GuardLimits) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self.trip_info: Trip | None = None
+        self.phase = Phase.CONNECTING
+        self._phase_since = time.monotonic()
+        self.last_message_at = time.monotonic()
+        self.assoc: Association | None = None
+        self.peer_abort: tuple[int, int] | None = None  # (source, reason) of the peer's A-ABORT
+        self.aborts_sent = 0
+        self._abort_claimed = False
+        self._bailed = False
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._reader = _PduReader(self)
+
+    # ------------------------------------------------------------------ set-up and phases
+
+    def install(self, assoc: Association) -> None:
+        """Runs on: pynetdicom's reader thread, at EVT_CONN_OPEN (before the first read)."""
+        self.assoc = assoc
+        sock = assoc.dul.socket
+        if sock is None or sock.socket is None:
+            return
+        sock.__class__ = GuardedSocket
+        sock._guard = self  # type: ignore[attr-defined]
+        sock.socket.settimeout(SOCKET_TICK)
+        self.set_phase(Phase.NEGOTIATING)
+        self._watcher = threading.Thread(target=self._watch, name="association-watchdog",
+                                         daemon=True)
+        self._watcher.start()
+
+    def set_phase(self, phase: Phase) -> None:
+        with self._lock:
+            self.phase = phase
+            self._phase_since = self.last_message_at = time.monotonic()
+
+    @property
+    def tripped(self) -> bool:
+        return self.trip_info is not None
+
+    def message_received(self) -> None:
+        """Runs on: the reader thread. A whole DIMSE message arrived: the idle timer restarts."""
+        self.last_message_at = time.monotonic()
+
+    # ------------------------------------------------------------------ ending it
+
+    def trip(self, reason: str, detail: str = "") -> bool:
+        """End the association now (any thread); False if it was already ending.
+
+        pynetdicom's own ``abort()`` becomes a no-op (we send the one A-ABORT), the reader is
+        released within :data:`SOCKET_TICK`, and a worker waiting for a DIMSE message wakes.
+        """
+        with self._lock:
+            if self.trip_info is not None:
+                return False
+            self.trip_info = Trip(reason, detail)
+            assoc = self.assoc
+        if reason in (TRIP_PROTOCOL, TRIP_OVERSIZE):
+            log.info("association ended: %s %s", reason, detail)
+        if assoc is not None:
+            assoc._sent_abort = True
+            assoc.dimse.msg_queue.put((None, None))  # wakes a worker waiting for a response
+            if self.phase in (Phase.NEGOTIATING, Phase.RELEASING):
+                # ... and one waiting for the A-ASSOCIATE or A-RELEASE answer.
+                primitive = A_P_ABORT()
+                primitive.provider_reason = 0x00
+                assoc.dul.to_user_queue.put(primitive)
+        return True
+
+    def claim_abort(self) -> bool:
+        """True once per association: whoever gets it sends the one A-ABORT."""
+        with self._lock:
+            if self._abort_claimed:
+                return False
+            self._abort_claimed = True
+            return True
+
+    def bail(self, raw: socket.socket | None) -> None:
+        """Send our A-ABORT (once) and shut the socket down. Runs on the thread that reads."""
+        with self._lock:
+            if self._bailed:
+                return
+            self._bailed = True
+        if raw is None:
+            return
+        info = self.trip_info
+        provider = info is not None and info.reason in (TRIP_PROTOCOL, TRIP_OVERSIZE)
+        if self.claim_abort():
+            abort_pdu = struct.pack(">BBLBBBB", _ABORT_TYPE, 0, 4, 0, 0,
+                                    2 if provider else 0, 0)
+            if _send_bounded(raw, abort_pdu, ABORT_SEND_LIMIT):
+                self.aborts_sent += 1
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+
+    @property
+    def bailed(self) -> bool:
+        return self._bailed
+
+    def close(self, join_timeout: float = 2.0) -> None:
+        """Stop the watchdog and make sure pynetdicom's threads for this association end.
+
+        Runs on: the DIMSE worker thread, after release or abort.
+        """
+        self.set_phase(Phase.DONE)
+        self._closed.set()
+        assoc = self.assoc
+        if assoc is None:
+            return
+        dul = assoc.dul
+        if dul.is_alive():
+            dul.join(join_timeout)
+        if dul.is_alive():  # never seen; belt and braces for a reader we cannot reach
+            log.warning("pynetdicom's reader did not stop; closing its socket")
+            dul._kill_thread = True
+            sock = dul.socket
+            if sock is not None and sock.socket is not None:
+                with contextlib.suppress(OSError):
+                    sock.socket.shutdown(socket.SHUT_RDWR)
+            dul.join(join_timeout)
+        assoc._kill = True
+        assoc._reactor_checkpoint.set()
+        if assoc.is_alive() and assoc is not threading.current_thread():
+            assoc.join(join_timeout)
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(join_timeout)
+
+    # ------------------------------------------------------------------ the watchdog
+
+    def _watch(self) -> None:
+        """Runs on: the association's watchdog thread, until ``close``."""
+        while not self._closed.wait(TICK):
+            if self.trip_info is None:
+                self._check_timers()
+                continue
+            assoc = self.assoc
+            if assoc is not None and not assoc.dul.is_alive() and not self._bailed:
+                # Nobody reads the socket any more, so this thread may write to it.
+                sock = assoc.dul.socket
+                self.bail(sock.socket if sock is not None else None)
+
+    def _check_timers(self) -> None:
+        with self._lock:
+            phase, since, last = self.phase, self._phase_since, self.last_message_at
+        now = time.monotonic()
+        limits = self.limits
+        acse = min(limits.acse, limits.idle)
+        if phase is Phase.NEGOTIATING and now - since >= acse:
+            self.trip(TRIP_ACSE, f"no answer to the association request within {acse:g} s")
+        elif phase is Phase.RUNNING and now - last >= limits.idle:
+            self.trip(TRIP_IDLE, f"no complete response within {limits.idle:g} s")
+        elif phase is Phase.RELEASING and now - since >= acse:
+            self.trip(TRIP_RELEASE, f"no answer to the release request within {acse:g} s")
+        elif phase in (Phase.NEGOTIATING, Phase.RUNNING, Phase.RELEASING):
+            self._check_reader()
+
+    def _check_reader(self) -> None:
+        """Notice a reader that died, or that pynetdicom aborted after an invalid PDU.
+
+        In both cases pynetdicom leaves the worker waiting for its DIMSE timeout.
+        """
+        assoc = self.assoc
+        if assoc is None:
+            return
+        dul = assoc.dul
+        state = dul.state_machine.current_state
+        if not dul.is_alive() and state != "Sta1":
+            self.trip(TRIP_PROTOCOL, "the PACS sent data that stopped the DICOM reader")
+        elif state == "Sta13" and self.peer_abort is None:
+            self.trip(TRIP_PROTOCOL, "the PACS sent a PDU that is not valid DICOM")
+
+    # ------------------------------------------------------------------ what the reader saw
+
+    def inspect_read(self, nr_bytes: int, data: bytes | bytearray) -> None:
+        """Runs on: the reader thread, after each complete ``recv(nr_bytes)``."""
+        self._reader.feed(nr_bytes, data)
+
+
+class _PduReader:
+    """Follows pynetdicom's reads PDU by PDU: header (6 bytes), then the body.
+
+    Checks sizes before a body is read, counts P-DATA fragments per DIMSE message, and tells
+    the guard when a whole message has arrived.
+    """
+
+    def __init__(self, guard: AssociationGuard) -> None:
+        self._guard = guard
+        self._expect: tuple[int, int] | None = None  # (PDU type, length) of the next body
+        self._command_bytes = 0
+        self._data_bytes = 0
+
+    def feed(self, nr_bytes: int, data: bytes | bytearray) -> None:
+        guard = self._guard
+        if self._expect is None:
+            if nr_bytes != 6 or len(data) != 6:
+                return
+            pdu_type, _, length = struct.unpack(">BBL", data)
+            self._expect = (pdu_type, length)
+            self._check_header(pdu_type, length)
+            return
+        pdu_type, length = self._expect
+        self._expect = None
+        if nr_bytes != length or len(data) != length:
+            return
+        if pdu_type == _P_DATA_TYPE:
+            self._count_fragments(bytes(data))
+        elif pdu_type == _ABORT_TYPE and length >= 4:
+            guard.peer_abort = (data[2], data[3])
+        elif pdu_type == _ASSOCIATE_AC_TYPE:
+            self._check_maximum_length(bytes(data))
+
+    def _check_header(self, pdu_type: int, length: int) -> None:
+        guard = self._guard
+        if pdu_type not in _KNOWN_PDU_TYPES:
+            guard.trip(TRIP_PROTOCOL, f"unknown PDU type 0x{pdu_type:02X} ({length} bytes)")
+        elif pdu_type == _P_DATA_TYPE and length > guard.limits.max_message + 65536:
+            guard.trip(TRIP_OVERSIZE, f"one P-DATA-TF PDU of {length} bytes")
+        elif pdu_type != _P_DATA_TYPE and length > MAX_CONTROL_PDU:
+            guard.trip(TRIP_PROTOCOL,
+                       f"an {_PDU_NAMES[pdu_type]} PDU announcing {length} bytes")
+
+    def _count_fragments(self, body: bytes) -> None:
+        guard = self._guard
+        cap = guard.limits.max_message
+        pos = 0
+        while pos < len(body):
+            if pos + 6 > len(body):
+                guard.trip(TRIP_PROTOCOL, "a P-DATA-TF PDU with a truncated data value item")
+                return
+            item_length, _context, control = struct.unpack_from(">LBB", body, pos)
+            if item_length < 2 or pos + 4 + item_length > len(body):
+                guard.trip(TRIP_PROTOCOL,
+                           f"a P-DATA-TF PDU with a data value item of length {item_length}")
+                return
+            fragment = item_length - 2
+            pos += 4 + item_length
+            is_command, is_last = bool(control & 0x01), bool(control & 0x02)
+            if is_command:
+                self._command_bytes += fragment
+                total = self._command_bytes
+            else:
+                self._data_bytes += fragment
+                total = self._data_bytes
+            if total > cap:
+                what = "command" if is_command else "data set"
+                guard.trip(TRIP_OVERSIZE, f"a DIMSE {what} of more than {cap} bytes")
+                return
+            if is_last:
+                if is_command:
+                    self._command_bytes = 0
+                else:
+                    self._data_bytes = 0
+                guard.message_received()
+
+    def _check_maximum_length(self, body: bytes) -> None:
+        """PS3.8 D.1.1: the A-ASSOCIATE-AC must carry a Maximum Length we can send within."""
+        pos = 68  # protocol version, reserved, AE titles, reserved
+        while pos + 4 <= len(body):
+            item_type, _, length = struct.unpack_from(">BBH", body, pos)
+            if item_type == 0x50:
+                value, sub = body[pos + 4:pos + 4 + length], 0
+                while sub + 4 <= len(value):
+                    sub_type, _, sub_length = struct.unpack_from(">BBH", value, sub)
+                    if sub_type == 0x51 and sub_length == 4 and sub + 8 <= len(value):
+                        maximum = struct.unpack_from(">L", value, sub + 4)[0]
+                        if 0 < maximum < 8:
+                            self._guard.trip(TRIP_PROTOCOL,
+                                             f"an association accepted with a Maximum Length "
+                                             f"of {maximum} bytes, too small for any data")
+                        return
+                    sub += 4 + sub_length
+            pos += 4 + length
+        self._guard.trip(TRIP_PROTOCOL, "an association accepted without the mandatory "
+                                        "Maximum Length item")
+
+
+def _send_bounded(raw: socket.socket, data: bytes, limit: float) -> bool:
+    """Send ``data`` unless the peer does not take it within ``limit`` seconds."""
+    end = time.monotonic() + limit
+    view, sent = memoryview(data), 0
+    while sent < len(data):
+        if time.monotonic() >= end:
+            return False
+        try:
+            sent += raw.send(view[sent:])
+        except TimeoutError:
+            continue
+        except OSError:
+            return False
+    return True
+
+
+class GuardedSocket(AssociationSocket):
+    """pynetdicom's socket wrapper, with reads and writes that give up when the guard trips.
+
+    An instance of pynetdicom's :class:`AssociationSocket` becomes one at EVT_CONN_OPEN
+    (``AssociationGuard.install``); pynetdicom offers no hook to choose the class.
+    """
+
+    _guard: AssociationGuard
+
+    @property
+    def ready(self) -> bool:
+        # A tripped guard makes the reader call recv(), which sends the A-ABORT and closes.
+        if self._guard.tripped and not self._guard.bailed:
+            return True
+        return bool(AssociationSocket.ready.fget(self))  # type: ignore[attr-defined]
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        """Read ``nr_bytes``; fewer (pynetdicom: connection closed) if the guard trips."""
+        guard = self._guard
+        raw = self.socket
+        data = bytearray()
+        while len(data) < nr_bytes:
+            if guard.tripped or raw is None:
+                guard.bail(raw)
+                return data
+            try:
+                chunk = raw.recv(min(nr_bytes - len(data), 65536))
+            except TimeoutError:
+                continue
+            except OSError:
+                return data
+            if not chunk:
+                return data
+            data.extend(chunk)
+        guard.inspect_read(nr_bytes, data)
+        return data
+
+    def send(self, bytestream: bytes) -> None:
+        """Send ``bytestream``; at most one A-ABORT per association; give up on a trip."""
+        guard = self._guard
+        raw = self.socket
+        is_abort = bytestream[:1] == bytes([_ABORT_TYPE])
+        if is_abort and not guard.claim_abort():
+            return
+        view, sent = memoryview(bytestream), 0
+        started = time.monotonic()
+        try:
+            while sent < len(bytestream):
+                if raw is None or guard.bailed:
+                    raise OSError("the association was ended")
+                if guard.tripped and (not is_abort
+                                      or time.monotonic() - started > ABORT_SEND_LIMIT):
+                    raise OSError("the association was ended")
+                try:
+                    sent += raw.send(view[sent:])
+                except TimeoutError:
+                    continue
+            if is_abort:
+                guard.aborts_sent += 1
+            evt.trigger(self.assoc, evt.EVT_DATA_SENT, {"data": bytestream})
+        except OSError:
+            # What pynetdicom's own send does on failure: Evt17, transport connection closed.
+            self.event_queue.put("Evt17")
