@@ -34,6 +34,7 @@ from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, Priority
 from dicom_courier.core.retry import RetryPolicy, chunked, series_of_images
 from dicom_courier.core.store import JobStore
+from dicom_courier.core.store_errors import StoreError
 
 
 class JobState(StrEnum):
@@ -154,8 +155,13 @@ class MoveQueue:
                  per_pacs_limit: int = 2, store: JobStore | None = None,
                  global_limit: int = 4, retry_policy: RetryPolicy | None = None,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 on_store_error: Callable[[StoreError], None] | None = None) -> None:
         self._courier = courier
+        self._on_store_error = on_store_error
+        #: Final records the store refused (disk full, locked): written again before the next
+        #: send starts, in order, so no send goes unrecorded for longer than it must.
+        self._unrecorded: list[tuple[int, Callable[[], None]]] = []
         self._store = store
         self._on_change = on_change
         self.per_pacs_limit = per_pacs_limit
@@ -374,15 +380,47 @@ class MoveQueue:
         self._order.remove(job_id)
         job = self._jobs[job_id]
         key = _pacs_key(job.pacs)
+        if self._store is not None and not self._record_start(job_id):
+            self._order.insert(0, job_id)  # not recorded, so not sent: it waits, first in line
+            return
         self._running[key] = self._running.get(key, 0) + 1
-        if self._store is not None:
-            self._store.started(job_id)
         self._publish(replace(job, state=JobState.RUNNING, started_at=time.monotonic(),
                               finished_at=None, progress=None, result=None))
         task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"move-{job_id}")
         self._tasks[job_id] = task
         # A callback, not a finally: a task cancelled before its first step never runs its body.
         task.add_done_callback(functools.partial(self._attempt_ended, job_id, key))
+
+    def _record_start(self, job_id: int) -> bool:
+        """Write what is owed and then "started"; on a store fault pause the queue and say why.
+
+        An unrecorded send is not allowed: the queue waits until the person resumes it.
+        """
+        assert self._store is not None
+        try:
+            while self._unrecorded:
+                self._unrecorded[0][1]()
+                self._unrecorded.pop(0)
+            self._store.started(job_id)
+        except StoreError as exc:
+            self._paused = True
+            LOGGER.warning("job %d not started: the job store cannot be written (%s)", job_id,
+                        exc.title)
+            if self._on_store_error is not None:
+                self._on_store_error(exc)
+            return False
+        return True
+
+    def _record(self, job_id: int, write: Callable[[], None]) -> None:
+        """Write a job's record; if the store refuses it, keep it owed and say so once."""
+        try:
+            write()
+        except StoreError as exc:
+            LOGGER.warning("job %d: record not written, kept to write later (%s)", job_id,
+                        exc.title)
+            self._unrecorded.append((job_id, write))
+            if self._on_store_error is not None:
+                self._on_store_error(exc)
 
     def _attempt_ended(self, job_id: int, key: str, task: asyncio.Task[None]) -> None:
         self._running[key] -= 1
@@ -430,9 +468,11 @@ class MoveQueue:
         due = self._clock() + delay
         if self._store is not None:
             error = result.error
-            self._store.retrying(job_id, attempt=job.attempt, next_retry_at=time.time() + delay,
-                                 status=result.status, error=error.title if error else None,
-                                 error_type=type(error).__name__ if error else None)
+            store = self._store
+            self._record(job_id, functools.partial(
+                store.retrying, job_id, attempt=job.attempt, next_retry_at=time.time() + delay,
+                status=result.status, error=error.title if error else None,
+                error_type=type(error).__name__ if error else None))
         self._publish(replace(job, state=JobState.RETRYING, result=result,
                               finished_at=time.monotonic(), next_retry_at=due))
         task = asyncio.get_running_loop().create_task(self._retry_when_due(job_id, due),
@@ -467,21 +507,27 @@ class MoveQueue:
         job = self._jobs[job_id]
         final = result or job.result
         if self._store is not None:
-            progress = job.progress
-            self._store.finished(
-                job_id, state=state.value,
-                total=final.total if final else (progress.total if progress else None),
-                completed=final.completed if final else (progress.completed if progress else 0),
-                failed=final.failed if final else (progress.failed if progress else 0),
-                warning=final.warning if final else (progress.warning if progress else 0),
-                status=final.status if final else None,
-                error=final.error.title if final and final.error else None)
-            if final is not None and (final.failed_sop_uids or final.error is not None):
-                self._store.set_failure(
-                    job_id, failed_uids=final.failed_sop_uids,
-                    error_type=type(final.error).__name__ if final.error else None)
+            self._record(job_id, functools.partial(self._write_finished, job_id, job, state,
+                                                   final))
         self._publish(replace(job, state=state, result=final, next_retry_at=None,
                               finished_at=time.monotonic()))
+
+    def _write_finished(self, job_id: int, job: JobSnapshot, state: JobState,
+                        final: MoveResult | None) -> None:
+        assert self._store is not None
+        progress = job.progress
+        self._store.finished(
+            job_id, state=state.value,
+            total=final.total if final else (progress.total if progress else None),
+            completed=final.completed if final else (progress.completed if progress else 0),
+            failed=final.failed if final else (progress.failed if progress else 0),
+            warning=final.warning if final else (progress.warning if progress else 0),
+            status=final.status if final else None,
+            error=final.error.title if final and final.error else None)
+        if final is not None and (final.failed_sop_uids or final.error is not None):
+            self._store.set_failure(
+                job_id, failed_uids=final.failed_sop_uids,
+                error_type=type(final.error).__name__ if final.error else None)
 
     def _publish(self, job: JobSnapshot) -> None:
         self._jobs[job.job_id] = job

@@ -91,7 +91,8 @@ class MainWindow(QMainWindow):
         self.destination_memory = DestinationMemory(self.history)
         self.queue = MoveQueue(courier, self.signals.report_job,
                                per_pacs_limit=self.settings.moves_per_pacs, store=self.history,
-                               retry_policy=RetryPolicy())
+                               retry_policy=RetryPolicy(),
+                               on_store_error=self._on_store_error)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._search: FindOperation | None = None
         self._recent_sends: dict[tuple[str, str, str], float] = {}
@@ -598,6 +599,19 @@ class MainWindow(QMainWindow):
     def _refresh_history(dialog: HistoryDialog, job: JobSnapshot) -> None:
         if job.state.is_finished and dialog.isVisible():
             dialog.refresh()
+
+    def _on_store_error(self, error: StoreError) -> None:
+        """The job database refused a record: the queue paused itself (nothing unrecorded is
+        sent). Show it once per pause, and the paused state in the Queue menu."""
+        if self.queue.paused and not self.pause_action.isChecked():
+            self.pause_action.setChecked(True)
+            self.statusBar().showMessage(
+                "Queue paused: sends cannot be recorded. When the problem is fixed, choose "
+                "Queue → Pause the queue again to resume.")
+            self._show_error(error)
+        else:
+            self.statusBar().showMessage(f"A finished send could not be recorded yet: "
+                                         f"{error.title}", 15000)
 
     def _toggle_pause(self) -> None:
         """Nothing new starts while paused; running sends go on."""
