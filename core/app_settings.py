@@ -78,7 +78,9 @@ def read_app_settings(path: Path) -> LoadedSettings:
     except (ValueError, RecursionError) as exc:  # RecursionError: nested 100,000 levels
         problems.append(f"{path.name} is not complete JSON ({exc}); the values it still "
                         "holds are kept")
-        data = {m["key"]: int(m["value"]) for m in _PAIR.finditer(text + "\n")}
+        # Only pairs the file itself ends (a comma, brace or line break after the value): a
+        # number at the very end may have been cut short ("history_days": 36 of 3650).
+        data = {m["key"]: int(m["value"]) for m in _PAIR.finditer(text)}
     if not isinstance(data, dict):
         return LoadedSettings(defaults, (f"{path.name} must hold a JSON object; the "
                                          "defaults are used this time",))

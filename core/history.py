@@ -11,8 +11,10 @@ mailed to another site or read after a daylight-saving change.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -129,19 +131,35 @@ def export_csv(jobs: Iterable[StoredJob], target: str | os.PathLike[str] | TextI
     A cell a spreadsheet would run as a formula (a label ``=HYPERLINK(…)``) is written with a
     leading ``'`` (:func:`.safe_text.csv_cell`); every other value is written in full.
     """
+    path = _export_path(target) if isinstance(target, str | os.PathLike) else None
+    terminal = path is None and bool(getattr(target, "isatty", lambda: False)())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for job in jobs:
-        writer.writerow([csv_cell(value) for value in csv_row(job)])
+        writer.writerow([csv_cell(value, terminal=terminal) for value in csv_row(job)])
         count += 1
-    if isinstance(target, str | os.PathLike):
-        write_text_atomically(Path(target), "\ufeff" + buffer.getvalue())
+    if path is not None:
+        write_text_atomically(path, "\ufeff" + buffer.getvalue())
     else:
         target.write(buffer.getvalue())
         target.flush()
     return count
+
+
+def _export_path(target: str | os.PathLike[str]) -> Path:
+    """Where an export really goes: through a symbolic link to its file (the link stays); a
+    device, pipe or folder is refused (OSError), never replaced by a file of patient data."""
+    path = Path(target).expanduser().resolve()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device or pipe"
+        raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+    return path
 
 
 def purge_older_than(store: JobStore, days: float = DEFAULT_RETENTION_DAYS, *,

@@ -7,6 +7,7 @@ released by the kernel when the process dies, so a crash never leaves a stale lo
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -15,6 +16,9 @@ from typing import IO, Self
 
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.private_files import create_private_file, make_private_dir
+
+#: errno values that mean "this folder cannot be written now" rather than a broken setup.
+_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
 
 
 class AlreadyRunning(CourierError):
@@ -27,15 +31,28 @@ class ProfileLock:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "instance.lock"
         self._handle: IO[str] | None = None
+        #: True when the data folder cannot be written: nothing can be recorded or sent.
+        self.read_only = False
 
     def acquire(self) -> Self:
         """Take the lock; raises AlreadyRunning, or OSError if the folder cannot be written.
 
         The lock file names this process; it is 0600 in a 0700 folder (like the job database).
         """
-        make_private_dir(self.path.parent, tighten=True)
-        create_private_file(self.path)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            make_private_dir(self.path.parent, tighten=True)
+            create_private_file(self.path)
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - until release()
+        except OSError as exc:
+            if exc.errno not in _CANNOT_WRITE:
+                raise
+            # A folder nobody can write (read-only mount, full disk) can hold no new send, so
+            # the job store opens read-only; an existing lock file is still locked, read-only.
+            self.read_only = True
+            try:
+                handle = open(self.path, encoding="utf-8")  # noqa: SIM115 - until release()
+            except OSError:
+                return self
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -50,10 +67,12 @@ class ProfileLock:
                 "--config-dir.",
                 details={"Lock file": str(self.path)},
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()} (started {time.strftime('%Y-%m-%d %H:%M:%S')})")
-        handle.flush()
+        if not self.read_only:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()} "
+                         f"(started {time.strftime('%Y-%m-%d %H:%M:%S')})")
+            handle.flush()
         self._handle = handle
         return self
 

@@ -324,8 +324,29 @@ class MoveQueue:
             del self._jobs[job_id]
         return gone
 
+    @property
+    def unrecorded(self) -> list[int]:
+        """Jobs whose latest state the job store refused to record (disk full, locked)."""
+        return [job_id for job_id, _write in self._unrecorded]
+
+    async def flush_records(self, *, attempts: int = 1, interval: float = 1.0) -> list[int]:
+        """Write owed records again, up to ``attempts`` times ``interval`` seconds apart;
+        returns the jobs still unrecorded (an empty list when all are written)."""
+        for attempt in range(attempts):
+            try:
+                while self._unrecorded:
+                    self._unrecorded[0][1]()
+                    self._unrecorded.pop(0)
+            except StoreError:
+                if attempt + 1 < attempts:
+                    await self._sleep(interval)
+                continue
+            break
+        return self.unrecorded
+
     async def close(self) -> None:
-        """Cancel everything still queued, waiting or running and wait for it to end."""
+        """Cancel everything still queued, waiting or running and wait for it to end; then
+        write owed records once more (see :meth:`flush_records`)."""
         self._closing = True
         if self._schedule_handle is not None:
             self._schedule_handle.cancel()
@@ -340,6 +361,7 @@ class MoveQueue:
                 self.cancel(job_id)
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.flush_records()
 
     # ------------------------------------------------------------------ scheduling
 

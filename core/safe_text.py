@@ -75,12 +75,16 @@ def display(value: object, limit: int | None = TABLE_CELL_LIMIT, *,
     return shorten(shown, limit) if len(text) > limit or len(shown) > limit else shown
 
 
-def csv_cell(value: object) -> str:
+def csv_cell(value: object, *, terminal: bool = False) -> str:
     """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula.
 
     Returns ``"'=HYPERLINK(…)"`` for ``"=HYPERLINK(…)"``; ``"-5"`` and ``""`` unchanged.
+    ``terminal``: the CSV goes to a terminal, so control characters are shown escaped
+    (:func:`printable`); a file keeps the full value.
     """
     text = "" if value is None else value if isinstance(value, str) else str(value)
+    if terminal:
+        text = printable(text)
     if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
         return "'" + text
     return text

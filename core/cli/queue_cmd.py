@@ -32,6 +32,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
+from dicom_courier.core.app_settings import read_app_settings
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.move_cmd import (
     _ctrl_c_cancels,
@@ -46,7 +47,6 @@ from dicom_courier.core.cli.safe_text import LiteralColumn, cell, line, literal
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
 from dicom_courier.core.history import (
-    DEFAULT_RETENTION_DAYS,
     HistoryFilter,
     dimse_status_text,
     export_csv,
@@ -352,10 +352,18 @@ def _export(store: JobStore, args: argparse.Namespace) -> int:
 
 def _purge(store: JobStore, args: argparse.Namespace) -> int:
     days = options.positive_int(args.days, "--days", maximum=options.MAX_DAYS, unit="days")
-    removed = purge_older_than(store, DEFAULT_RETENTION_DAYS if days is None else days)
-    stdout.print(literal(f"Deleted {removed} finished job(s) older than "
-                         f"{DEFAULT_RETENTION_DAYS if days is None else days} days; jobs not yet "
-                         "sent are kept."))
+    if days is None:  # the retention the person chose in settings.json, never a default
+        loaded = read_app_settings(app_paths(args.config_dir).settings_file)
+        if not loaded.complete:
+            raise CourierError(
+                "Nothing was deleted: the settings file could not be read completely.",
+                "; ".join(loaded.problems) + ". Without it the history_days you chose is not "
+                "known, and a default must never delete history you meant to keep.",
+                "Fix settings.json, or give the number of days: 'queue purge --days N'.")
+        days = loaded.settings.history_days
+    removed = purge_older_than(store, days)
+    stdout.print(literal(f"Deleted {removed} finished job(s) older than {days} days; jobs not "
+                         "yet sent are kept."))
     return EXIT_OK
 
 
@@ -412,6 +420,23 @@ async def _run(store: JobStore, args: argparse.Namespace) -> int:
     return EXIT_FAILED if len(planned) < len(claimed) else code  # failed is the worst
 
 
+#: How often `queue run` tries, a second apart, to record sends the job store refused.
+UNRECORDED_ATTEMPTS = 5
+
+
+def _unrecorded_error(store: JobStore, jobs: Sequence[JobSnapshot]) -> CourierError:
+    """The sends that happened but could not be recorded: say so, and what not to do."""
+    ended = "; ".join(f"job {job.job_id} (study {job.request.target.study_uid} → "
+                      f"{job.destination}): {job.state.value}" for job in jobs)
+    return CourierError(
+        f"{len(jobs)} send(s) ended but could not be recorded in the job database.",
+        f"The database ({store.path}) refused the change (disk full, read-only or locked). "
+        f"The history will show these sends as interrupted although they ended: {ended}.",
+        "Make room on that disk (or free the lock) before the next 'queue run': it would send "
+        "interrupted jobs again. Check at the destination what arrived.",
+        details={"Job database": str(store.path)})
+
+
 class QueueRunner:
     """Sends claimed jobs through one :class:`MoveQueue` and shows a progress bar per job."""
 
@@ -447,6 +472,11 @@ class QueueRunner:
         self._report(finals, time.monotonic() - started)
         results = [job.result for job in finals if job.result is not None]
         cancelled = self.cancelled or any(job.state is JobState.CANCELLED for job in finals)
+        unrecorded = await self.queue.flush_records(attempts=UNRECORDED_ATTEMPTS)
+        if unrecorded:
+            print_error(_unrecorded_error(self.store, [self._final[i] for i in unrecorded
+                                                       if i in self._final]))
+            return EXIT_FAILED
         return overall_exit_code(results, cancelled)
 
     def _submit(self, plan: _Planned) -> None:
