@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, Association, evt
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
@@ -60,6 +61,9 @@ ABORT_CONSUMER_GONE = "consumer-gone"
 # PS3.8 Table 9-21: (source, reason) of an A-ASSOCIATE-RJ.
 _CALLING_AE_NOT_RECOGNISED = (1, 3)
 _CALLED_AE_NOT_RECOGNISED = (1, 7)
+#: The transfer syntaxes we propose: every PACS accepts these. Deflated is not proposed (a
+#: few hundred kB inflate to gigabytes: its size on the wire says nothing), nor Big Endian.
+TRANSFER_SYNTAXES = [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
 #: Seconds pynetdicom's own timers wait beyond ours: they only back up the watchdog.
 _BACKSTOP = 5.0
 
@@ -94,8 +98,9 @@ class _Observed:
 
 def guard_limits(pacs: PacsNode) -> GuardLimits:
     """The timers and the message size cap our watchdog holds an association to."""
-    return GuardLimits(acse=pacs.timeouts.acse, idle=pacs.timeouts.idle,
-                       max_message=pacs.max_message_mb * 1024 * 1024)
+    cap = pacs.max_message_mb * 1024 * 1024
+    return GuardLimits(acse=pacs.timeouts.acse, idle=pacs.timeouts.idle, max_message=cap,
+                       max_total=cap, transfer_syntaxes=frozenset(TRANSFER_SYNTAXES))
 
 
 def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
@@ -128,7 +133,7 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
     ae.network_timeout = max(timeouts.idle, timeouts.acse) + _BACKSTOP
     ae.maximum_pdu_size = pacs.max_pdu
     for uid in abstract_syntaxes:
-        ae.add_requested_context(uid)
+        ae.add_requested_context(uid, TRANSFER_SYNTAXES)
 
     observed = _Observed()
 
@@ -224,15 +229,37 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
 
 def guard_error(control: OperationControl, pacs: PacsNode, what: str,
                 sofar: Mapping[str, str] | None = None) -> CourierError | None:
-    """The error for a watchdog trip that is the peer's doing (too large, not DICOM), else None.
+    """The error for an end that is the peer's doing (too large, not DICOM), else None.
 
     ``what`` names the operation in words ("search", "send"). Runs on: DIMSE worker thread.
     """
     guard = control.guard
-    trip = guard.trip_info if guard is not None else None
+    if guard is None:
+        return None
+    trip = guard.trip_info
+    if trip is None and guard.aborts_sent and control.abort_reason is None:
+        # pynetdicom aborted by itself: an answer of the wrong kind, or one it found invalid.
+        trip = Trip(TRIP_PROTOCOL, "an answer that does not fit our request (pynetdicom "
+                                   "ended the association)")
     if trip is None or trip.reason not in (TRIP_PROTOCOL, TRIP_OVERSIZE):
         return None
     return _guard_error(trip, pacs, peer_of(pacs), what, sofar)
+
+
+def unexpected_error(exc: Exception, pacs: PacsNode, what: str) -> CourierError:
+    """An exception pynetdicom or pydicom raised on a peer's answer, as a plain error.
+
+    The traceback goes to the debug log only (its text may quote the PACS's values).
+    Runs on: DIMSE worker thread.
+    """
+    log.warning("the %s failed inside pynetdicom: %s", what, type(exc).__name__)
+    log.debug("pynetdicom failure", exc_info=exc)
+    return ProtocolViolation(
+        f"{pacs.called_aet} sent an answer Courier could not process.",
+        f"Reading its answer during the {what} failed ({type(exc).__name__}); we ended the "
+        "association.",
+        "Retry once; if it happens again, send the details to the PACS administrator.",
+        peer=peer_of(pacs), details={"Failure": f"{type(exc).__name__}: {exc}"[:500]})
 
 
 def _guard_error(trip: Trip | None, pacs: PacsNode, peer: Peer, what: str,

@@ -7,13 +7,20 @@ import time
 from pynetdicom.sop_class import Verification
 
 from dicom_courier.core.association import (
+    ABORT_DEADLINE,
     OperationControl,
     finish_association,
     guard_error,
     open_association,
     peer_of,
+    unexpected_error,
 )
-from dicom_courier.core.errors import AssociationAborted, DimseFailure
+from dicom_courier.core.errors import (
+    AssociationAborted,
+    Cancelled,
+    DeadlineExceeded,
+    DimseFailure,
+)
 from dicom_courier.core.events import EchoResult
 from dicom_courier.core.nodes import PacsNode
 
@@ -27,12 +34,25 @@ def echo_blocking(pacs: PacsNode, control: OperationControl | None = None) -> Ec
     associated = time.monotonic()
     clean = False
     try:
-        status = assoc.send_c_echo()
+        try:
+            status = assoc.send_c_echo()
+        except Exception as exc:  # noqa: BLE001 - pynetdicom on bytes it did not expect
+            raise unexpected_error(exc, pacs, "echo") from None
         echoed = time.monotonic()
         if "Status" not in status:
             fault = guard_error(control, pacs, "echo")
             if fault is not None:
                 raise fault
+            if control.abort_reason == ABORT_DEADLINE:
+                raise DeadlineExceeded(
+                    f"{pacs.called_aet} did not answer the echo within the deadline of "
+                    f"{pacs.timeouts.total:g} s.",
+                    "We ended the association when the total deadline passed.",
+                    "Check that the PACS is not overloaded, or raise the total deadline.",
+                    peer=peer)
+            if control.abort_reason is not None:
+                raise Cancelled("The echo was stopped.", "You stopped it before the PACS "
+                                "answered.", "Test again when ready.", peer=peer)
             quick = time.monotonic() - associated < pacs.timeouts.idle * 0.9
             if control.abort_reason is None and quick:
                 raise AssociationAborted(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from dicom_courier.core.association import ABORT_BY_USER, OperationControl
+from dicom_courier.core.association import ABORT_BY_USER, ABORT_DEADLINE, OperationControl
 from dicom_courier.core.echo import echo_blocking
 from dicom_courier.core.events import EchoResult
 from dicom_courier.core.find import FindOperation
@@ -31,11 +31,16 @@ class Courier:
         """C-ECHO ``pacs``; raises a :class:`~dicom_courier.core.errors.CourierError`."""
         loop = asyncio.get_running_loop()
         control = OperationControl()
+        total = pacs.timeouts.total  # the deadline covers connection set-up, as for find/move
+        deadline = loop.call_later(total, control.abort, ABORT_DEADLINE) if total else None
         try:
             return await loop.run_in_executor(self._executor, echo_blocking, pacs, control)
         except asyncio.CancelledError:
             control.abort(ABORT_BY_USER)  # end a pending connection now, not at its timeout
             raise
+        finally:
+            if deadline is not None:
+                deadline.cancel()
 
     def find(self, pacs: PacsNode, query: FindQuery, *, limit: int | None = None,
              raise_on_error: bool = True) -> FindOperation:

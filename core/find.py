@@ -17,6 +17,7 @@ from dicom_courier.core.association import (
     guard_error,
     open_association,
     peer_of,
+    unexpected_error,
 )
 from dicom_courier.core.channel import Channel
 from dicom_courier.core.decode import decode_match
@@ -53,10 +54,17 @@ class _UnreadableTally:
     def __init__(self) -> None:
         self.count = 0
         self.first_problem = ""
+        self._last_empty_status: Dataset | None = None
 
-    def decode(self, identifier: Dataset | None, level: QueryLevel) -> FindMatch | None:
+    def decode(self, identifier: Dataset | None, level: QueryLevel,
+               status: Dataset) -> FindMatch | None:
         if identifier is None:
-            return None  # a Pending without a data set: nothing to show
+            # A Pending answer must carry its match (PS3.4 C.4.1.1.4); pynetdicom also gives
+            # None, twice with the same status object, when it could not decode the data set.
+            if status is not self._last_empty_status:
+                self._last_empty_status = status
+                self._note("a pending answer without a readable data set")
+            return None
         try:
             match = decode_match(identifier, level)
         except Exception as exc:  # noqa: BLE001 - anything pydicom raises on a peer's bytes
@@ -153,7 +161,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                     if is_pending(status):
                         if self.limit is not None and count >= self.limit:
                             continue  # arrived before the PACS saw our C-CANCEL: not shown
-                        match = unreadable.decode(identifier, level)
+                        match = unreadable.decode(identifier, level, response_status)
                         if match is not None:
                             count += 1
                             batch.append(match)
@@ -164,7 +172,9 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                                 channel.put_many(batch)
                                 batch, flushed = [], now
                             if self.limit is not None and count >= self.limit:
-                                self.control.request_cancel()
+                                # C-CANCEL with its grace: a PACS that ignores it is
+                                # aborted after cancel_grace seconds (still a success).
+                                self._cancel_from_worker()
                         continue
                     clean = True
                     if status not in (0x0000, 0xFE00):
@@ -178,6 +188,8 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                 finish_association(assoc, clean=clean, guard=self.control.guard)
         except CourierError as exc:
             error = exc
+        except Exception as exc:  # noqa: BLE001 - pynetdicom on bytes it did not expect
+            error = unexpected_error(exc, self.pacs, "search")
         finally:
             channel.close()
         if error is None and unreadable.count:
@@ -224,6 +236,12 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
             f"{peer.called_aet} dropped the connection during the search.",
             f"{count} results arrived before the association was aborted or closed.",
             "Retry; if it keeps happening, check the PACS's log and the network.", peer=peer)
+
+    def _cancel_from_worker(self) -> None:
+        """Runs on: DIMSE worker thread. Cancel through the loop, so the grace timer runs."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self.cancel)
 
     def _idle_tripped(self) -> bool:
         guard = self.control.guard

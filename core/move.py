@@ -17,6 +17,7 @@ from dicom_courier.core.association import (
     guard_error,
     open_association,
     peer_of,
+    unexpected_error,
 )
 from dicom_courier.core.channel import Channel
 from dicom_courier.core.errors import (
@@ -109,6 +110,8 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             error = self._exchange(channel, counts, started)
         except CourierError as exc:
             error = exc
+        except Exception as exc:  # noqa: BLE001 - pynetdicom on bytes it did not expect
+            error = unexpected_error(exc, self.pacs, "send")
         finally:
             channel.close()
         return self._result_of(counts, error, time.monotonic() - started)

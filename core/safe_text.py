@@ -36,6 +36,9 @@ _CONTROL = re.compile(
     "\ud800-\udfff]"                # lone surrogates (undecodable bytes): would crash a write
 )
 _CONTROL_BUT_NEWLINE = re.compile(_CONTROL.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
+#: What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 itself; a raw line break in
+#: its output is indentation, not data).
+_CONTROL_BEYOND_C0 = re.compile("[" + _CONTROL.pattern[1:].replace("\x00-\x1f\x7f", "\x7f"))
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
@@ -73,6 +76,16 @@ def display(value: object, limit: int | None = TABLE_CELL_LIMIT, *,
         return printable(text, keep_newlines=keep_newlines)
     shown = printable(text[:limit + 1], keep_newlines=keep_newlines)
     return shorten(shown, limit) if len(text) > limit or len(shown) > limit else shown
+
+
+def json_text(value: object, *, indent: int | None = None) -> str:
+    """``value`` as JSON with the true characters, except those that could drive a terminal or
+    reorder a line (DEL, C1, bidi controls, line separators) and lone surrogates, which are
+    written as ``\\uXXXX`` escapes: still the same JSON value, safe on a terminal."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, indent=indent)  # escapes C0 itself
+    return _CONTROL_BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def csv_cell(value: object, *, terminal: bool = False) -> str:

@@ -30,6 +30,9 @@ def quiet_pynetdicom() -> None:
     _config.LOG_HANDLER_LEVEL = "none"
     # Our own errors say what pynetdicom would log, in plain words; -v turns it back on.
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # pydicom logs every odd value it decodes ("Found unknown escape sequence"); the results
+    # mark undecodable values themselves (core.decode, core.find).
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
     # A badly encoded name from a PACS is marked in the results (core.decode); pydicom's own
     # warning would only repeat that on stderr.
     warnings.filterwarnings("ignore", message="Failed to decode byte string")

@@ -98,11 +98,17 @@ class Trip:
 
 @dataclass(frozen=True)
 class GuardLimits:
-    """The timers (seconds) and the size cap (bytes) one association is held to."""
+    """The timers (seconds) and size caps (bytes) one association is held to, and what we
+    proposed: the transfer syntaxes a context may be accepted with, our request's message ID.
+    ``max_total``: all the data sets of the association together (one C-FIND's answers).
+    """
 
     acse: float
     idle: float
     max_message: int
+    max_total: int
+    transfer_syntaxes: frozenset[str]
+    message_id: int = 1
 
 
 class AssociationGuard:
@@ -280,9 +286,9 @@ class AssociationGuard:
         dul = assoc.dul
         state = dul.state_machine.current_state
         if not dul.is_alive() and state != "Sta1":
-            self.trip(TRIP_PROTOCOL, "the PACS sent data that stopped the DICOM reader")
+            self.trip(TRIP_PROTOCOL, "data that stopped pynetdicom's reader")
         elif state == "Sta13" and self.peer_abort is None:
-            self.trip(TRIP_PROTOCOL, "the PACS sent a PDU that is not valid DICOM")
+            self.trip(TRIP_PROTOCOL, "a PDU that is not valid DICOM")
 
     # ------------------------------------------------------------------ what the reader saw
 
@@ -294,15 +300,24 @@ class AssociationGuard:
 class _PduReader:
     """Follows pynetdicom's reads PDU by PDU: header (6 bytes), then the body.
 
-    Checks sizes before a body is read, counts P-DATA fragments per DIMSE message, and tells
-    the guard when a whole message has arrived.
+    Checks sizes before a body is read; checks each PDU against the phase (PS3.8 9.2), each
+    accepted presentation context against what we proposed (PS3.8 9.3.3.2), and each DIMSE
+    message's fragments (PS3.8 E.2, PS3.7 6.3: a command in Implicit VR Little Endian, then
+    the data set it announces). Only a whole *response to our request* restarts the idle
+    timer; a request from the peer, a response to another message, a data value on a context
+    that was not accepted or a command before the announced data set ends the association.
+    (C-GET, whose C-STORE sub-operations come as requests on the same association, will have
+    to allow those.)
     """
 
     def __init__(self, guard: AssociationGuard) -> None:
         self._guard = guard
         self._expect: tuple[int, int] | None = None  # (PDU type, length) of the next body
-        self._command_bytes = 0
+        self._accepted: set[int] = set()  # presentation context IDs the peer accepted
+        self._command = bytearray()
+        self._expect_data = False
         self._data_bytes = 0
+        self._total_data_bytes = 0
 
     def feed(self, nr_bytes: int, data: bytes | bytearray) -> None:
         guard = self._guard
@@ -315,78 +330,180 @@ class _PduReader:
             return
         pdu_type, length = self._expect
         self._expect = None
-        if nr_bytes != length or len(data) != length:
+        if nr_bytes != length or len(data) != length or guard.tripped:
             return
         if pdu_type == _P_DATA_TYPE:
             self._count_fragments(bytes(data))
         elif pdu_type == _ABORT_TYPE and length >= 4:
             guard.peer_abort = (data[2], data[3])
         elif pdu_type == _ASSOCIATE_AC_TYPE:
-            self._check_maximum_length(bytes(data))
+            self._check_acceptance(bytes(data))
 
     def _check_header(self, pdu_type: int, length: int) -> None:
         guard = self._guard
+        phase = guard.phase
         if pdu_type not in _KNOWN_PDU_TYPES:
-            guard.trip(TRIP_PROTOCOL, f"unknown PDU type 0x{pdu_type:02X} ({length} bytes)")
+            guard.trip(TRIP_PROTOCOL, f"an unknown PDU type 0x{pdu_type:02X} ({length} bytes)")
         elif pdu_type == _P_DATA_TYPE and length > guard.limits.max_message + 65536:
             guard.trip(TRIP_OVERSIZE, f"one P-DATA-TF PDU of {length} bytes")
         elif pdu_type != _P_DATA_TYPE and length > MAX_CONTROL_PDU:
             guard.trip(TRIP_PROTOCOL,
                        f"an {_PDU_NAMES[pdu_type]} PDU announcing {length} bytes")
+        elif pdu_type not in _EXPECTED_PDUS.get(phase, _KNOWN_PDU_TYPES):
+            guard.trip(TRIP_PROTOCOL, f"an {_PDU_NAMES[pdu_type]} PDU while {_DOING[phase]}")
 
     def _count_fragments(self, body: bytes) -> None:
         guard = self._guard
-        cap = guard.limits.max_message
+        limits = guard.limits
         pos = 0
         while pos < len(body):
             if pos + 6 > len(body):
                 guard.trip(TRIP_PROTOCOL, "a P-DATA-TF PDU with a truncated data value item")
                 return
-            item_length, _context, control = struct.unpack_from(">LBB", body, pos)
+            item_length, context, control = struct.unpack_from(">LBB", body, pos)
             if item_length < 2 or pos + 4 + item_length > len(body):
                 guard.trip(TRIP_PROTOCOL,
                            f"a P-DATA-TF PDU with a data value item of length {item_length}")
                 return
-            fragment = item_length - 2
-            pos += 4 + item_length
-            is_command, is_last = bool(control & 0x01), bool(control & 0x02)
-            if is_command:
-                self._command_bytes += fragment
-                total = self._command_bytes
-            else:
-                self._data_bytes += fragment
-                total = self._data_bytes
-            if total > cap:
-                what = "command" if is_command else "data set"
-                guard.trip(TRIP_OVERSIZE, f"a DIMSE {what} of more than {cap} bytes")
+            if self._accepted and context not in self._accepted:
+                guard.trip(TRIP_PROTOCOL, f"a data value on presentation context {context}, "
+                                          "which was not accepted for this association")
                 return
-            if is_last:
-                if is_command:
-                    self._command_bytes = 0
-                else:
+            fragment = body[pos + 6:pos + 4 + item_length]
+            pos += 4 + item_length
+            is_last = bool(control & 0x02)
+            if control & 0x01:
+                if self._expect_data:
+                    guard.trip(TRIP_PROTOCOL, "a new DIMSE command before the data set its "
+                                              "previous command announced")
+                    return
+                self._command += fragment
+                if len(self._command) > limits.max_message:
+                    guard.trip(TRIP_OVERSIZE,
+                               f"a DIMSE command of more than {limits.max_message} bytes")
+                    return
+                if is_last and not self._command_complete():
+                    return
+            else:
+                if not self._expect_data:
+                    guard.trip(TRIP_PROTOCOL, "a data set that no command announced")
+                    return
+                self._data_bytes += len(fragment)
+                self._total_data_bytes += len(fragment)
+                if self._data_bytes > limits.max_message:
+                    guard.trip(TRIP_OVERSIZE,
+                               f"a DIMSE data set of more than {limits.max_message} bytes")
+                    return
+                if self._total_data_bytes > limits.max_total:
+                    guard.trip(TRIP_OVERSIZE, f"answers of more than {limits.max_total} bytes "
+                                              "in all")
+                    return
+                if is_last:
+                    self._expect_data = False
                     self._data_bytes = 0
-                guard.message_received()
+                    guard.message_received()
 
-    def _check_maximum_length(self, body: bytes) -> None:
-        """PS3.8 D.1.1: the A-ASSOCIATE-AC must carry a Maximum Length we can send within."""
+    def _command_complete(self) -> bool:
+        """A whole command set arrived: check it is a response to our request. False if not."""
+        guard = self._guard
+        command, self._command = bytes(self._command), bytearray()
+        fields = _command_fields(command)
+        if fields is None:
+            guard.trip(TRIP_PROTOCOL, "a DIMSE command set that cannot be read")
+            return False
+        command_field = fields.get(0x0100)
+        if command_field is None or not command_field & 0x8000:
+            name = _COMMAND_NAMES.get(command_field or 0, f"command 0x{command_field or 0:04X}")
+            guard.trip(TRIP_PROTOCOL, f"a {name} request, where only responses to our "
+                                      "request may come")
+            return False
+        responding_to = fields.get(0x0120)
+        if responding_to != guard.limits.message_id:
+            guard.trip(TRIP_PROTOCOL, f"a response to message {responding_to}, not to our "
+                                      f"request (message {guard.limits.message_id})")
+            return False
+        if fields.get(0x0800, _NO_DATA_SET) != _NO_DATA_SET:
+            self._expect_data = True
+        else:
+            guard.message_received()
+        return True
+
+    def _check_acceptance(self, body: bytes) -> None:
+        """PS3.8 9.3.3: every accepted context names one of our transfer syntaxes, and the
+        user information carries a Maximum Length we can send within (D.1.1)."""
+        guard = self._guard
         pos = 68  # protocol version, reserved, AE titles, reserved
+        maximum: int | None = None
         while pos + 4 <= len(body):
             item_type, _, length = struct.unpack_from(">BBH", body, pos)
-            if item_type == 0x50:
-                value, sub = body[pos + 4:pos + 4 + length], 0
-                while sub + 4 <= len(value):
-                    sub_type, _, sub_length = struct.unpack_from(">BBH", value, sub)
-                    if sub_type == 0x51 and sub_length == 4 and sub + 8 <= len(value):
-                        maximum = struct.unpack_from(">L", value, sub + 4)[0]
-                        if 0 < maximum < 8:
-                            self._guard.trip(TRIP_PROTOCOL,
-                                             f"an association accepted with a Maximum Length "
-                                             f"of {maximum} bytes, too small for any data")
+            value = body[pos + 4:pos + 4 + length]
+            if item_type == 0x21 and len(value) >= 4:
+                context, result = value[0], value[2]
+                syntax = _sub_items(value[4:]).get(0x40, b"").decode("ascii", "replace")
+                syntax = syntax.rstrip("\x00 ")
+                if result == 0:
+                    if syntax not in guard.limits.transfer_syntaxes:
+                        shown = repr(syntax[:64]) if syntax else "no transfer syntax"
+                        guard.trip(TRIP_PROTOCOL, f"an association accepted with {shown} on "
+                                                  f"presentation context {context}, which we "
+                                                  "did not propose")
                         return
-                    sub += 4 + sub_length
+                    self._accepted.add(context)
+            elif item_type == 0x50:
+                raw = _sub_items(value).get(0x51)
+                if raw is not None and len(raw) == 4:
+                    maximum = struct.unpack(">L", raw)[0]
             pos += 4 + length
-        self._guard.trip(TRIP_PROTOCOL, "an association accepted without the mandatory "
-                                        "Maximum Length item")
+        if maximum is None:
+            guard.trip(TRIP_PROTOCOL, "an association accepted without the mandatory "
+                                      "Maximum Length item")
+        elif 0 < maximum < 8:
+            guard.trip(TRIP_PROTOCOL, f"an association accepted with a Maximum Length of "
+                                      f"{maximum} bytes, too small for any data")
+
+
+_NO_DATA_SET = 0x0101
+#: PDU types that may arrive in each phase (PS3.8 9.2 state table); A-ABORT always may.
+_EXPECTED_PDUS: dict[Phase, frozenset[int]] = {
+    Phase.NEGOTIATING: frozenset({0x02, 0x03, 0x07}),
+    Phase.RUNNING: frozenset({0x04, 0x07}),
+    Phase.RELEASING: frozenset({0x04, 0x05, 0x06, 0x07}),
+}
+_DOING = {Phase.CONNECTING: "connecting", Phase.NEGOTIATING: "we waited for the association "
+          "answer", Phase.RUNNING: "our request was being answered",
+          Phase.RELEASING: "we released the association", Phase.DONE: "closing"}
+_COMMAND_NAMES = {0x0001: "C-STORE", 0x0010: "C-GET", 0x0020: "C-FIND", 0x0021: "C-MOVE",
+                  0x0030: "C-ECHO", 0x0FFF: "C-CANCEL", 0x0100: "N-EVENT-REPORT",
+                  0x0110: "N-GET", 0x0120: "N-SET", 0x0130: "N-ACTION", 0x0140: "N-CREATE",
+                  0x0150: "N-DELETE"}
+
+
+def _sub_items(data: bytes) -> dict[int, bytes]:
+    """Sub-items (type, reserved, 2-byte length, value) of an A-ASSOCIATE item, by type."""
+    out: dict[int, bytes] = {}
+    pos = 0
+    while pos + 4 <= len(data):
+        sub_type, _, length = struct.unpack_from(">BBH", data, pos)
+        out.setdefault(sub_type, data[pos + 4:pos + 4 + length])
+        pos += 4 + length
+    return out
+
+
+def _command_fields(command: bytes) -> dict[int, int] | None:
+    """The US elements of a command set (PS3.7 E.1, Implicit VR Little Endian) by element
+    number; None if the elements run past the end or leave group 0000."""
+    fields: dict[int, int] = {}
+    pos = 0
+    while pos < len(command):
+        if pos + 8 > len(command):
+            return None
+        group, element, length = struct.unpack_from("<HHL", command, pos)
+        if group != 0x0000 or pos + 8 + length > len(command):
+            return None
+        if length == 2:
+            fields[element] = struct.unpack_from("<H", command, pos + 8)[0]
+        pos += 8 + length
+    return fields
 
 
 def _send_bounded(raw: socket.socket, data: bytes, limit: float) -> bool:

@@ -7,7 +7,6 @@ targets not yet started as cancelled; the counts reached are printed either way.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import time
@@ -27,6 +26,7 @@ from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
+from dicom_courier.core.safe_text import json_text
 
 
 def overall_exit_code(results: Sequence[MoveResult], cancelled: bool) -> int:
@@ -214,5 +214,5 @@ def _outcome_text(result: MoveResult) -> Text:
 
 
 def _json_line(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(obj) + "\n")
     sys.stdout.flush()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -61,6 +60,7 @@ from dicom_courier.core.nodes import PacsNode, validate_ae_title
 from dicom_courier.core.paths import app_paths
 from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.safe_text import json_text
 from dicom_courier.core.store import (
     CLAIMABLE,
     FINISHED,
@@ -299,8 +299,7 @@ def _list(store: JobStore, args: argparse.Namespace) -> int:
         stderr.print(f"{len(store.interrupted)} job(s) were running when DICOM Courier "
                      "stopped; they are marked interrupted and 'queue run' sends them again.")
     if args.format == "json":
-        sys.stdout.write(json.dumps([job_as_json(j) for j in jobs], ensure_ascii=False,
-                                    indent=1) + "\n")
+        sys.stdout.write(json_text([job_as_json(j) for j in jobs], indent=1) + "\n")
         return EXIT_OK
     if not jobs:
         what = f"in state {state}" if state else "yet"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Sequence
 
@@ -12,7 +11,7 @@ from rich.table import Table
 from dicom_courier.core.cli.safe_text import cell, console, line, literal
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.query import FindMatch
-from dicom_courier.core.safe_text import csv_cell, display
+from dicom_courier.core.safe_text import csv_cell, display, json_text
 
 #: A pipe or file gets a wide table (no columns dropped); a terminal gets its own width.
 #: Both print every ``str`` literally (no markup, no emoji); data goes in as ``Text``.
@@ -58,7 +57,7 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
     columns = list(preferred) if only_preferred else columns_of(matches, preferred)
     if fmt == "json":
         rows = [{c: m.get(c) for c in columns} for m in matches]
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json_text(rows, indent=1) + "\n")
     elif fmt == "csv":  # the full value; a cell a spreadsheet would run gets a leading '
         writer = csv.writer(sys.stdout, lineterminator="\n")
         terminal = sys.stdout.isatty()  # on a terminal, control characters are escaped

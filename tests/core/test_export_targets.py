@@ -84,3 +84,16 @@ def test_csv_on_a_terminal_shows_escape_sequences_escaped(monkeypatch: pytest.Mo
         assert "CT\\x1b]0;pwned\\x07\\x1b[2J" in text
     else:
         assert HOSTILE in text  # a file keeps the true value
+
+
+def test_json_output_is_valid_json_with_terminal_controls_escaped() -> None:
+    import json
+
+    from dicom_courier.core.safe_text import json_text
+
+    value = [{"StudyDescription": "x\u202ey\n\x1b\x85\udcffMÜLLER", "count": 1}]
+    for indent in (None, 1):
+        text = json_text(value, indent=indent)
+        assert json.loads(text) == value
+        assert not any(ch in text for ch in "\u202e\x1b\x85\udcff")
+        assert "MÜLLER" in text  # ordinary letters stay readable

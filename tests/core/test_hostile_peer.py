@@ -46,10 +46,12 @@ from tests.fakes.pdu_peer import (
     PeerConnection,
     associate_ac,
     associate_rj,
+    encode_command,
     encode_dataset,
     p_data,
     pdu,
     pdv,
+    response_command,
 )
 
 STUDY = "1.2.826.0.1.3680043.8.498.77"
@@ -154,7 +156,14 @@ def unknown_pdu_type(conn: PeerConnection) -> None:
 
 
 def endless_fragments(conn: PeerConnection) -> None:
+    """A pending C-FIND-RSP announcing a data set, then data set fragments that never end."""
+    request = conn.last_request
+    assert request is not None
+    conn.send(p_data(pdv(1, response_command(C_FIND_RSP, request.affected_sop_class(),
+                                             request.message_id(), 0xFF00,
+                                             has_data_set=True), command=True, last=True)))
     fragment = p_data(pdv(1, b"\x00" * 16000, command=False, last=False))
+
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and conn.send(fragment):
         pass
@@ -454,3 +463,155 @@ def test_a_send_that_completes_is_released_not_aborted() -> None:
         assert result.outcome is MoveOutcome.COMPLETED
         assert sum(c.received.aborts for c in peer.connections) == 0
 
+
+
+# ---------------------------------------------------------------- answers that break the rules
+# Found by a hostile-peer review: each of these used to print a traceback, count as activity
+# (so the idle timer ran late), blame the wrong side, or inflate without limit.
+
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def _command(conn: PeerConnection, elements: list[tuple[int, str, object]]) -> None:
+    conn.send(p_data(pdv(1, encode_command(elements), command=True, last=True)))
+
+
+def peer_request(command_field: int) -> Callable[[PeerConnection], None]:
+    def misbehave(conn: PeerConnection) -> None:
+        for _ in range(5):
+            _command(conn, [(0x00000100, "US", command_field), (0x00000110, "US", 7),
+                            (0x00000800, "US", 0x0101)])
+            time.sleep(0.3)
+    return misbehave
+
+
+def command_pile_up(conn: PeerConnection) -> None:
+    request = conn.last_request
+    assert request is not None
+    pending = response_command(C_FIND_RSP, request.affected_sop_class(), 1, 0xFF00,
+                               has_data_set=True)
+    for _ in range(20):  # each announces a data set that never comes
+        conn.send(p_data(pdv(1, pending, command=True, last=True)))
+
+
+def wrong_message_id(conn: PeerConnection) -> None:
+    request = conn.last_request
+    assert request is not None
+    conn.send(p_data(pdv(1, response_command(C_FIND_RSP, request.affected_sop_class(), 77,
+                                             0x0000), command=True, last=True)))
+
+
+def move_response_to_a_find(conn: PeerConnection) -> None:
+    request = conn.last_request
+    assert request is not None
+    conn.send(p_data(pdv(1, response_command(C_MOVE_RSP, request.affected_sop_class(), 1,
+                                             0x0000, counts=(0, 0, 0, 0)),
+                         command=True, last=True)))
+
+
+def unaccepted_context(conn: PeerConnection) -> None:
+    conn.send(p_data(pdv(99, b"\x00" * 8, command=True, last=True)))
+
+
+def release_request(conn: PeerConnection) -> None:
+    conn.send(pdu(0x05, bytes(4)))
+
+
+def association_request(conn: PeerConnection) -> None:
+    conn.send(pdu(0x01, b"\x00\x01" + bytes(66)))
+
+
+@pytest.mark.parametrize("misbehave", [
+    pytest.param(peer_request(0x0FFF), id="C-CANCEL-RQ from the PACS every 0.3 s"),
+    pytest.param(peer_request(0x0100), id="N-EVENT-REPORT-RQ from the PACS"),
+    pytest.param(command_pile_up, id="commands whose data sets never come"),
+    pytest.param(wrong_message_id, id="a response to another message"),
+    pytest.param(move_response_to_a_find, id="a C-MOVE-RSP to our C-FIND"),
+    pytest.param(unaccepted_context, id="a data value on context 99"),
+    pytest.param(release_request, id="A-RELEASE-RQ before the answer"),
+    pytest.param(association_request, id="A-ASSOCIATE-RQ mid-search"),
+])
+def test_an_answer_that_breaks_the_protocol_ends_at_once_and_is_named(
+        misbehave: Callable[[PeerConnection], None],
+        capfd: pytest.CaptureFixture[str]) -> None:
+    outcome = _find(_after_request(misbehave, good_rows=1), idle=5.0)
+    assert isinstance(outcome.error, ProtocolViolation), outcome.error
+    assert outcome.error.title == f"{PEER_AET} sent data that is not valid DICOM."
+    assert outcome.seconds < 1.5, "ended at once, not at the idle timeout"
+    assert len(outcome.rows) == 1
+    assert outcome.aborts <= 1
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(lambda rq: associate_ac(rq, transfer_syntax=DEFLATED),
+                 id="Deflated, which we do not propose (a 0.5 MB answer inflated to 1 GB)"),
+    pytest.param(lambda rq: associate_ac(rq, transfer_syntax=""), id="no transfer syntax"),
+    pytest.param(lambda rq: associate_ac(rq, transfer_syntax="abc"), id="transfer syntax abc"),
+    pytest.param(lambda rq: associate_ac(rq, transfer_syntax="1.2.840.10008.1.2.4.50"),
+                 id="JPEG Baseline"),
+])
+def test_an_acceptance_with_a_transfer_syntax_we_did_not_propose_is_named(
+        answer: Callable[[Any], bytes], capfd: pytest.CaptureFixture[str]) -> None:
+    outcome = _find(_answer(answer), idle=10.0)
+    assert isinstance(outcome.error, ProtocolViolation), outcome.error
+    assert "did not propose" in outcome.error.explanation
+    assert outcome.seconds < 2
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_answers_larger_than_the_cap_in_all_end_the_search_and_keep_the_rows() -> None:
+    """Seen: 30 answers of 30 MB each (under the per-message cap) grew the CLI to 1.1 GB."""
+    big = _dataset("BIG^ROW")
+    big.StudyDescription = "x" * 400_000
+
+    def script(conn: PeerConnection) -> None:
+        conn.accept()
+        request = conn.read_request()
+        assert request is not None
+        for _ in range(10):
+            if not conn.respond(request, C_FIND_RSP, 0xFF00, identifier=encode_dataset(big)):
+                return
+        conn.respond(request, C_FIND_RSP, 0x0000)
+
+    outcome = _find(script, max_message_mb=1)
+    assert isinstance(outcome.error, MessageTooLarge), outcome.error
+    assert "in all" in outcome.error.explanation
+    assert 1 <= len(outcome.rows) <= 2
+
+
+def test_a_search_limit_ends_even_if_the_pacs_ignores_c_cancel() -> None:
+    """Seen: `find --limit 1` ran for ever against a PACS that kept answering after C-CANCEL."""
+    def script(conn: PeerConnection) -> None:
+        conn.accept()
+        request = conn.read_request()
+        assert request is not None
+        for _ in range(120):
+            if not conn.respond(request, C_FIND_RSP, 0xFF00, identifier=_match()):
+                return
+            time.sleep(0.25)
+
+    with PduPeer(script) as peer, Courier(cancel_grace=1.0) as courier:
+        async def scenario() -> tuple[Any, int, float]:
+            started = time.monotonic()
+            op = courier.find(_node(peer.port, idle=2.0), FindQuery(), limit=1,
+                              raise_on_error=False)
+            rows = [match async for match in op]
+            return op.result, len(rows), time.monotonic() - started
+
+        result, rows, seconds = asyncio.run(scenario())
+    assert rows == 1
+    assert result.error is None and result.cancelled
+    assert seconds < 1.0 + 1.5
+
+
+def test_echo_ends_at_its_deadline() -> None:
+    """Seen: `echo --deadline 2` against a silent port took 30 s."""
+    def script(conn: PeerConnection) -> None:
+        conn.read_associate_rq()  # and never answers
+
+    with PduPeer(script) as peer, Courier() as courier:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            asyncio.run(courier.echo(_node(peer.port, idle=30.0, acse=30.0, total=1.0)))
+        assert time.monotonic() - started < 1 + 1

@@ -249,12 +249,14 @@ class PeerConnection:
         self._stopping = stopping
         self._buffer = b""
         self.rq: AssociateRq | None = None
+        self.last_request: Request | None = None
 
     # -- sending
 
     def send(self, data: bytes) -> bool:
-        """Send raw bytes; False if the client has gone."""
+        """Send raw bytes (blocking until they are out); False if the client has gone."""
         try:
+            self.sock.settimeout(None)  # read_pdu polls with a short timeout
             self.sock.sendall(data)
         except OSError:
             return False
@@ -344,7 +346,8 @@ class PeerConnection:
                 else:
                     data_set += fragment
                     data_done = bool(control & 0x02)
-        return Request(context_id, command, data_set if data_set else None)
+        self.last_request = Request(context_id, command, data_set if data_set else None)
+        return self.last_request
 
     def respond(self, request: Request, command_field: int, status: int, *,
                 identifier: bytes | None = None, counts: tuple[int, int, int, int] | None = None
