@@ -29,7 +29,7 @@ from dicom_courier.core.cli.safe_text import PrintableFormatter, line, literal
 from dicom_courier.core.diagnose import Verdict, diagnose
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
-from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.nodes import DEFAULT_MAX_MESSAGE_MB, PacsNode
 from dicom_courier.core.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
@@ -41,6 +41,7 @@ from dicom_courier.core.query import (
     parse_model,
 )
 from dicom_courier.core.resolve import resolve_targets
+from dicom_courier.core.tls import build_context
 from dicom_courier.core.transport import quiet_pynetdicom
 
 #: Printed whenever a profile is saved that does not check the PACS's certificate.
@@ -235,7 +236,12 @@ async def _nodes(args: argparse.Namespace) -> int:
             timeouts=options.timeouts_from(args),
             destinations=tuple(options.destination_from(d) for d in args.dest),
             tls=options.tls_from(args),
+            max_message_mb=options.positive_int(args.max_message_mb, "--max-message-mb",
+                                                maximum=4096, unit="MB")
+            or DEFAULT_MAX_MESSAGE_MB,
         )
+        if node.tls.enabled:
+            build_context(node.tls)  # unusable certificate files: one line now, not at use
         replaced = store.put(node, replace=args.replace)
         verb = "Replaced" if replaced else "Saved"
         stdout.print(literal(f"{verb} PACS {node.name!r} ({node.called_aet} at {node.host}:"

@@ -112,6 +112,9 @@ def build_parser() -> OneLineParser:
     add.add_argument("--idle-timeout", metavar="S")
     add.add_argument("--deadline", metavar="S")
     add.add_argument("--connect-timeout", metavar="S")
+    add.add_argument("--max-message-mb", metavar="MB",
+                     help="the largest answer (and all answers of one search) the PACS may "
+                     "send, in MB (default 64)")
     add_tls_options(add)
     node_cmds.add_parser("list", help="show saved profiles").add_argument(
         "--format", choices=("table", "json"), default="table")
