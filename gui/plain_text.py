@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as QtGuiNamespace
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
-from dicom_courier.core.safe_text import shorten
+from dicom_courier.core.safe_text import display, shorten
 
 #: The longest value a grid cell shows (characters); the cell elides long before that.
 CELL_LIMIT = 500
@@ -34,8 +34,13 @@ _PLAIN = Qt.TextFormat.PlainText
 
 
 def cell_text(text: str) -> str:
-    """``text`` cut to :data:`CELL_LIMIT` characters with an ellipsis (display only)."""
-    return shorten(text, CELL_LIMIT)
+    """``text`` cut to :data:`CELL_LIMIT` characters with an ellipsis, control characters
+    (bidi overrides such as U+202E, ESC, line breaks) shown escaped: display only."""
+    return display(text.translate(_LINE_BREAKS_TO_SPACES), CELL_LIMIT)
+
+
+#: A grid cell is one line: tabs and line breaks show as spaces (as Copy puts them too).
+_LINE_BREAKS_TO_SPACES = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 
 def plain_tooltip(text: str | None) -> str | None:

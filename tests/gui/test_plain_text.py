@@ -158,3 +158,11 @@ def test_a_multi_megabyte_value_is_cut_in_the_grid_and_its_tooltip(qapp: Any) ->
     assert len(display) == CELL_LIMIT and display.endswith("…")
     assert len(tip) <= TOOLTIP_LIMIT and len(name_tip) <= TOOLTIP_LIMIT
     assert model.match_at(0).get("StudyDescription") == big  # the value itself is whole
+
+
+def test_grid_cells_show_bidi_and_control_characters_escaped() -> None:
+    from dicom_courier.gui.plain_text import cell_text
+
+    assert cell_text("ABC\u202eFED") == "ABC\\u202eFED"  # cannot reorder the cell any more
+    assert cell_text("a\x1b[2Jb\nc") == "a\\x1b[2Jb c"
+    assert cell_text("Müller^Anna 山田") == "Müller^Anna 山田"
