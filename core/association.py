@@ -164,6 +164,7 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
     control.connecting(None)
     if assoc.is_established and not guard.tripped:
         guard.set_phase(Phase.RUNNING)
+        control.peer_implementation = _implementation_of(assoc)
         return assoc
     trip = guard.trip_info
     if assoc.is_established:
@@ -225,6 +226,14 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
         peer=peer,
         details={"What the PACS sent": trip.detail} if trip and trip.detail else None,
     )
+
+
+def _implementation_of(assoc: Association) -> tuple[str, str]:
+    """(Implementation Class UID, Implementation Version Name) the PACS sent (PS3.7 D.3.3.2),
+    "" where absent: tells Orthanc, DCMTK and pynetdicom-based PACS apart."""
+    acceptor = assoc.acceptor
+    return (str(getattr(acceptor, "implementation_class_uid", "") or ""),
+            str(getattr(acceptor, "implementation_version_name", "") or ""))
 
 
 def guard_error(control: OperationControl, pacs: PacsNode, what: str,
@@ -378,6 +387,8 @@ class OperationControl:
         self._connecting: Association | None = None
         self.abort_reason: str | None = None
         self.guard: AssociationGuard | None = None
+        #: (Implementation Class UID, Version Name) of the PACS, once associated.
+        self.peer_implementation: tuple[str, str] = ("", "")
 
     def new_guard(self, limits: GuardLimits) -> AssociationGuard:
         """Runs on: DIMSE worker thread, before connecting. The guard of this attempt."""

@@ -114,7 +114,12 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             error = unexpected_error(exc, self.pacs, "send")
         finally:
             channel.close()
-        return self._result_of(counts, error, time.monotonic() - started)
+        return self._after_move(self._result_of(counts, error, time.monotonic() - started))
+
+    def _after_move(self, result: MoveResult) -> MoveResult:
+        """Runs on: DIMSE worker thread, after the association ended. The place where a
+        result may be refined by a bounded follow-up (the destination diagnosis)."""
+        return result
 
     def _exchange(self, channel: Channel[MoveProgress], counts: _Counts,
                   started: float) -> CourierError | None:
