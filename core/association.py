@@ -68,6 +68,9 @@ TRANSFER_SYNTAXES = [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
 _BACKSTOP = 5.0
 
 
+#: Where the PACS most asked about keeps the AE titles it accepts, for advice.
+ORTHANC_AE_LIST = 'Orthanc: "DicomModalities"'
+
 #: Profile names the command line and `nodes test` give to nodes that are not saved profiles.
 AD_HOC_NAME = "--host/--port/--aet"
 DESTINATION_PREFIX = "destination "

@@ -6,8 +6,10 @@ import time
 
 from pynetdicom.sop_class import Verification
 
+from dicom_courier.core.abort_report import ended_early_error
 from dicom_courier.core.association import (
     ABORT_DEADLINE,
+    ORTHANC_AE_LIST,
     OperationControl,
     finish_association,
     guard_error,
@@ -55,14 +57,10 @@ def echo_blocking(pacs: PacsNode, control: OperationControl | None = None) -> Ec
                                 "answered.", "Test again when ready.", peer=peer)
             quick = time.monotonic() - associated < pacs.timeouts.idle * 0.9
             if control.abort_reason is None and quick:
-                raise AssociationAborted(
-                    f"{pacs.called_aet} ended the connection right after our echo.",
-                    "It accepted the association but aborted the echo without an answer. "
-                    "PACS such as Orthanc do this when they do not know our AE title "
-                    f"{pacs.calling_aet}.",
-                    f"Ask the PACS administrator to register our AE title {pacs.calling_aet} "
-                    "with this computer's address (Orthanc: \"DicomModalities\"), then retry.",
-                    peer=peer)
+                guard = control.guard
+                raise ended_early_error(peer, "echo", 0,
+                                        guard.peer_abort if guard is not None else None,
+                                        ORTHANC_AE_LIST)
             raise AssociationAborted(
                 f"{pacs.called_aet} did not answer the echo.",
                 f"No answer within {pacs.timeouts.idle:g} s.",

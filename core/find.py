@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
+from dicom_courier.core.abort_report import ended_early_error
 from dicom_courier.core.association import (
+    ORTHANC_AE_LIST,
     finish_association,
     guard_error,
     open_association,
@@ -22,7 +24,6 @@ from dicom_courier.core.association import (
 from dicom_courier.core.channel import Channel
 from dicom_courier.core.decode import decode_match
 from dicom_courier.core.errors import (
-    AssociationAborted,
     Cancelled,
     CourierError,
     DeadlineExceeded,
@@ -223,19 +224,10 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
                 f"No response came within the idle timeout; {count} results arrived before.",
                 "Retry; for a slow PACS raise the idle timeout in the profile.", peer=peer)
-        if count == 0:
-            return AssociationAborted(
-                f"{peer.called_aet} ended the connection right after our search.",
-                "It accepted the association but aborted the search without an answer. "
-                "PACS such as Orthanc do this when they do not know our AE title "
-                f"{peer.calling_aet}, or do not allow it to query.",
-                f"Ask the PACS administrator to register our AE title {peer.calling_aet} with "
-                "this computer's address (Orthanc: \"DicomModalities\"), then retry.",
-                peer=peer)
-        return AssociationAborted(
-            f"{peer.called_aet} dropped the connection during the search.",
-            f"{count} results arrived before the association was aborted or closed.",
-            "Retry; if it keeps happening, check the PACS's log and the network.", peer=peer)
+        guard = self.control.guard
+        return ended_early_error(peer, "search", count,
+                                 guard.peer_abort if guard is not None else None,
+                                 ORTHANC_AE_LIST, {"Results received before": str(count)})
 
     def _cancel_from_worker(self) -> None:
         """Runs on: DIMSE worker thread. Cancel through the loop, so the grace timer runs."""

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
+from dicom_courier.core.abort_report import ended_early_error
 from dicom_courier.core.association import (
+    ORTHANC_AE_LIST,
     finish_association,
     guard_error,
     open_association,
@@ -21,7 +23,6 @@ from dicom_courier.core.association import (
 )
 from dicom_courier.core.channel import Channel
 from dicom_courier.core.errors import (
-    AssociationAborted,
     Cancelled,
     CourierError,
     DeadlineExceeded,
@@ -192,20 +193,9 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                 f"{counts.describe()}.",
                 "Check that the PACS is healthy and retry; for a slow PACS raise the idle "
                 "timeout in the profile.", peer=peer, details=sofar)
-        if counts.responses == 0:
-            return AssociationAborted(
-                f"{peer.called_aet} ended the connection right after our request.",
-                "It accepted the association but aborted the request without an answer. "
-                f"PACS such as Orthanc do this when they do not know our AE title "
-                f"{peer.calling_aet}, or do not allow it to retrieve.",
-                f"Ask the PACS administrator to register our AE title {peer.calling_aet} with "
-                "this computer's address (Orthanc: \"DicomModalities\"), then retry.",
-                peer=peer, details=sofar)
-        return AssociationAborted(
-            f"{peer.called_aet} dropped the connection during the send.",
-            f"The association was aborted or the connection closed. {counts.describe()}.",
-            "Retry; if it keeps happening, check the PACS's log and the network.",
-            peer=peer, details=sofar)
+        return ended_early_error(peer, "send", counts.responses,
+                                 guard.peer_abort if guard is not None else None,
+                                 ORTHANC_AE_LIST, sofar)
 
     def _result_of(self, counts: _Counts, error: CourierError | None,
                    duration: float) -> MoveResult:
