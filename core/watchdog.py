@@ -318,6 +318,7 @@ class _PduReader:
         self._expect_data = False
         self._data_bytes = 0
         self._total_data_bytes = 0
+        self._final_seen = False
 
     def feed(self, nr_bytes: int, data: bytes | bytearray) -> None:
         guard = self._guard
@@ -349,7 +350,8 @@ class _PduReader:
         elif pdu_type != _P_DATA_TYPE and length > MAX_CONTROL_PDU:
             guard.trip(TRIP_PROTOCOL,
                        f"an {_PDU_NAMES[pdu_type]} PDU announcing {length} bytes")
-        elif pdu_type not in _EXPECTED_PDUS.get(phase, _KNOWN_PDU_TYPES):
+        elif pdu_type not in _EXPECTED_PDUS.get(phase, _KNOWN_PDU_TYPES) and not (
+                pdu_type == 0x05 and self._final_seen):  # a release right after the answer
             guard.trip(TRIP_PROTOCOL, f"an {_PDU_NAMES[pdu_type]} PDU while {_DOING[phase]}")
 
     def _count_fragments(self, body: bytes) -> None:
@@ -422,6 +424,8 @@ class _PduReader:
             guard.trip(TRIP_PROTOCOL, f"a response to message {responding_to}, not to our "
                                       f"request (message {guard.limits.message_id})")
             return False
+        if fields.get(0x0900) not in _PENDING:
+            self._final_seen = True  # the PACS may release (collide) from here on
         if fields.get(0x0800, _NO_DATA_SET) != _NO_DATA_SET:
             self._expect_data = True
         else:
@@ -463,6 +467,7 @@ class _PduReader:
 
 
 _NO_DATA_SET = 0x0101
+_PENDING = frozenset({0xFF00, 0xFF01})
 #: PDU types that may arrive in each phase (PS3.8 9.2 state table); A-ABORT always may.
 _EXPECTED_PDUS: dict[Phase, frozenset[int]] = {
     Phase.NEGOTIATING: frozenset({0x02, 0x03, 0x07}),

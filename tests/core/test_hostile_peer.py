@@ -615,3 +615,20 @@ def test_echo_ends_at_its_deadline() -> None:
         with pytest.raises(DeadlineExceeded):
             asyncio.run(courier.echo(_node(peer.port, idle=30.0, acse=30.0, total=1.0)))
         assert time.monotonic() - started < 1 + 1
+
+
+def test_a_peer_that_releases_right_after_its_final_answer_is_fine() -> None:
+    """A release collision (PS3.8 7.2.2): the PACS asks to release as we do."""
+    def script(conn: PeerConnection) -> None:
+        conn.accept()
+        request = conn.read_request()
+        assert request is not None
+        conn.respond(request, C_FIND_RSP, 0xFF00, identifier=_match())
+        conn.respond(request, C_FIND_RSP, 0x0000)
+        conn.send(pdu(0x05, bytes(4)))  # A-RELEASE-RQ of its own
+        conn.release_if_asked()
+
+    outcome = _find(script, acse=3.0)
+    assert outcome.error is None
+    assert len(outcome.rows) == 1
+    assert outcome.seconds < 3 + 1
