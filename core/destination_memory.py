@@ -2,6 +2,9 @@
 
 So the window can warn before a send to a destination that this PACS refused last time
 (0xA801), instead of letting a person queue twenty studies that will all fail the same way.
+"Refused" is the destination diagnosis's verdict (:mod:`.destination_check`), not the bare
+status: a 0xA801 for a destination that did not answer our echo (pynetdicom-based PACS say
+0xA801 for a known destination that is down) is a destination that was down, not unknown.
 Kept in the job database (table ``destinations``), committed at once.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from dicom_courier.core.errors import MoveDestinationUnknown
 from dicom_courier.core.events import MoveOutcome, MoveResult
 from dicom_courier.core.store import JobStore
 
@@ -34,9 +38,10 @@ class DestinationMemory:
     def note(self, pacs_name: str, destination: str, result: MoveResult) -> None:
         """Record a finished send's lesson about its destination (if it teaches one)."""
         now = time.time()
-        if result.outcome in (MoveOutcome.COMPLETED, MoveOutcome.PARTIAL):
+        if result.sent or result.outcome in (MoveOutcome.COMPLETED,
+                                             MoveOutcome.COMPLETED_WITH_WARNINGS):
             column = "last_success_at"
-        elif result.status == 0xA801:
+        elif isinstance(result.error, MoveDestinationUnknown):  # incl. DestinationUnknown
             column = "last_unknown_at"
         else:
             return

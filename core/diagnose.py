@@ -5,7 +5,9 @@ query (a C-FIND that matches nothing; Orthanc accepts an unknown AE's associatio
 refuses)? Does it know each destination (a C-MOVE of a study that does not exist: 0xA801 is a sure
 "no"; anything else is reported as what it is, since some PACS look at the destination only
 when something matches)?
-Does the destination itself answer (C-ECHO to its address)?
+Does the destination itself answer (C-ECHO to its address)? Both destination answers use the
+same diagnosis as a failed send (:mod:`.destination_check`): the same verdict types, the same
+words for what the echo found, and one echo when the probe move already made it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from enum import StrEnum
 from pydicom.uid import generate_uid
 
 from dicom_courier.core.association import DESTINATION_PREFIX
+from dicom_courier.core.destination_check import (
+    DestinationDown,
+    DestinationEcho,
+    DestinationFault,
+    Reach,
+    finding_of,
+)
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import AssociationAborted, CourierError, MoveDestinationUnknown
 from dicom_courier.core.nodes import Destination, PacsNode
@@ -95,8 +104,14 @@ async def _check_destination(courier: Courier, node: PacsNode,
     request = MoveRequest(MoveTarget(study_uid=_probe_uid()), dest.ae_title, QueryModel.STUDY)
     result = await courier.move(node, request).run()
     error = result.error
-    if isinstance(error, MoveDestinationUnknown):
+    echoed = error.echo if isinstance(error, DestinationFault) else None
+    if isinstance(error, MoveDestinationUnknown):  # the diagnosis's DestinationUnknown too
         yield Check(question, Verdict.FAILED, f"no (0xA801): {error.action}", error)
+    elif isinstance(error, DestinationDown):
+        yield Check(question, Verdict.UNCLEAR,
+                    f"cannot tell while {dest.ae_title} does not answer: "
+                    f"{node.called_aet} answered 0x{error.status or 0:04X} to a probe move, "
+                    f"and {error.title}", error)
     elif result.status == 0x0000:
         yield Check(question, Verdict.UNCLEAR,
                     "not refused: it accepted a probe move of a study that does not exist "
@@ -116,9 +131,23 @@ async def _check_destination(courier: Courier, node: PacsNode,
         yield Check(reach, Verdict.SKIPPED,
                     "no address saved for it (save it as AET@HOST:PORT to check)")
         return
+    if echoed is not None and echoed.reach is not Reach.UNCHECKED:
+        yield _reach_check(reach, dest, echoed, error)  # the probe's diagnosis already asked
+        return
+    address = f"{dest.host}:{dest.port}"
     try:
         echo = await courier.echo(destination_as_pacs(node, dest))
-        yield Check(reach, Verdict.OK,
-                    f"yes, {dest.host}:{dest.port} answered in {echo.round_trip_ms:.1f} ms")
     except CourierError as exc:
-        yield Check(reach, Verdict.FAILED, exc.title, exc)
+        yield _reach_check(reach, dest, finding_of(address, exc), exc)
+    else:
+        yield _reach_check(reach, dest, finding_of(address, None, ms=echo.round_trip_ms), None)
+
+
+def _reach_check(question: str, dest: Destination, found: DestinationEcho,
+                 error: CourierError | None) -> Check:
+    """The answer to "does it answer?", in the destination diagnosis's words."""
+    if found.reach is Reach.ANSWERS:
+        return Check(question, Verdict.OK, f"yes, {found.address}: {found.finding}")
+    return Check(question, Verdict.FAILED,
+                 f"no: {dest.ae_title} did not answer at {found.address} ({found.finding})",
+                 error)

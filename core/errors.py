@@ -201,3 +201,7 @@ class UnreadableResults(CourierError):
 
 class NothingMatched(DimseFailure):
     """The PACS answered success but sent nothing: no image matched the request."""
+
+
+class NoImageArrived(DimseFailure):
+    """The move ended with sub-operations but not one image arrived at the destination."""

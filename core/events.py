@@ -50,20 +50,38 @@ class MoveProgress:
 
     @property
     def done(self) -> int:
+        """Images the PACS has finished with: completed + failed + warning."""
         return self.completed + self.failed + self.warning
+
+    @property
+    def sent(self) -> int:
+        """Images that arrived (completed + warning); failed images are never "sent"."""
+        return self.completed + self.warning
 
 
 class MoveOutcome(StrEnum):
-    """How a send ended; the command line's exit codes follow from it."""
+    """How a send ended (decided by :func:`dicom_courier.core.outcome.decide_move` only);
+    the command line's exit codes follow from it.
+
+    COMPLETED_WITH_WARNINGS: every image arrived, some with warnings (exit 0: nothing to send
+    again).
+    """
 
     COMPLETED = "completed"
+    COMPLETED_WITH_WARNINGS = "completed_with_warnings"
     PARTIAL = "partial"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
     @property
     def exit_code(self) -> int:
-        return {"completed": 0, "partial": 3, "cancelled": 4, "failed": 1}[self.value]
+        return {"completed": 0, "completed_with_warnings": 0, "partial": 3, "cancelled": 4,
+                "failed": 1}[self.value]
+
+    @property
+    def words(self) -> str:
+        """The outcome as a person reads it ("completed with warnings")."""
+        return self.value.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -82,19 +100,29 @@ class MoveResult:
     error: CourierError | None
     destination: str
     peer: Peer
+    #: False when no response carried any count: total, completed, failed, warning unknown.
+    counts_reported: bool = True
+    #: A plain sentence for an outcome without error ("the PACS did not report image counts").
+    note: str | None = None
 
     @property
     def is_success(self) -> bool:
         return self.outcome is MoveOutcome.COMPLETED
+
+    @property
+    def sent(self) -> int:
+        """Images that arrived (completed + warning); failed images are never "sent"."""
+        return self.completed + self.warning
 
     def summary(self) -> dict[str, object]:
         """The machine-readable summary (``--json``)."""
         out: dict[str, object] = {
             "outcome": self.outcome.value,
             "total": self.total,
-            "completed": self.completed,
-            "failed": self.failed,
-            "warning": self.warning,
+            "completed": self.completed if self.counts_reported else None,
+            "failed": self.failed if self.counts_reported else None,
+            "warning": self.warning if self.counts_reported else None,
+            "counts_reported": self.counts_reported,
             "status": None if self.status is None else f"0x{self.status:04X}",
             "duration_s": round(self.duration, 3),
             "destination": self.destination,
@@ -103,6 +131,8 @@ class MoveResult:
             out["failed_sop_uids"] = list(self.failed_sop_uids)
         if self.error_comment:
             out["error_comment"] = self.error_comment
+        if self.note:
+            out["note"] = self.note
         if self.error is not None:
             out["error"] = self.error.title
             out["error_type"] = type(self.error).__name__

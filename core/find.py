@@ -81,18 +81,28 @@ class _UnreadableTally:
         if not self.first_problem:
             self.first_problem = problem[:300]
 
+    def note_missing_data_set(self) -> None:
+        """The last Pending announced its match, and the association ended before it came."""
+        self._note("a pending answer announced a data set that never arrived")
+
     def error(self, peer: Peer, shown: int) -> CourierError:
         several = self.count != 1
         return UnreadableResults(
-            f"{peer.called_aet} sent {self.count} result{'s' if several else ''} that "
-            "cannot be read.",
-            f"The {shown} results that could be read are shown; {self.count} "
-            f"{'were' if several else 'was'} left out because the PACS's data could not be "
-            "decoded. Those studies may exist even though they are not listed.",
+            unreadable_summary(self.count) + ".",
+            f"{peer.called_aet} sent {self.count} answer{'s' if several else ''} that Courier "
+            f"cannot decode. The {shown} results that could be read are shown; the "
+            f"unreadable {'ones were' if several else 'one was'} left out. Those studies may "
+            "exist even though they are not listed.",
             "Search again with narrower criteria to find which study it is, and give the "
             "details to the PACS administrator.",
             peer=peer, details={"First problem": self.first_problem,
                                 "Results left out": str(self.count)})
+
+
+def unreadable_summary(count: int) -> str:
+    """``"1 answer from the PACS could not be read"`` (``count`` >= 1; no full stop): the
+    words the command line, the JSON output and the window's status bar all use."""
+    return f"{count} answer{'' if count == 1 else 's'} from the PACS could not be read"
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,8 @@ class FindResult:
     duration: float
     cancelled: bool
     error: CourierError | None
+    #: Answers the PACS sent that could not be read (left out of the matches; PS3.4 C.4.1).
+    unreadable: int = 0
 
     @property
     def is_success(self) -> bool:
@@ -193,14 +205,21 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
             error = unexpected_error(exc, self.pacs, "search")
         finally:
             channel.close()
+        guard = self.control.guard
+        if guard is not None and guard.data_set_missing and self.control.abort_reason is None:
+            # The search ended early (the error says how): that answer is one more that
+            # cannot be read, and the error that ended the search keeps its words.
+            unreadable.note_missing_data_set()
         if error is None and unreadable.count:
             error = unreadable.error(peer, count)
+        elif error is not None and unreadable.count:
+            error.extra_details["Answers that could not be read"] = str(unreadable.count)
         cancelled = status == 0xFE00 or (error is None and self.cancel_requested and
                                          status is None)
         if isinstance(error, Cancelled):
             cancelled, error = True, None
         return FindResult(count=count, status=status, duration=time.monotonic() - started,
-                          cancelled=cancelled, error=error)
+                          cancelled=cancelled, error=error, unreadable=unreadable.count)
 
     def _no_status_error(self, count: int, last: float) -> CourierError:
         peer = peer_of(self.pacs)

@@ -129,7 +129,8 @@ def export_csv(jobs: Iterable[StoredJob], target: str | os.PathLike[str] | TextI
     mojibake; Python reads it with ``encoding="utf-8-sig"``), written atomically so a failed
     export never leaves half a file. A text stream is written as it is, without the mark.
     A cell a spreadsheet would run as a formula (a label ``=HYPERLINK(…)``) is written with a
-    leading ``'`` (:func:`.safe_text.csv_cell`); every other value is written in full.
+    leading ``'`` and a control character is written escaped (``\\x1b``,
+    :func:`.safe_text.csv_cell`); every other character is written as it is.
     """
     path = _export_path(target) if isinstance(target, str | os.PathLike) else None
     terminal = path is None and bool(getattr(target, "isatty", lambda: False)())

@@ -8,9 +8,6 @@ act on. Our own timers close the gaps pynetdicom leaves (see :mod:`.operation`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-
-from pydicom.dataset import Dataset
 
 from dicom_courier.core.abort_report import ended_early_error
 from dicom_courier.core.association import (
@@ -26,10 +23,9 @@ from dicom_courier.core.errors import (
     Cancelled,
     CourierError,
     DeadlineExceeded,
-    NothingMatched,
     PeerTimeout,
 )
-from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.events import MoveProgress, MoveResult
 from dicom_courier.core.operation import (
     ABORT_BY_USER,
     ABORT_CANCEL_GRACE,
@@ -37,63 +33,16 @@ from dicom_courier.core.operation import (
     ABORT_DEADLINE,
     DimseOperation,
 )
+from dicom_courier.core.outcome import decide_move
 from dicom_courier.core.query import MoveRequest
-from dicom_courier.core.status import failure_for_status, is_pending
+from dicom_courier.core.suboperations import SubOperationTally
 from dicom_courier.core.watchdog import TRIP_IDLE
 
 _MSG_ID = 1
 
 
-@dataclass
-class _Counts:
-    """The running tally of one move, updated from each response."""
-
-    remaining: int | None = None
-    completed: int = 0
-    failed: int = 0
-    warning: int = 0
-    total: int | None = None
-    status: int | None = None
-    comment: str | None = None
-    failed_uids: tuple[str, ...] = ()
-    responses: int = 0
-    failed_list_unreadable: bool = False
-    last_response_at: float = field(default_factory=time.monotonic)
-
-    def update(self, status: Dataset, identifier: Dataset | None) -> None:
-        self.responses += 1
-        self.last_response_at = time.monotonic()
-        self.status = int(status.Status)
-        for attr, keyword in (("remaining", "NumberOfRemainingSuboperations"),
-                              ("completed", "NumberOfCompletedSuboperations"),
-                              ("failed", "NumberOfFailedSuboperations"),
-                              ("warning", "NumberOfWarningSuboperations")):
-            value = status.get(keyword)
-            if value is not None:
-                setattr(self, attr, int(value))
-        if not is_pending(self.status) and status.get("NumberOfRemainingSuboperations") is None:
-            # A final response need not repeat the count; after success nothing remains.
-            self.remaining = 0 if self.status == 0x0000 else None
-        if self.remaining is not None and is_pending(self.status):
-            self.total = self.remaining + self.completed + self.failed + self.warning
-        elif self.total is None and status.get("NumberOfCompletedSuboperations") is not None:
-            self.total = self.completed + self.failed + self.warning
-        comment = status.get("ErrorComment")
-        if comment:
-            self.comment = str(comment)
-        if identifier is not None:
-            try:
-                value = identifier.get("FailedSOPInstanceUIDList")
-                uids = [value] if isinstance(value, str) else list(value or [])
-            except Exception:  # noqa: BLE001 - anything pydicom raises on a peer's bytes
-                uids = []
-                self.failed_list_unreadable = True
-            if uids:
-                self.failed_uids = tuple(str(u) for u in uids if u)
-
-    def describe(self) -> str:
-        sent = str(self.completed) if self.total is None else f"{self.completed} of {self.total}"
-        return f"{sent} images sent, {self.failed} failed, {self.warning} with warnings"
+#: The running tally of one move (kept under its old name for this module's readers).
+_Counts = SubOperationTally
 
 
 class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
@@ -119,8 +68,15 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
 
     def _after_move(self, result: MoveResult) -> MoveResult:
         """Runs on: DIMSE worker thread, after the association ended. The place where a
-        result may be refined by a bounded follow-up (the destination diagnosis)."""
-        return result
+        result may be refined by a bounded follow-up (the destination diagnosis).
+
+        A move that delivered nothing with a destination-fault status gets its error replaced
+        by the verdict of :func:`.destination_check.diagnose_move` (one C-ECHO to the
+        destination, at most ``FOLLOW_UP_BUDGET`` s); the outcome and counts stay as decided.
+        """
+        from dicom_courier.core.destination_check import diagnose_move
+
+        return diagnose_move(result, self.pacs, self.control.peer_implementation)
 
     def _exchange(self, channel: Channel[MoveProgress], counts: _Counts,
                   started: float) -> CourierError | None:
@@ -138,13 +94,9 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                 if "Status" not in status:
                     return self._no_status_error(counts)
                 counts.update(status, response_identifier)
-                final = not is_pending(counts.status or 0)
-                channel.put(MoveProgress(
-                    remaining=counts.remaining, completed=counts.completed,
-                    failed=counts.failed, warning=counts.warning, total=counts.total,
-                    status=counts.status or 0, elapsed=time.monotonic() - started,
-                    is_final=final))
-                if final:
+                progress = counts.progress(time.monotonic() - started)
+                channel.put(progress)
+                if progress.is_final:
                     clean = True
                     return None
             return self._no_status_error(counts)
@@ -199,33 +151,14 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
 
     def _result_of(self, counts: _Counts, error: CourierError | None,
                    duration: float) -> MoveResult:
+        """The result, its outcome decided by :func:`.outcome.decide_move` (the one table)."""
         destination = self.request.destination
         peer = peer_of(self.pacs)
-        code = counts.status
-        outcome = MoveOutcome.FAILED
-        if error is None and code is not None:
-            if code == 0xFE00:
-                outcome = MoveOutcome.CANCELLED
-            elif counts.failed or counts.warning or code == 0xB000:
-                outcome = MoveOutcome.PARTIAL if counts.completed else MoveOutcome.FAILED
-            elif code == 0x0000:
-                outcome = MoveOutcome.COMPLETED
-            if code == 0x0000 and outcome is MoveOutcome.COMPLETED and not counts.completed:
-                outcome = MoveOutcome.FAILED
-                error = NothingMatched(
-                    f"{peer.called_aet} found nothing to send.",
-                    "The PACS answered success but sent no image: nothing matched the request "
-                    "(the study may have been deleted, or the UID is wrong).",
-                    "Search again and send from the fresh results.",
-                    peer=peer, status=code, details={"Move destination": destination})
-            elif outcome is not MoveOutcome.COMPLETED:
-                error = failure_for_status(
-                    code, operation="send", peer=peer, comment=counts.comment,
-                    destination=destination, counts=counts.describe())
-        elif isinstance(error, Cancelled):
-            outcome = MoveOutcome.CANCELLED
+        verdict = decide_move(counts, error=error, cancel_sent=self.cancel_requested,
+                              peer=peer, destination=destination)
         return MoveResult(
-            outcome=outcome, total=counts.total, completed=counts.completed,
-            failed=counts.failed, warning=counts.warning, status=code, duration=duration,
-            error_comment=counts.comment, failed_sop_uids=counts.failed_uids, error=error,
-            destination=destination, peer=peer)
+            outcome=verdict.outcome, total=counts.total, completed=counts.completed,
+            failed=counts.failed, warning=counts.warning, status=counts.status,
+            duration=duration, error_comment=counts.comment, failed_sop_uids=counts.failed_uids,
+            error=verdict.error, destination=destination, peer=peer,
+            counts_reported=counts.reported, note=verdict.note)

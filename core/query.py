@@ -7,12 +7,15 @@ Specific Character Set; a value that cannot be decoded is kept and marked, never
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
+from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -174,8 +177,8 @@ def validate_key_value(keyword: str, value: str, field_name: str = "-k", *,
     elif vr == "UI" and typed:
         for uid in value.split("\\"):
             validate_uid(uid, f"{field_name} {keyword}")
-    elif vr == "UI":
-        _uid_list(value.split("\\"), f"{field_name} {keyword}")
+    elif vr == "UI":  # the PACS's own UIDs go back as they came (see pacs_uids)
+        pacs_uids(value.split("\\"), f"{field_name} {keyword}")
     elif vr in INTEGER_VRS or vr in DECIMAL_VRS:
         check_number_match(keyword, vr, value, field_name)
     limit = _MAX_LENGTH.get(vr)
@@ -216,7 +219,7 @@ class FindQuery:
         for keyword in DEFAULT_RETURN_KEYS[self.level] + _PARENT_KEYS[self.model][self.level]:
             setattr(ds, keyword, "")
         for keyword, value in self.keys.items():
-            setattr(ds, keyword, value)
+            set_value(ds, keyword, value)
         return ds
 
 
@@ -225,11 +228,15 @@ class FindMatch:
     """One C-FIND answer, decoded to text (see :mod:`.decode`).
 
     ``undecodable`` names the values shown with U+FFFD marks because they could not be decoded.
+    ``undeclared_charset`` names the values holding non-ASCII bytes although the answer
+    declared no Specific Character Set (0008,0005): read as UTF-8, else Latin-1, and shown
+    marked "character set not declared" (PS3.5 6.1.2.3: the default repertoire is ASCII).
     """
 
     level: QueryLevel
     values: Mapping[str, str]
     undecodable: frozenset[str] = frozenset()
+    undeclared_charset: frozenset[str] = frozenset()
 
     def get(self, keyword: str, default: str = "") -> str:
         return self.values.get(keyword, default)
@@ -246,12 +253,78 @@ def _uid_list(values: Iterable[str], field_name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: What no UI value can carry, whoever wrote it: a C0/C1 control, DEL, or anything beyond
+#: ASCII (the UI repertoire, PS3.5 6.2; U+FFFD marks bytes that could not be decoded).
+_NOT_IN_A_UID = re.compile("[^\x20-\x7e]")
+
+
+def pacs_uid_problem(uid: str) -> str | None:
+    """Why a UID that a PACS returned cannot be sent back, or None if it can.
+
+    Only what cannot be encoded in a UI element is refused (PS3.5 6.2): an empty value, more
+    than 64 characters, a backslash (it would split into two values), a control character or
+    a character beyond ASCII. A non-conformant but encodable UID (``MR1.2.840.113619…``, a
+    leading zero) is not a problem here: the PACS knows its objects by it.
+    """
+    if not uid:
+        return "is empty"
+    if len(uid) > 64:
+        return f"is {len(uid)} characters long (a UID has at most 64)"
+    if "\\" in uid:
+        return "holds a backslash"
+    if _NOT_IN_A_UID.search(uid):
+        return "holds a control character or a character beyond ASCII"
+    return None
+
+
+def pacs_uids(values: Iterable[str], field_name: str) -> tuple[str, ...]:
+    """UIDs a PACS returned, stripped of padding (spaces, NULs), to be sent back verbatim.
+
+    Raises InvalidInput naming ``field_name`` for a UID :func:`pacs_uid_problem` refuses.
+    Callers holding a PACS's answer catch it and leave that one answer out with a warning:
+    a peer's value is never a usage error.
+    """
+    out = []
+    for value in values:
+        uid = value.strip(" \x00")
+        problem = pacs_uid_problem(uid)
+        if problem is not None:
+            raise InvalidInput(field_name, f"the UID the PACS returned {problem}", value)
+        out.append(uid)
+    return tuple(out)
+
+
+def nonconformant_uid_warning(name: str, uid: str) -> str | None:
+    """A warning for a PACS-returned UID that breaks PS3.5 9.1, or None if it conforms."""
+    try:
+        validate_uid(uid, name)
+    except InvalidInput:
+        return (f"The PACS returned the {name} {uid}, which is not a valid DICOM UID "
+                "(PS3.5 9.1); it is sent back exactly as the PACS returned it.")
+    return None
+
+
+def set_value(ds: Dataset, keyword: str, value: str) -> None:
+    """``ds.<keyword> = value``; a UI value is set without pydicom's UID check, so a UID the
+    PACS returned goes back byte for byte (and no warning reaches the terminal)."""
+    tag = tag_for_keyword(keyword)
+    if tag is not None and dictionary_VR(tag) == "UI":
+        ds.add(DataElement(tag, "UI", value, validation_mode=pydicom_config.IGNORE))
+    else:
+        setattr(ds, keyword, value)
+
+
 @dataclass(frozen=True)
 class MoveTarget:
     """What one C-MOVE retrieves, by unique keys only (never a name or an accession number).
 
     ``study_uid`` is always known; ``series_uids`` and ``sop_uids`` narrow it down. The level
     follows from what is given. ``patient_id`` is needed by the Patient Root model.
+
+    ``from_pacs=True``: the UIDs are the PACS's own (a search answer, a stored job, a failed-
+    image list). They are sent back verbatim; only what cannot be encoded is refused
+    (:func:`pacs_uid_problem`), and each non-conformant UID adds a sentence to ``warnings``
+    for the person. Otherwise (UIDs a person typed) digits and dots only. Raises InvalidInput.
     """
 
     study_uid: str
@@ -259,11 +332,20 @@ class MoveTarget:
     sop_uids: tuple[str, ...] = ()
     patient_id: str | None = None
     description: str = ""
+    from_pacs: bool = False
+    warnings: tuple[str, ...] = field(default=(), init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "study_uid", _uid_list([self.study_uid], "study UID")[0])
-        object.__setattr__(self, "series_uids", _uid_list(self.series_uids, "series UID"))
-        object.__setattr__(self, "sop_uids", _uid_list(self.sop_uids, "SOP Instance UID"))
+        check = pacs_uids if self.from_pacs else _uid_list
+        object.__setattr__(self, "study_uid", check([self.study_uid], "study UID")[0])
+        object.__setattr__(self, "series_uids", check(self.series_uids, "series UID"))
+        object.__setattr__(self, "sop_uids", check(self.sop_uids, "SOP Instance UID"))
+        if self.from_pacs:
+            named = [("Study Instance UID", self.study_uid),
+                     *(("Series Instance UID", uid) for uid in self.series_uids),
+                     *(("SOP Instance UID", uid) for uid in self.sop_uids)]
+            found = (nonconformant_uid_warning(name, uid) for name, uid in named)
+            object.__setattr__(self, "warnings", tuple(w for w in found if w))
         if self.sop_uids and len(self.series_uids) != 1:
             raise InvalidInput("SOP Instance UID", "images must name exactly one series")
 
@@ -280,11 +362,11 @@ class MoveTarget:
             if not self.patient_id:
                 raise InvalidInput("patient ID", "is required by the Patient Root model")
             ds.PatientID = self.patient_id
-        ds.StudyInstanceUID = self.study_uid
+        set_value(ds, "StudyInstanceUID", self.study_uid)
         if self.series_uids:
-            ds.SeriesInstanceUID = "\\".join(self.series_uids)
+            set_value(ds, "SeriesInstanceUID", "\\".join(self.series_uids))
         if self.sop_uids:
-            ds.SOPInstanceUID = "\\".join(self.sop_uids)
+            set_value(ds, "SOPInstanceUID", "\\".join(self.sop_uids))
         return ds
 
 

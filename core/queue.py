@@ -43,6 +43,7 @@ class JobState(StrEnum):
     CANCELLING = "cancelling"
     RETRYING = "retrying"  # an attempt failed transiently; the next one waits for its time
     COMPLETED = "completed"
+    COMPLETED_WITH_WARNINGS = "completed_with_warnings"  # every image arrived, some flagged
     PARTIAL = "partial"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -52,9 +53,11 @@ class JobState(StrEnum):
         return self in _FINISHED
 
 
-_FINISHED = {JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED}
+_FINISHED = {JobState.COMPLETED, JobState.COMPLETED_WITH_WARNINGS, JobState.PARTIAL,
+             JobState.FAILED, JobState.CANCELLED}
 _STATE_OF_OUTCOME = {
     MoveOutcome.COMPLETED: JobState.COMPLETED,
+    MoveOutcome.COMPLETED_WITH_WARNINGS: JobState.COMPLETED_WITH_WARNINGS,
     MoveOutcome.PARTIAL: JobState.PARTIAL,
     MoveOutcome.FAILED: JobState.FAILED,
     MoveOutcome.CANCELLED: JobState.CANCELLED,
@@ -283,7 +286,8 @@ class MoveQueue:
         job_ids = []
         for series, images in groups.items():
             for chunk in chunked(images):
-                narrowed = replace(target, series_uids=(series,), sop_uids=chunk)
+                narrowed = replace(target, series_uids=(series,), sop_uids=chunk,
+                                   from_pacs=True)  # the PACS's own failed-image list
                 job_ids.append(self.submit(job.pacs, replace(job.request, target=narrowed),
                                            job.label, retry_of=job_id))
         return job_ids

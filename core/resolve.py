@@ -3,16 +3,86 @@
 A C-MOVE must never select by patient name or accession number (a typo or a reused accession
 would send the wrong patient's images). So a selection by other keys is first resolved with a
 C-FIND into Study/Series/SOP Instance UIDs, and each move carries those UIDs.
+
+Those UIDs are the PACS's own, not user input: they go back verbatim (``from_pacs=True``),
+a non-conformant one with a warning. An answer whose UID cannot be sent at all, or that could
+not be read, is left out with a sentence saying so; the others are still sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import InvalidInput
+from dicom_courier.core.errors import InvalidInput, UnreadableResults
+from dicom_courier.core.find import unreadable_summary
 from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import FindMatch, FindQuery, MoveTarget, QueryLevel, QueryModel
+from dicom_courier.core.query import (
+    FindMatch,
+    FindQuery,
+    MoveTarget,
+    QueryLevel,
+    QueryModel,
+    pacs_uid_problem,
+)
+from dicom_courier.core.safe_text import display
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a selection resolved to: ``targets`` to send, ``left_out`` (one sentence per PACS
+    answer that cannot be sent), ``unreadable`` (answers of the C-FIND that could not be read).
+    """
+
+    targets: tuple[MoveTarget, ...]
+    left_out: tuple[str, ...] = ()
+    unreadable: int = 0
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Everything the person must be told before the send, in plain sentences."""
+        out = [w for target in self.targets for w in target.warnings] + list(self.left_out)
+        if self.unreadable:
+            out.append(f"{unreadable_summary(self.unreadable)}: "
+                       f"{'it is' if self.unreadable == 1 else 'they are'} not sent.")
+        return tuple(out)
+
+    @property
+    def incomplete(self) -> bool:
+        """True if something the selection matched is not among the targets."""
+        return bool(self.left_out or self.unreadable)
+
+
+def _left_out(match: FindMatch, keywords: Sequence[str]) -> str | None:
+    """Why ``match`` cannot be sent (its first UID that cannot be encoded), or None."""
+    for keyword in keywords:
+        uid = match.get(keyword).strip(" \x00")
+        problem = pacs_uid_problem(uid)
+        if problem is not None:
+            shown = f" ({display(uid, 80)})" if uid else ""
+            return (f"An answer from the PACS is not sent: its {keyword}{shown} {problem}, so "
+                    "it cannot be named in a move request.")
+    return None
+
+
+def resolve_matches(matches: Sequence[FindMatch], level: QueryLevel) -> Resolution:
+    """One target per study or series (images grouped by their series), by the PACS's own
+    UIDs; answers with a UID that cannot be sent are left out, each with a sentence."""
+    if level is QueryLevel.PATIENT:
+        raise InvalidInput("--level", "a move by patient must be resolved to studies first")
+    keys = {QueryLevel.STUDY: ("StudyInstanceUID",),
+            QueryLevel.SERIES: ("StudyInstanceUID", "SeriesInstanceUID"),
+            QueryLevel.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}[level]
+    left_out: list[str] = []
+    sendable: list[FindMatch] = []
+    for m in matches:
+        reason = _left_out(m, keys)
+        if reason is None:
+            sendable.append(m)
+        else:
+            left_out.append(reason)
+    return Resolution(tuple(targets_from_matches(sendable, level)), tuple(left_out))
 
 
 def _describe(match: FindMatch) -> str:
@@ -22,7 +92,9 @@ def _describe(match: FindMatch) -> str:
 
 
 def targets_from_matches(matches: Sequence[FindMatch], level: QueryLevel) -> list[MoveTarget]:
-    """One target per study or series; images are grouped by their series."""
+    """One target per study or series; images are grouped by their series. The UIDs are the
+    PACS's (``from_pacs=True``); raises InvalidInput for one that cannot be encoded (use
+    :func:`resolve_matches` to leave such answers out instead)."""
     if level is QueryLevel.PATIENT:
         raise InvalidInput("--level", "a move by patient must be resolved to studies first")
     targets: list[MoveTarget] = []
@@ -34,13 +106,13 @@ def targets_from_matches(matches: Sequence[FindMatch], level: QueryLevel) -> lis
             targets.append(MoveTarget(
                 study_uid=study, series_uids=(series,),
                 sop_uids=tuple(m.get("SOPInstanceUID") for m in members),
-                patient_id=members[0].get("PatientID") or None))
+                patient_id=members[0].get("PatientID") or None, from_pacs=True))
         return targets
     for m in matches:
         series = (m.get("SeriesInstanceUID"),) if level is QueryLevel.SERIES else ()
         targets.append(MoveTarget(study_uid=m.get("StudyInstanceUID"), series_uids=series,
                                   patient_id=m.get("PatientID") or None,
-                                  description=_describe(m)))
+                                  description=_describe(m), from_pacs=True))
     return targets
 
 
@@ -51,10 +123,12 @@ async def resolve_targets(
     model: QueryModel,
     level: QueryLevel,
     keys: Mapping[str, str],
-) -> list[MoveTarget]:
+) -> Resolution:
     """C-FIND at ``level`` with ``keys`` and return a target per match (by UIDs only).
 
-    Raises InvalidInput when ``keys`` would match everything, and the find's own errors.
+    Answers that cannot be read (:class:`UnreadableResults`) do not stop the others: they are
+    counted in ``Resolution.unreadable``. Raises InvalidInput when ``keys`` would match
+    everything, and every other error of the find.
     """
     if not any(value for value in keys.values()):
         raise InvalidInput("-k", "a move needs at least one matching key with a value "
@@ -69,5 +143,10 @@ async def resolve_targets(
     if level is QueryLevel.STUDY:
         wanted.setdefault("ModalitiesInStudy", "")
     query = FindQuery(level=level, model=model, keys=wanted)
-    matches = [match async for match in courier.find(pacs, query)]
-    return targets_from_matches(matches, level)
+    operation = courier.find(pacs, query, raise_on_error=False)
+    matches = [match async for match in operation]
+    error = operation.result.error
+    if error is not None and not isinstance(error, UnreadableResults):
+        raise error
+    resolution = resolve_matches(matches, level)
+    return Resolution(resolution.targets, resolution.left_out, operation.result.unreadable)

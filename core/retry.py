@@ -6,6 +6,8 @@ resources 0xA701/0xA702, idle timeout, a dropped association). The error catalog
 says which those are (:attr:`CourierError.retryable`); this module only adds the timing.
 A permanent fault (0xA801 unknown destination, permanent rejection, 0xA900) fails the same way
 every time, and a cancel is a person's decision, so neither is ever retried automatically.
+A move that delivered nothing follows its destination diagnosis (:mod:`.destination_check`):
+destination down → retried with back-off; unknown to the PACS → never; undecided → once.
 
 Waits grow exponentially (10 s, 20 s, 40 s …, capped) with random jitter, so that many jobs
 failing together against one PACS that went down do not all come back at the same instant.
@@ -20,6 +22,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dicom_courier.core.destination_check import UNDECIDED_ATTEMPTS, DestinationUndecided
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.events import MoveOutcome, MoveResult
@@ -77,9 +80,20 @@ class RetryPolicy:
     def next_delay(self, result: MoveResult, attempt: int,
                    rng: random.Random | None = None) -> float | None:
         """The wait before attempt ``attempt + 1``, or None if there will be no such attempt."""
-        if attempt >= self.max_attempts or not self.should_retry(result):
+        if attempt >= self.attempts_for(result) or not self.should_retry(result):
             return None
         return self.delay(attempt, rng)
+
+    def attempts_for(self, result: MoveResult) -> int:
+        """How many attempts ``result``'s kind of failure gets, the first one included.
+
+        The destination diagnosis decides by its type (:mod:`.destination_check`): a
+        destination that did not answer is transient (``max_attempts``); one the PACS does not
+        know is permanent (not retryable at all); an undecided case is retried once.
+        """
+        if isinstance(result.error, DestinationUndecided):
+            return min(self.max_attempts, UNDECIDED_ATTEMPTS)
+        return self.max_attempts
 
 
 # ---------------------------------------------------------------- retry of the failed images

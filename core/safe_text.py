@@ -14,7 +14,10 @@ forms of a value.
 - :func:`csv_cell`: a cell a spreadsheet would run as a formula (starting with ``=``, ``+``,
   ``-``, ``@``, tab or CR; OWASP "CSV injection") gets a leading ``'``. A plain number such as
   ``-5`` or ``+1.5e3`` is left alone: a spreadsheet reads it as a number, never as a formula,
-  and quoting it would turn counts into text.
+  and quoting it would turn counts into text. Control characters are written escaped
+  (``\\x1b``) in a CSV *file* too, line breaks and tabs included: a file is ``cat``-ed to a
+  terminal and ``grep``-ed line by line, and issue 8 holds that C0/C1 controls never reach a
+  CSV file. Every other character (``Müller``, ``山田``) is written as it is.
 """
 
 from __future__ import annotations
@@ -92,12 +95,11 @@ def csv_cell(value: object, *, terminal: bool = False) -> str:
     """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula.
 
     Returns ``"'=HYPERLINK(…)"`` for ``"=HYPERLINK(…)"``; ``"-5"`` and ``""`` unchanged.
-    ``terminal``: the CSV goes to a terminal, so control characters are shown escaped
-    (:func:`printable`); a file keeps the full value.
+    Control characters are shown escaped (:func:`printable`: ``"a\\x1bb"``) whether the CSV
+    goes to a terminal or a file; ``terminal`` is kept for callers and changes nothing more.
     """
-    text = "" if value is None else value if isinstance(value, str) else str(value)
-    if terminal:
-        text = printable(text)
+    del terminal  # a file is shown on a terminal sooner or later
+    text = printable("" if value is None else value if isinstance(value, str) else str(value))
     if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
         return "'" + text
     return text

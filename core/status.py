@@ -115,11 +115,22 @@ def failure_for_status(
             "administrator which query/retrieve services are enabled for our AE title.",
             **common,  # type: ignore[arg-type]
         )
+    if operation == "search" and category_of(code) is Category.WARNING:
+        return PartialFailure(
+            f"{pacs} finished the search with a warning (0x{code:04X}).",
+            "The results shown arrived, but the PACS says the search was not fully carried "
+            "out as asked (for example a key it does not support, or more matches than it "
+            "returns)" + (f": \"{comment}\"." if comment else "."),
+            "Narrow the search (date range, modality) or use fewer keys, and search again if "
+            "a study you expect is missing.",
+            **common,  # type: ignore[arg-type]
+        )
     if code in (0x0000, 0xB000) or category_of(code) is Category.WARNING:
-        # 0x0000 lands here only when sub-operations failed although the PACS said success.
+        # Sends decide these in core.outcome; this is the catalogue's fallback wording.
         return PartialFailure(
             f"Only part of the {operation} succeeded.",
-            "The PACS reported that some images failed or arrived with warnings (0xB000).",
+            f"The PACS answered 0x{code:04X} and reported that some images failed or arrived "
+            "with warnings.",
             "Check the destination's disk space and its log for rejected images, then retry "
             "the failed images.",
             **common,  # type: ignore[arg-type]

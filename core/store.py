@@ -102,7 +102,8 @@ REQUEUED = "requeued"
 #: process is sending it (whoever runs jobs holds the profile's ``instance_lock``).
 CLAIMABLE = ("queued", INTERRUPTED, "retrying")
 #: States in which a job is over for good; only these are ever deleted by retention.
-FINISHED = ("completed", "partial", "failed", "cancelled", REQUEUED)
+FINISHED = ("completed", "completed_with_warnings", "partial", "failed", "cancelled",
+            REQUEUED)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,13 @@ class AssociationGuard:
     def tripped(self) -> bool:
         return self.trip_info is not None
 
+    @property
+    def data_set_missing(self) -> bool:
+        """True if the last command announced a data set (PS3.7 E.1 Command Data Set Type)
+        that did not wholly arrive before the association ended: one answer that cannot be
+        read (a Pending C-FIND response without its match)."""
+        return self._reader.expecting_data
+
     def message_received(self) -> None:
         """Runs on: the reader thread. A whole DIMSE message arrived: the idle timer restarts."""
         self.last_message_at = time.monotonic()
@@ -319,6 +326,11 @@ class _PduReader:
         self._data_bytes = 0
         self._total_data_bytes = 0
         self._final_seen = False
+
+    @property
+    def expecting_data(self) -> bool:
+        """A command announced a data set whose last fragment has not arrived."""
+        return self._expect_data
 
     def feed(self, nr_bytes: int, data: bytes | bytearray) -> None:
         guard = self._guard

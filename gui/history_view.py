@@ -272,7 +272,7 @@ def _foreground(job: StoredJob, column: HistoryColumn) -> Any:
     if column is HistoryColumn.STATUS:
         if job.state == "failed":
             return FAILED_COLOUR
-        if job.state in ("partial", INTERRUPTED):
+        if job.state in ("partial", "completed_with_warnings", INTERRUPTED):
             return PARTIAL_COLOUR
     return None
 

@@ -32,8 +32,8 @@ from dicom_courier.core.app_settings import AppSettings, read_app_settings
 from dicom_courier.core.atomic import remove_stale_temp_files
 from dicom_courier.core.destination_memory import DestinationMemory
 from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.find import FindOperation
+from dicom_courier.core.errors import CourierError, UnreadableResults
+from dicom_courier.core.find import FindOperation, unreadable_summary
 from dicom_courier.core.history import retention_at_start
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.paths import AppPaths
@@ -55,6 +55,7 @@ from dicom_courier.core.store_errors import StoreError
 from dicom_courier.gui.failure_dialog import FailureReporter
 from dicom_courier.gui.history_view import HistoryDialog
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
+from dicom_courier.gui.pacs_uids import UidNotes
 from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
@@ -353,11 +354,13 @@ class MainWindow(QMainWindow):
                 self.cancel_search_action.setEnabled(False)
         if result.error is not None:
             shown = self.results_model.rowCount()
+            title = result.error.title
+            if result.unreadable and not isinstance(result.error, UnreadableResults):
+                title += f" {unreadable_summary(result.unreadable)}."  # both are true
             if shown:  # the rows received before the fault are kept: say how many
-                self.count_label.setText(f"{shown} results shown; search incomplete: "
-                                         f"{result.error.title}")
+                self.count_label.setText(f"{shown} results shown; search incomplete: {title}")
             else:
-                self.count_label.setText(f"Search failed: {result.error.title}")
+                self.count_label.setText(f"Search failed: {title}")
             self._show_error(result.error)
         else:
             self._update_count()
@@ -439,14 +442,20 @@ class MainWindow(QMainWindow):
         return found
 
     def enqueue(self, plan: SendPlan) -> list[int]:
-        """Queue one move per study, by Study Instance UID only."""
+        """Queue one move per study, by Study Instance UID only: the PACS's own UID, sent back
+        verbatim (a non-conformant one with a note in the status bar); a study whose UID
+        cannot be sent at all is left out and said so."""
         job_ids = []
+        notes = UidNotes()
         for match in plan.matches:
             uid = match.get("StudyInstanceUID")
             label = JobLabel(patient=format_person_name(match.get("PatientName")),
                              study=" ".join(p for p in (format_date(match.get("StudyDate")),
                                                         match.get("StudyDescription")) if p))
-            request = MoveRequest(MoveTarget(study_uid=uid), plan.destination,
+            target = notes.target(uid)
+            if target is None:
+                continue
+            request = MoveRequest(target, plan.destination,
                                   priority=self.priority_combo.currentData())
             try:
                 job_ids.append(self.queue.submit(plan.pacs, request, label))
@@ -454,8 +463,8 @@ class MainWindow(QMainWindow):
                 self._show_error(exc)
                 break
             self._recent_sends[(plan.pacs.name, uid, plan.destination)] = time.monotonic()
-        self.statusBar().showMessage(
-            f"Queued {len(job_ids)} send(s) to {plan.destination}.", 5000)
+        message = f"Queued {len(job_ids)} send(s) to {plan.destination}."
+        self.statusBar().showMessage(notes.status(message), 0 if notes else 5000)
         return job_ids
 
     def show_series(self, study: FindMatch) -> SeriesDialog | None:
@@ -491,16 +500,22 @@ class MainWindow(QMainWindow):
         if pacs is None or not destination:
             return []
         job_ids = []
+        notes = UidNotes()
         for item in series:
             label = JobLabel(patient=format_person_name(study.get("PatientName")),
                              study=f"{format_date(study.get('StudyDate'))} "
                                    f"{study.get('StudyDescription')} · series "
                                    f"{item.get('SeriesNumber')} {item.get('Modality')}")
-            target = MoveTarget(study_uid=study.get("StudyInstanceUID"),
-                                series_uids=(item.get("SeriesInstanceUID"),))
+            target = notes.target(study.get("StudyInstanceUID"),
+                                  item.get("SeriesInstanceUID"))
+            if target is None:
+                continue
             job_ids.append(self.queue.submit(
                 pacs, MoveRequest(target, destination, priority=self.priority_combo.currentData()),
                 label))
+        if notes:
+            self.statusBar().showMessage(
+                notes.status(f"Queued {len(job_ids)} series send(s) to {destination}."))
         return job_ids
 
     # ------------------------------------------------------------------ durability
@@ -573,7 +588,8 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(
                     f"Cannot resume job {job.id}: the PACS profile {job.pacs_name!r} is gone.")
                 continue
-            target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids)
+            target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids,
+                                from_pacs=True)  # as accepted when first queued
             patient, _, study = job.label.partition(" — ")
             job_ids.append(self.queue.submit(pacs, MoveRequest(target, job.destination),
                                              JobLabel(patient=patient, study=study),

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
+from dicom_courier.core.outcome import summary_phrase
 from dicom_courier.core.queue import JobSnapshot, JobState
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
@@ -84,6 +85,11 @@ class ProgressData(NamedTuple):
     def done(self) -> int:
         return self.completed + self.failed + self.warning
 
+    @property
+    def sent(self) -> int:
+        """Images that arrived (failed ones are never counted as sent)."""
+        return self.completed + self.warning
+
 
 def progress_of(job: JobSnapshot) -> ProgressData:
     """The counts to show: the final result once there is one, else the last response."""
@@ -98,11 +104,8 @@ def status_text(job: JobSnapshot) -> str:
     state = job.state
     if state is JobState.CANCELLING:
         return "cancelling…"
-    if state is JobState.PARTIAL:
-        counts = progress_of(job)
-        if counts.failed:
-            return f"partial ({counts.failed} failed)"
-        return f"partial ({counts.warning} with warnings)"
+    if state.is_finished and job.result is not None:
+        return summary_phrase(job.result)  # the words of the one outcome table
     if state is JobState.FAILED:
         error = job.result.error if job.result else None
         return f"failed: {error.title}" if error is not None else "failed"
@@ -262,7 +265,7 @@ class MoveQueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and column is QueueColumn.STATUS:
             if job.state is JobState.FAILED:
                 return FAILED_COLOUR
-            if job.state is JobState.PARTIAL:
+            if job.state in (JobState.PARTIAL, JobState.COMPLETED_WITH_WARNINGS):
                 return PARTIAL_COLOUR
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -278,12 +281,13 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 def progress_text(counts: ProgressData) -> str:
-    """The bar's text: "12/60", "12/?" while the total is unknown, "queued" before it starts."""
+    """The bar's text: images that arrived of the total, "12/60"; "12/?" while the total is
+    unknown; "queued" before it starts. Failed images are not counted as arrived."""
     if counts.state is JobState.QUEUED:
         return "queued"
     if counts.total is None and counts.done == 0 and counts.state.is_finished:
         return "—"
-    return f"{counts.done}/{'?' if counts.total is None else counts.total}"
+    return f"{counts.sent}/{'?' if counts.total is None else counts.total}"
 
 
 def progress_tooltip(counts: ProgressData) -> str | None:

@@ -33,6 +33,10 @@ from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 #: Shown before a value that could not be decoded with the study's character set.
 UNDECODABLE_MARK = "\u26a0 "
 UNDECODABLE_TOOLTIP = "This value could not be decoded with the study's character set"
+#: The tooltip of a marked value the PACS sent without declaring its character set.
+UNDECLARED_TOOLTIP = ("Character set not declared: the PACS sent this value without a "
+                      "Specific Character Set; it is read as UTF-8, or Latin-1 if not UTF-8, "
+                      "and may show the wrong letters")
 
 _ROOT = QModelIndex()
 #: The layout signals' full signature: PySide's default overload takes no arguments.
@@ -263,7 +267,7 @@ def _format_row(match: FindMatch, sort_keys: list[SortKey]) -> tuple[tuple[str, 
     str, int or tuple of str, so the garbage collector soon stops tracking it: 20,000 rows
     add nothing to the full collections that would otherwise pause the window.
     """
-    bad = match.undecodable
+    bad = match.undecodable | match.undeclared_charset
     display: list[str] = []
     undecodable = 0
     for column, keywords, cell, broken_key in _PLAN:
@@ -387,7 +391,12 @@ class StudyResultsModel(QAbstractTableModel):
         spec = _SPECS[column]
         lines = []
         if self._undecodable[row] & (1 << column):
-            lines.append(UNDECODABLE_TOOLTIP)
+            keywords = _SPECS[column].keywords
+            match = self._matches[row]
+            if not match.undecodable.isdisjoint(keywords):
+                lines.append(UNDECODABLE_TOOLTIP)
+            if not match.undeclared_charset.isdisjoint(keywords):
+                lines.append(UNDECLARED_TOOLTIP)
         if spec.is_name:
             raw = _raw(self._matches[row], spec.keywords[0])
             if raw:

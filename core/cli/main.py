@@ -17,6 +17,12 @@ from collections.abc import Sequence
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.arguments import undecodable_argument
 from dicom_courier.core.cli.move_cmd import MoveRunner
+from dicom_courier.core.cli.pacs_answers import (
+    move_exit_code,
+    nothing_to_send,
+    report_find,
+    report_resolution,
+)
 from dicom_courier.core.cli.parser import (
     EXIT_CANCELLED,
     EXIT_FAILED,
@@ -40,7 +46,7 @@ from dicom_courier.core.query import (
     parse_level,
     parse_model,
 )
-from dicom_courier.core.resolve import resolve_targets
+from dicom_courier.core.resolve import Resolution, resolve_targets
 from dicom_courier.core.tls import build_context
 from dicom_courier.core.transport import quiet_pynetdicom
 
@@ -145,8 +151,7 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
     print_matches(matches, args.format, DEFAULT_RETURN_KEYS[level])
     result = operation.result
     if result.error is not None:  # the rows that did arrive are printed above
-        print_error(result.error)
-        return EXIT_FAILED
+        return report_find(result)  # 3 if only unreadable answers were left out
     if args.format == "table":
         note = f"{result.count} result(s) in {result.duration:.2f} s"
         if limit is not None and result.count >= limit:
@@ -164,7 +169,7 @@ def _destination(pacs: PacsNode, args: argparse.Namespace) -> str:
 
 
 async def _move_targets(courier: Courier, pacs: PacsNode,
-                        args: argparse.Namespace) -> list[MoveTarget]:
+                        args: argparse.Namespace) -> Resolution:
     level, model = _level_and_model(args)
     keys = options.keys_from(args)
     for flag in ("study", "series", "image"):  # typed UIDs: PS3.5 9.1, before anything is sent
@@ -191,8 +196,8 @@ async def _move_targets(courier: Courier, pacs: PacsNode,
                                      level=QueryLevel.IMAGE, keys=keys)
     if args.series:
         if len(args.study) == 1 and model is QueryModel.STUDY:
-            return [MoveTarget(study_uid=args.study[0], series_uids=(uid,))
-                    for uid in args.series]
+            return Resolution(tuple(MoveTarget(study_uid=args.study[0], series_uids=(uid,))
+                                    for uid in args.series))
         keys = {"SeriesInstanceUID": "\\".join(args.series)}
         return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
                                      level=QueryLevel.SERIES, keys=keys)
@@ -200,25 +205,23 @@ async def _move_targets(courier: Courier, pacs: PacsNode,
         keys = {"StudyInstanceUID": "\\".join(args.study)}
         return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
                                      level=QueryLevel.STUDY, keys=keys)
-    return [MoveTarget(study_uid=uid) for uid in args.study]
+    return Resolution(tuple(MoveTarget(study_uid=uid) for uid in args.study))
 
 
 async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> int:
     destination = _destination(pacs, args)
     priority = options.priority_from(args.priority)
     _, model = _level_and_model(args)
-    targets = await _move_targets(courier, pacs, args)
-    if not targets:
-        raise CourierError(
-            "Nothing matched: no study to send.",
-            f"The search on {pacs.called_aet} found nothing for these keys.",
-            "Check the keys with 'dicom-courier find' first.")
+    resolution = await _move_targets(courier, pacs, args)
+    if not resolution.targets:
+        raise nothing_to_send(resolution, pacs.called_aet)
+    report_resolution(resolution, as_json=args.json)  # PACS answers left out, odd UIDs
     from dicom_courier.core.cli.send_record import recorded_sends
 
     with recorded_sends(args.config_dir) as recorder:  # refuses if sends cannot be recorded
         runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
                             as_json=args.json, recorder=recorder)
-        return await runner.run(targets)
+        return move_exit_code(resolution, await runner.run(resolution.targets))
 
 
 async def _nodes(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.text import Text
 
-from dicom_courier.core.cli.parser import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
 from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
@@ -25,19 +24,14 @@ from dicom_courier.core.engine import Courier
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.outcome import overall_outcome, summary_phrase
 from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
 from dicom_courier.core.safe_text import json_text
 
 
 def overall_exit_code(results: Sequence[MoveResult], cancelled: bool) -> int:
-    outcomes = {r.outcome for r in results}
-    if MoveOutcome.FAILED in outcomes:
-        return EXIT_FAILED
-    if cancelled or MoveOutcome.CANCELLED in outcomes:
-        return EXIT_CANCELLED
-    if MoveOutcome.PARTIAL in outcomes:
-        return EXIT_PARTIAL
-    return EXIT_OK
+    """The exit code of the worst outcome (:func:`.outcome.overall_outcome`)."""
+    return overall_outcome(results, cancelled).exit_code
 
 
 def _target_label(target: MoveTarget) -> str:
@@ -138,12 +132,10 @@ class MoveRunner:
                                          total=None, detail="connecting…")
         operation = self._operation(target)
         async for event in operation:
-            progress.update(task, total=event.total, completed=event.done,
+            progress.update(task, total=event.total, completed=event.sent,
                             detail=_detail(event))
         result = operation.result
-        progress.update(task, total=result.total or result.completed or 1,
-                        completed=result.completed + result.failed + result.warning,
-                        detail=_outcome_text(result))
+        progress.update(task, **_final_bar(result))
         return result
 
     async def _one_json(self, target: MoveTarget) -> MoveResult:
@@ -161,13 +153,16 @@ class MoveRunner:
         return result
 
     def _report(self, results: Sequence[MoveResult], not_started: int, duration: float) -> None:
-        totals = {k: sum(getattr(r, k) for r in results)
-                  for k in ("completed", "failed", "warning")}
-        total = sum((r.total or 0) for r in results)
+        known = all(r.counts_reported for r in results)
+        totals: dict[str, int | None] = {k: sum(getattr(r, k) for r in results) if known
+                                         else None for k in ("completed", "failed", "warning")}
+        total = (sum(r.total for r in results if r.total is not None)
+                 if all(r.total is not None for r in results) else None)
         worst = _worst(results, self.cancelled)
         if self.as_json:
             summary: dict[str, Any] = {"event": "summary", "total": total, **totals,
-                                       "status": worst, "duration_s": round(duration, 3),
+                                       "outcome": worst, "status": worst,
+                                       "duration_s": round(duration, 3),
                                        "moves": len(results), "not_started": not_started,
                                        "destination": self.destination}
             errors = [r.error.title for r in results if r.error is not None]
@@ -178,18 +173,39 @@ class MoveRunner:
         for result in results:
             if result.error is not None and result.outcome is not MoveOutcome.CANCELLED:
                 print_error(result.error)
-        line = (f"{worst}: {totals['completed']} of {total} images sent to {self.destination}"
-                f", {totals['failed']} failed, {totals['warning']} with warnings, "
-                f"in {duration:.1f} s")
+        line = _summary_line(results, worst, f"sent to {self.destination}", duration)
         if not_started:
             line += f"; {not_started} not started (cancelled)"
         stderr.print(literal(line))
 
 
 def _worst(results: Sequence[MoveResult], cancelled: bool) -> str:
-    code = overall_exit_code(results, cancelled)
-    return {EXIT_OK: "completed", EXIT_PARTIAL: "partial", EXIT_CANCELLED: "cancelled",
-            EXIT_FAILED: "failed"}[code]
+    return overall_outcome(results, cancelled).value
+
+
+def _summary_line(results: Sequence[MoveResult], worst: str, where: str,
+                  duration: float) -> str:
+    """"partial: 2 of 3 images sent to WS, 1 failed, 0 with warnings, in 0.4 s"; counts that
+    a PACS did not report are said to be unknown, never shown as 0."""
+    head = worst.replace("_", " ")
+    if not results or not all(r.counts_reported for r in results):
+        notes = sorted({r.note for r in results if r.note})
+        why = f" ({'; '.join(notes)})" if notes else ""
+        return f"{head}: {len(results)} move(s) {where}{why}, in {duration:.1f} s"
+    sent = sum(r.sent for r in results)
+    failed = sum(r.failed for r in results)
+    warning = sum(r.warning for r in results)
+    of = (f" of {sum(r.total for r in results if r.total is not None)}"
+          if all(r.total is not None for r in results) else "")
+    return (f"{head}: {sent}{of} images {where}, {failed} failed, {warning} with warnings, "
+            f"in {duration:.1f} s")
+
+
+def _final_bar(result: MoveResult) -> dict[str, Any]:
+    """The finished bar: images that arrived of the total (never more than the total)."""
+    total = result.total if result.total is not None else max(result.sent, 1)
+    return {"total": total, "completed": min(result.sent, total),
+            "detail": _outcome_text(result)}
 
 
 def _detail(event: MoveProgress) -> Text:
@@ -205,12 +221,11 @@ def _detail(event: MoveProgress) -> Text:
 
 
 def _outcome_text(result: MoveResult) -> Text:
-    colour = {MoveOutcome.COMPLETED: "green", MoveOutcome.PARTIAL: "yellow",
-              MoveOutcome.CANCELLED: "yellow", MoveOutcome.FAILED: "red"}[result.outcome]
-    text = line((result.outcome.value, colour))
-    if result.failed:
-        text.append_text(line(" ", (f"{result.failed} failed", "red")))
-    return text
+    """The finished bar's words, from :func:`.outcome.summary_phrase` (literal, coloured)."""
+    colour = {MoveOutcome.COMPLETED: "green", MoveOutcome.COMPLETED_WITH_WARNINGS: "yellow",
+              MoveOutcome.PARTIAL: "yellow", MoveOutcome.CANCELLED: "yellow",
+              MoveOutcome.FAILED: "red"}[result.outcome]
+    return line((summary_phrase(result), colour))
 
 
 def _json_line(obj: dict[str, Any]) -> None:

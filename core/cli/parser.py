@@ -15,7 +15,7 @@ EXIT_PARTIAL = 3
 EXIT_CANCELLED = 4
 
 EXIT_CODES_HELP = """exit codes:
-  0  everything completed
+  0  everything completed (also when some images arrived with warnings)
   1  failed (the message says what happened and what to do)
   2  usage error (a bad argument or value)
   3  partly completed (some images failed)

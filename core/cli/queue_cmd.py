@@ -36,11 +36,13 @@ from dicom_courier.core.cli import options
 from dicom_courier.core.cli.move_cmd import (
     _ctrl_c_cancels,
     _detail,
-    _outcome_text,
+    _final_bar,
+    _summary_line,
     _target_label,
+    _worst,
     overall_exit_code,
 )
-from dicom_courier.core.cli.parser import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
+from dicom_courier.core.cli.parser import EXIT_FAILED, EXIT_OK
 from dicom_courier.core.cli.render import print_error, stderr, stdout
 from dicom_courier.core.cli.safe_text import LiteralColumn, cell, line, literal
 from dicom_courier.core.engine import Courier
@@ -391,7 +393,8 @@ def _pacs_for(store: JobStore, job: StoredJob, args: argparse.Namespace) -> Pacs
 def _plan(store: JobStore, job: StoredJob, args: argparse.Namespace) -> _Planned:
     priority = _priority(job)
     target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids,
-                        sop_uids=job.sop_uids, patient_id=job.patient_id or None)
+                        sop_uids=job.sop_uids, patient_id=job.patient_id or None,
+                        from_pacs=True)  # UIDs as accepted when the send was first queued
     patient, _, study = job.label.partition(" — ")
     return _Planned(stored=job, pacs=_pacs_for(store, job, args),
                     request=MoveRequest(target=target, destination=job.destination,
@@ -529,17 +532,10 @@ class QueueRunner:
                     JobState.CANCELLED:
                 stderr.print(literal(f"Job {job.job_id}:"))
                 print_error(result.error)
-        completed = sum(r.completed for r in results)
-        total = sum((r.total or 0) for r in results)
-        failed = sum(r.failed for r in results)
-        warning = sum(r.warning for r in results)
-        code = overall_exit_code(results, self.cancelled or any(
+        worst = _worst(results, self.cancelled or any(
             job.state is JobState.CANCELLED for job in finals))
-        worst = {EXIT_OK: "completed", EXIT_PARTIAL: "partial", EXIT_CANCELLED: "cancelled",
-                 EXIT_FAILED: "failed"}[code]
         not_started = sum(1 for job in finals if job.result is None)
-        line = (f"{worst}: {completed} of {total} images sent by {len(finals)} job(s), "
-                f"{failed} failed, {warning} with warnings, in {duration:.1f} s")
+        line = _summary_line(results, worst, f"sent by {len(finals)} job(s)", duration)
         if not_started:
             line += f"; {not_started} not started (cancelled)"
         stderr.print(literal(line))
@@ -548,14 +544,11 @@ class QueueRunner:
 def _bar_fields(job: JobSnapshot) -> dict[str, Any]:
     """What a job's bar shows now."""
     if job.result is not None:
-        result = job.result
-        return {"total": result.total or result.completed or 1,
-                "completed": result.completed + result.failed + result.warning,
-                "detail": _outcome_text(result)}
+        return _final_bar(job.result)
     if job.state is JobState.CANCELLED:
         return {"detail": line(("cancelled", "yellow"))}
     if job.progress is not None:
-        return {"total": job.progress.total, "completed": job.progress.done,
+        return {"total": job.progress.total, "completed": job.progress.sent,
                 "detail": _detail(job.progress)}
     if job.state is JobState.QUEUED:
         return {"detail": f"waiting for a free slot on {job.pacs.name}"}

@@ -72,6 +72,14 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
             else:
                 table.add_column(cell(column), overflow="fold")
         for m in matches:
-            table.add_row(*[cell(m.get(c)) + (" (undecodable)" if c in m.undecodable else "")
-                            for c in columns])
+            table.add_row(*[cell(m.get(c)) + _mark(m, c) for c in columns])
         stdout.print(table)
+
+
+def _mark(match: FindMatch, keyword: str) -> str:
+    """What a table cell adds after a value the PACS did not send readably."""
+    if keyword in match.undecodable:
+        return " (undecodable)"
+    if keyword in match.undeclared_charset:
+        return " (character set not declared)"
+    return ""

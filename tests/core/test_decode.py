@@ -56,7 +56,7 @@ def test_bad_bytes_are_marked_not_raised() -> None:
     ds.PatientID = "ID1"
     received = _as_received(ds)
     raw = received.get_item(0x00100010)
-    received[0x00100010] = raw._replace(value=b"M\xfcller^J\xfcrgen", length=14)
+    received[0x00100010] = raw._replace(value=b"M\xfcller^J\xfcrgen", length=13)
     match = decode_match(received, QueryLevel.STUDY)
     assert "\ufffd" in match.get("PatientName")
     assert match.undecodable == frozenset({"PatientName"})

@@ -401,7 +401,8 @@ def test_an_unreadable_result_is_reported_and_the_rest_kept(identifier: bytes,
 
     outcome = _find(script)
     assert isinstance(outcome.error, UnreadableResults), outcome.error
-    assert outcome.error.title == f"{PEER_AET} sent 1 result that cannot be read."
+    assert outcome.error.title == "1 answer from the PACS could not be read."
+    assert outcome.error.explanation.startswith(f"{PEER_AET} sent 1 answer")
     assert [row["PatientName"] for row in outcome.rows] == ["GOOD^ONE", "GOOD^ONE"]
     assert outcome.aborts == 0  # the association itself ended normally
 

@@ -16,6 +16,7 @@ import pytest
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
+from dicom_courier.core.destination_check import DestinationDown, DestinationUndecided
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import (
     AssociationAborted,
@@ -27,14 +28,14 @@ from dicom_courier.core.errors import (
     PeerTimeout,
 )
 from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import PacsNode, Timeouts
+from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
 from dicom_courier.core.query import MoveRequest, MoveTarget
 from dicom_courier.core.queue import JobSnapshot, JobState, MoveQueue
 from dicom_courier.core.retry import RetryPolicy
 from dicom_courier.core.status import failure_for_status
 from dicom_courier.core.store import JobStore
 from tests.fakes import StatusScp
-from tests.peers import free_port
+from tests.peers import free_port, reserve_dead_port
 
 #: Seconds a scenario waits for the queue before it fails (rather than hangs).
 WAIT = 20.0
@@ -137,24 +138,32 @@ def test_cancelled_and_completed_are_never_retried() -> None:
 # ---------------------------------------------------------------- the queue, real peers
 
 
-def test_out_of_resources_is_retried_with_back_off_until_attempts_run_out() -> None:
-    """0xA702 over the wire, four times: three waits of 10/20/40 s ±20 %, all visible."""
+def test_a_destination_down_is_retried_with_back_off_until_attempts_run_out() -> None:
+    """0xA702 over the wire, and the destination does not answer our echo (DestinationDown),
+    four times: three waits of 10/20/40 s ±20 %, all visible."""
     clock = FakeClock()
     seen: list[JobSnapshot] = []
+    dead = reserve_dead_port()
 
     async def scenario() -> JobSnapshot:
         with StatusScp(0xA702, completed=0, failed=1) as scp, Courier() as courier:
             node = PacsNode(name="busy", called_aet=scp.ae_title, host="127.0.0.1",
-                            port=scp.port, timeouts=Timeouts(idle=10))
+                            port=scp.port, timeouts=Timeouts(idle=10), destinations=(
+                                Destination(scp.ae_title, "127.0.0.1",
+                                            dead.getsockname()[1]),))
             queue = MoveQueue(courier, seen.append, retry_policy=RetryPolicy(),
                               clock=clock, sleep=clock.sleep, rng=random.Random(3))
             job_id = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), scp.ae_title))
             await until(lambda: queue.get(job_id).state.is_finished)
             return queue.get(job_id)
 
-    job = asyncio.run(scenario())
+    try:
+        job = asyncio.run(scenario())
+    finally:
+        dead.close()
     assert job.state is JobState.FAILED and job.attempt == 4
     assert job.result is not None and job.result.status == 0xA702
+    assert isinstance(job.result.error, DestinationDown)
     assert len(clock.sleeps) == 3
     for wait, nominal in zip(clock.sleeps, (10, 20, 40), strict=True):
         assert 0.8 * nominal <= wait <= 1.2 * nominal
@@ -165,6 +174,26 @@ def test_out_of_resources_is_retried_with_back_off_until_attempts_run_out() -> N
             for i, j in enumerate(retrying)] == pytest.approx(clock.sleeps)
     starts = [j.attempt for j in seen if j.state is JobState.RUNNING and j.progress is None]
     assert starts == [1, 2, 3, 4] and all(j.job_id == job.job_id for j in seen)
+
+
+def test_an_undecided_destination_fault_is_retried_once() -> None:
+    """0xA702 with nothing sent and no address to check: undecided, so one retry only."""
+    clock = FakeClock()
+
+    async def scenario() -> JobSnapshot:
+        with StatusScp(0xA702, completed=0, failed=1) as scp, Courier() as courier:
+            node = PacsNode(name="busy", called_aet=scp.ae_title, host="127.0.0.1",
+                            port=scp.port, timeouts=Timeouts(idle=10))
+            queue = MoveQueue(courier, lambda job: None, retry_policy=RetryPolicy(),
+                              clock=clock, sleep=clock.sleep, rng=random.Random(3))
+            job_id = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), scp.ae_title))
+            await until(lambda: queue.get(job_id).state.is_finished)
+            return queue.get(job_id)
+
+    job = asyncio.run(scenario())
+    assert job.state is JobState.FAILED and job.attempt == 2
+    assert job.result is not None and isinstance(job.result.error, DestinationUndecided)
+    assert len(clock.sleeps) == 1 and 8 <= clock.sleeps[0] <= 12
 
 
 def test_a_pacs_that_comes_back_completes_the_same_job_on_attempt_two(tmp_path: Path) -> None:

@@ -60,7 +60,10 @@ def test_printable_keeps_ordinary_text() -> None:
 
 @pytest.mark.parametrize("value", FORMULA.values(), ids=FORMULA.keys())
 def test_csv_cell_neutralises_formulas(value: str) -> None:
-    assert csv_cell(value) == "'" + value
+    if value[0] in "\t\r":  # a control character is written escaped (issue 8): "\x09=1+1"
+        assert csv_cell(value) == printable(value)
+    else:
+        assert csv_cell(value) == "'" + value
 
 
 @pytest.mark.parametrize("value", [*SIGNED_NUMBERS, "", "CT ABD", "1.2.840.10008", "0"])

@@ -41,6 +41,11 @@ NO_DATA_SET, HAS_DATA_SET = 0x0101, 0x0000
 
 Script = Callable[["PeerConnection"], None]
 
+#: A sub-operation count sent as a zero-length element (PS3.7 C.4.2.1.6 counts may come empty).
+EMPTY = "empty"
+#: One count for :func:`response_command`: a number, EMPTY, or None to leave the element out.
+Count = int | str | None
+
 
 # ---------------------------------------------------------------- PDU building blocks
 
@@ -59,10 +64,14 @@ def _ae(title: str) -> bytes:
 
 
 def associate_ac(rq: AssociateRq, *, transfer_syntax: str = IMPLICIT_LE,
-                 max_length: int | None = 16384, reject_all: bool = False) -> bytes:
+                 max_length: int | None = 16384, reject_all: bool = False,
+                 implementation_uid: str = IMPLEMENTATION_UID,
+                 version_name: str | None = None) -> bytes:
     """An A-ASSOCIATE-AC accepting every proposed context with ``transfer_syntax``.
 
     ``max_length=None`` leaves the Maximum Length sub-item out (PS3.8 D.1 makes it mandatory).
+    ``implementation_uid`` / ``version_name`` play another PACS's identity (PS3.7 D.3.3.2-3),
+    e.g. DCMTK's "OFFIS_DCMTK_367", which Orthanc 1.10 sends too.
     """
     body = struct.pack(">HH", 1, 0) + _ae(rq.called_aet) + _ae(rq.calling_aet) + bytes(32)
     body += _item(0x10, APPLICATION_CONTEXT.encode())
@@ -73,7 +82,9 @@ def associate_ac(rq: AssociateRq, *, transfer_syntax: str = IMPLICIT_LE,
     user = b""
     if max_length is not None:
         user += _item(0x51, struct.pack(">L", max_length))
-    user += _item(0x52, IMPLEMENTATION_UID.encode())
+    user += _item(0x52, implementation_uid.encode())
+    if version_name is not None:
+        user += _item(0x55, version_name.encode("ascii"))
     body += _item(0x50, user)
     return pdu(ASSOCIATE_AC, body)
 
@@ -103,11 +114,14 @@ def p_data(*pdvs: bytes) -> bytes:
 def encode_command(elements: Iterable[tuple[int, str, object]]) -> bytes:
     """A DIMSE command set in Implicit VR Little Endian, with its Command Group Length.
 
-    ``elements`` are (tag, kind, value); kind is "US", "UL" or "UI"/"AE" (text).
+    ``elements`` are (tag, kind, value); kind is "US", "UL", "UI"/"AE" (text) or EMPTY (a
+    zero-length element, whatever the value).
     """
     encoded = b""
-    for tag, kind, value in sorted(elements):
-        if kind == "US":
+    for tag, kind, value in sorted(elements, key=lambda e: e[0]):
+        if kind == EMPTY:
+            raw = b""
+        elif kind == "US":
             raw = struct.pack("<H", int(value))  # type: ignore[call-overload]
         elif kind == "UL":
             raw = struct.pack("<L", int(value))  # type: ignore[call-overload]
@@ -131,10 +145,11 @@ def encode_dataset(ds: Dataset, transfer_syntax: str = IMPLICIT_LE) -> bytes:
 
 
 def response_command(command_field: int, sop_class: str, msg_id: int, status: int, *,
-                     has_data_set: bool = False, counts: tuple[int, int, int, int] | None = None,
+                     has_data_set: bool = False,
+                     counts: tuple[Count, Count, Count, Count] | None = None,
                      extra: Iterable[tuple[int, str, object]] = ()) -> bytes:
     """A C-FIND/C-MOVE/C-ECHO response command set; ``counts`` = remaining, completed, failed,
-    warning sub-operations (C-MOVE)."""
+    warning sub-operations (C-MOVE), each a number, :data:`EMPTY` or None (left out)."""
     elements: list[tuple[int, str, object]] = [
         (0x00000002, "UI", sop_class),
         (0x00000100, "US", command_field),
@@ -146,7 +161,8 @@ def response_command(command_field: int, sop_class: str, msg_id: int, status: in
     if counts is not None:
         for tag, value in zip((0x00001020, 0x00001021, 0x00001022, 0x00001023), counts,
                               strict=True):
-            elements.append((tag, "US", value))
+            if value is not None:
+                elements.append((tag, EMPTY if value == EMPTY else "US", value))
     return encode_command(elements)
 
 
@@ -350,8 +366,8 @@ class PeerConnection:
         return self.last_request
 
     def respond(self, request: Request, command_field: int, status: int, *,
-                identifier: bytes | None = None, counts: tuple[int, int, int, int] | None = None
-                ) -> bool:
+                identifier: bytes | None = None,
+                counts: tuple[Count, Count, Count, Count] | None = None) -> bool:
         """Send one response to ``request`` (command and data set in one PDU each)."""
         command = response_command(command_field, request.affected_sop_class(),
                                    request.message_id(), status,
@@ -444,3 +460,50 @@ class PduPeer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ---------------------------------------------------------------- answers and identifiers
+# (issue 8 §5-6: answers that cannot be read; the PACS's own UIDs sent back)
+
+C_FIND_RQ, C_MOVE_RQ = 0x0020, 0x0021
+
+
+def element(group: int, elem: int, value: bytes, *, length: int | None = None) -> bytes:
+    """One Implicit VR Little Endian element; ``length`` overrides the true one (a data set
+    cut off mid-element announces more than it holds)."""
+    return struct.pack("<HHL", group, elem, len(value) if length is None else length) + value
+
+
+def send_pending_without_data_set(conn: PeerConnection, request: Request) -> bool:
+    """A Pending C-FIND-RSP whose Command Data Set Type announces a match that never comes."""
+    command = response_command(C_FIND_RSP, request.affected_sop_class(), request.message_id(),
+                               0xFF00, has_data_set=True)
+    return conn.send(p_data(pdv(request.context_id, command, command=True, last=True)))
+
+
+def request_identifier(request: Request) -> Dataset:
+    """The identifier a C-FIND-RQ or C-MOVE-RQ carried, decoded (Implicit VR Little Endian)."""
+    from pynetdicom.dsutils import decode
+
+    assert request.data_set is not None, "the request carried no identifier"
+    return decode(BytesIO(request.data_set), True, True)
+
+
+def query_retrieve_script(find_answers: list[bytes], moves: list[Dataset], *,
+                          move_counts: tuple[int, int, int, int] = (0, 1, 0, 0)) -> Script:
+    """A PACS that answers every C-FIND with ``find_answers`` (raw identifiers, each a Pending
+    response, then Success) and every C-MOVE with Success and ``move_counts``, recording each
+    C-MOVE-RQ identifier in ``moves``. One association per operation, released when asked."""
+    def script(conn: PeerConnection) -> None:
+        conn.accept()
+        request = conn.read_request()
+        assert request is not None
+        if request.command_field() == C_MOVE_RQ:
+            moves.append(request_identifier(request))
+            conn.respond(request, C_MOVE_RSP, 0x0000, counts=move_counts)
+        else:
+            for identifier in find_answers:
+                conn.respond(request, C_FIND_RSP, 0xFF00, identifier=identifier)
+            conn.respond(request, C_FIND_RSP, 0x0000)
+        conn.release_if_asked()
+    return script

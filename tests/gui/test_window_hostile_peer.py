@@ -109,11 +109,11 @@ def test_a_search_with_an_unreadable_result_keeps_the_rest(
         finally:
             run_async(win.shutdown())
     assert win.results_model.rowCount() == 2
-    assert win.count_label.text() == ("2 results shown; search incomplete: HOSTILE sent 1 "
-                                      "result that cannot be read.")
+    assert win.count_label.text() == ("2 results shown; search incomplete: 1 answer from "
+                                      "the PACS could not be read.")
     boxes = [w for w in win.findChildren(object) if getattr(w, "objectName", lambda: "")()
              == "errorBox"]
-    assert boxes and boxes[-1].text() == "HOSTILE sent 1 result that cannot be read."
+    assert boxes and boxes[-1].text() == "1 answer from the PACS could not be read."
 
 
 def test_the_message_cap_is_kept_by_nodes_json_and_the_pacs_manager() -> None:

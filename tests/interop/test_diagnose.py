@@ -38,6 +38,20 @@ def test_destinations_on_dcmqrscp(courier: Courier, dcmqrscp: Any, storescp: Any
     assert storescp.received_files() == []  # probes never move patient data
 
 
+def test_a_dead_destination_on_orthanc_uses_the_send_diagnosis(courier: Courier,
+                                                               orthanc: Any) -> None:
+    """Orthanc answers the probe with a bare 0xC000; the probe's own destination check (the
+    same diagnosis as a failed send) answers the reach question, in the same words."""
+    node = node_for(orthanc, destinations=(
+        Destination(orthanc.dead_destination, "127.0.0.1", orthanc.dead_port),))
+    checks = _checks(courier, node)
+    assert [c.verdict for c in checks] == [Verdict.OK, Verdict.OK, Verdict.UNCLEAR,
+                                           Verdict.FAILED]
+    assert f"cannot tell while {orthanc.dead_destination} does not answer" in checks[2].answer
+    assert (f"{orthanc.dead_destination} did not answer at 127.0.0.1:{orthanc.dead_port}"
+            in checks[3].answer)
+
+
 def test_unknown_destination_is_a_sure_no_where_the_pacs_says_a801(courier: Courier) -> None:
     with DemoPacs(studies=[]) as pacs:
         node = node_for(pacs, destinations=(Destination("NOWHERE"),))

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
+from dicom_courier.core.destination_check import DestinationDown, DestinationUndecided
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import (
     AssociationAborted,
     MoveDestinationUnknown,
-    UnableToProcess,
 )
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.nodes import Destination
 from dicom_courier.core.query import MoveRequest, MoveTarget, QueryModel
+from dicom_courier.core.retry import RetryPolicy
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES
 
@@ -84,24 +87,50 @@ def test_unknown_destination_on_dcmqrscp_is_a801(courier: Courier, dcmqrscp: Any
     assert "AETable" in result.error.action
 
 
-def test_unknown_destination_on_orthanc_is_commentless_c000(courier: Courier,
-                                                           orthanc: Any) -> None:
+def test_unknown_destination_on_orthanc_names_the_destination_first(courier: Courier,
+                                                                     orthanc: Any) -> None:
+    """Orthanc answers a comment-less 0xC000 with no sub-operation for a study it has: the
+    destination is named first, with where Orthanc keeps its list of DICOM nodes."""
     _, result = _move(courier, node_for(orthanc), MoveTarget(SPEC.study_uid), "NOSUCHWS")
     assert result.outcome is MoveOutcome.FAILED
-    assert isinstance(result.error, UnableToProcess)
-    assert result.status == 0xC000
-    assert "'NOSUCHWS' is not in the PACS's list of DICOM nodes" in result.error.explanation
-    assert "DicomModalities" in result.error.action
+    assert isinstance(result.error, DestinationUndecided)
+    assert result.status == 0xC000 and result.error.details["DIMSE status"] == "0xC000"
+    assert result.error.title == ("ORTHANC most likely does not have NOSUCHWS in its list of "
+                                  "DICOM nodes, or cannot reach it.")
+    assert '"DicomModalities"' in result.error.action and "/modalities" in result.error.action
+    assert "announces itself as DCMTK" in result.error.explanation  # Orthanc 1.10 does
 
 
-def test_destination_down(courier: Courier, archive: Any) -> None:
-    _, result = _move(courier, node_for(archive), MoveTarget(SPEC.study_uid),
-                      archive.dead_destination)
+def test_destination_down_is_diagnosed(courier: Courier, archive: Any) -> None:
+    """dcmqrscp answers 0xA702 (all sub-operations failed), Orthanc 0xC000, for a destination
+    in its HostTable / DicomModalities where nothing listens: our echo tells it is down."""
+    where = f"127.0.0.1:{archive.dead_port}"
+    node = node_for(archive, destinations=(
+        Destination(archive.dead_destination, "127.0.0.1", archive.dead_port),))
+    started = time.monotonic()
+    _, result = _move(courier, node, MoveTarget(SPEC.study_uid), archive.dead_destination)
+    seconds = time.monotonic() - started
     assert result.outcome is MoveOutcome.FAILED
     assert result.completed == 0
-    assert result.error is not None
+    assert result.status == {"dcmqrscp": 0xA702, "orthanc": 0xC000}[archive.name]
+    assert isinstance(result.error, DestinationDown)
+    assert result.error.title == (f"{archive.dead_destination} did not answer at {where} — is "
+                                  "it running, and can the PACS reach it?")
     assert result.error.details["Move destination"] == archive.dead_destination
-    assert result.status is not None and result.status >= 0xA000
+    assert "busy" not in result.error.render()  # dcmqrscp's 0xA702 is not "try later"
+    assert RetryPolicy().next_delay(result, 1) is not None  # transient: retried
+    assert seconds < 5.0  # the move and the follow-up of at most 3 s
+
+
+def test_destination_down_without_an_address_lists_the_causes(courier: Courier,
+                                                              dcmqrscp: Any) -> None:
+    _, result = _move(courier, node_for(dcmqrscp), MoveTarget(SPEC.study_uid),
+                      dcmqrscp.dead_destination)
+    assert isinstance(result.error, DestinationUndecided)
+    assert result.status == 0xA702
+    assert f"(1) {dcmqrscp.dead_destination} is not running or DCMQRSCP cannot reach it" in \
+        result.error.explanation
+    assert "HostTable" in result.error.action
 
 
 def test_calling_ae_not_registered_at_orthanc(courier: Courier, orthanc: Any,

@@ -1,0 +1,184 @@
+"""How a send ended: the one function that decides it (PS3.4 C.4.2.1.5, C.4.2.1.6, C.4.2.3).
+
+:func:`decide_move` reads the final status, the sub-operation counts
+(:class:`~dicom_courier.core.suboperations.SubOperationTally`), whether we sent C-CANCEL and
+whether the association ended before a final response, and returns a :class:`Verdict`: the
+outcome, the error a person can act on (or None) and a plain note. The command line's summary
+and exit code, ``--json``, the job store and the window's queue all read the result it makes;
+none of them decides anything again. The table it implements, row by row, is
+``docs/outcome-table.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dicom_courier.core.errors import (
+    Cancelled,
+    CourierError,
+    DimseFailure,
+    NoImageArrived,
+    NothingMatched,
+    PartialFailure,
+    Peer,
+)
+from dicom_courier.core.events import MoveOutcome, MoveResult
+from dicom_courier.core.status import category_of, failure_for_status
+from dicom_courier.core.suboperations import SubOperationTally, finishes_all
+
+_RETRY_ACTION = "Send again if it was cancelled by mistake."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`decide_move` decided: outcome, error (None unless a person must act), note."""
+
+    outcome: MoveOutcome
+    error: CourierError | None
+    note: str | None = None
+
+
+def status_words(code: int) -> str:
+    """``0xB000 (sub-operations finished with failures or warnings)`` and the like."""
+    words = {
+        0x0000: "success",
+        0xB000: "sub-operations finished with failures or warnings",
+        0xFE00: "cancelled",
+    }.get(code, category_of(code).value.lower())
+    return f"0x{code:04X} ({words})"
+
+
+def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel_sent: bool,
+                peer: Peer, destination: str) -> Verdict:
+    """The outcome of one C-MOVE, per ``docs/outcome-table.md``.
+
+    ``counts`` holds the last status (``counts.status``; None if no response came) and the
+    counts; ``error`` is set when the association ended before a final response (then the
+    status, if any, was Pending); ``cancel_sent`` is True once we asked for C-CANCEL.
+    Never raises.
+    """
+    code = counts.status
+    if error is not None:  # ended early: no final status
+        outcome = MoveOutcome.CANCELLED if isinstance(error, Cancelled) else MoveOutcome.FAILED
+        return Verdict(outcome, error)
+    if code is None:
+        return Verdict(MoveOutcome.FAILED, DimseFailure(
+            f"{peer.called_aet} ended the send without an answer.",
+            "No response to the move request arrived.",
+            "Retry; if it keeps happening, check the PACS's log.", peer=peer))
+    pacs = peer.called_aet
+    details = {"Move destination": destination, "Images": counts.describe()}
+    for number, remark in enumerate(counts.remarks, 1):
+        details[f"Note {number}"] = remark
+    common = {"peer": peer, "status": code, "comment": counts.comment, "details": details}
+    remaining = counts.remaining or 0
+    sent_of = (f"{counts.sent} of {counts.total}" if counts.total is not None
+               else str(counts.sent))
+
+    if code == 0xFE00 or (cancel_sent and finishes_all(code) and remaining > 0
+                          and not counts.failed):
+        asked = ("confirmed our cancel" if cancel_sent
+                 else "cancelled the send on its own (we did not ask)")
+        return Verdict(MoveOutcome.CANCELLED, Cancelled(
+            "The send was cancelled.",
+            f"{pacs} {asked} with status {status_words(code)}. {_sentence(counts)}; images "
+            "already sent stay at the destination.",
+            _RETRY_ACTION, **common))  # type: ignore[arg-type]
+
+    if not finishes_all(code):  # a Failure (or unknown) final status
+        failure = failure_for_status(code, operation="send", peer=peer, comment=counts.comment,
+                                     destination=destination, counts=counts.describe())
+        failure.extra_details.update({k: v for k, v in details.items() if k.startswith("Note")})
+        outcome = MoveOutcome.PARTIAL if counts.sent else MoveOutcome.FAILED
+        return Verdict(outcome, failure)
+
+    if not counts.reported:
+        if code == 0x0000:
+            return Verdict(MoveOutcome.COMPLETED, None, "the PACS did not report image counts")
+        if code == 0xB000:
+            return Verdict(MoveOutcome.PARTIAL, PartialFailure(
+                "The send may be incomplete.",
+                f"{pacs} answered {status_words(code)} but reported no image counts, so we "
+                "cannot tell which images arrived.",
+                f"Check on {destination} which images arrived, and send again what is missing.",
+                **common))  # type: ignore[arg-type]
+        return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
+                       f"the PACS answered 0x{code:04X} and did not report image counts")
+
+    if counts.done == 0 and remaining == 0:
+        return Verdict(MoveOutcome.FAILED, NothingMatched(
+            f"{pacs} found nothing to send.",
+            f"The PACS answered {status_words(code)} with zero images: nothing matched the "
+            "request (the study may have been deleted, or the UID is wrong).",
+            "Search again and send from the fresh results.", **common))  # type: ignore[arg-type]
+
+    if counts.failed and not counts.sent:
+        return Verdict(MoveOutcome.FAILED, NoImageArrived(
+            f"No image arrived at {destination}.",
+            f"{pacs} answered {status_words(code)}: all {counts.failed} image(s) it tried to "
+            f"send to {destination} failed.",
+            f"Check that {destination} is running, reachable from the PACS and has disk space "
+            "(its log names rejected images), then send again.",
+            **common))  # type: ignore[arg-type]
+
+    if counts.failed or remaining:
+        why = (f"{counts.failed} failed" if counts.failed else "")
+        if remaining:
+            why += (", " if why else "") + f"{remaining} not sent"
+        cancel = " after our cancel" if cancel_sent else ""
+        return Verdict(MoveOutcome.PARTIAL, PartialFailure(
+            f"Only part of the send succeeded: {sent_of} images arrived at {destination}.",
+            f"{pacs} answered {status_words(code)}{cancel}; {why}.",
+            f"Check {destination}'s log for rejected images (disk space, storage rules), "
+            "then retry the failed images.",
+            **common))  # type: ignore[arg-type]
+
+    if counts.warning:
+        return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
+                       f"{counts.warning} of {counts.total} images arrived with warnings")
+    if code != 0x0000:
+        return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
+                       f"the PACS answered 0x{code:04X} but reported no failed image")
+    return Verdict(MoveOutcome.COMPLETED, None)
+
+
+def _sentence(counts: SubOperationTally) -> str:
+    text = counts.describe()
+    if counts.remaining:
+        text += f", {counts.remaining} not sent"
+    return text[0].upper() + text[1:]
+
+
+def overall_outcome(results: Sequence[MoveResult], cancelled: bool) -> MoveOutcome:
+    """The worst outcome of several sends (failed > cancelled > partial > with warnings).
+
+    ``cancelled`` is True when a person stopped the run (targets may be left unsent).
+    """
+    outcomes = {r.outcome for r in results}
+    for worst in (MoveOutcome.FAILED, MoveOutcome.CANCELLED, MoveOutcome.PARTIAL,
+                  MoveOutcome.COMPLETED_WITH_WARNINGS):
+        if worst in outcomes or (worst is MoveOutcome.CANCELLED and cancelled):
+            return worst
+    return MoveOutcome.COMPLETED
+
+
+def summary_phrase(result: MoveResult) -> str:
+    """One line for a finished send, as the queue row and the CLI show it.
+
+    "completed", "completed (the PACS did not report image counts)", "completed with warnings
+    (1 of 3 images arrived with warnings …)", "partial: 2 of 3 sent, 1 failed",
+    "failed: <error title>", "cancelled: 4 of 10 sent".
+    """
+    outcome = result.outcome
+    if outcome in (MoveOutcome.COMPLETED, MoveOutcome.COMPLETED_WITH_WARNINGS):
+        return f"{outcome.words} ({result.note})" if result.note else outcome.words
+    if outcome is MoveOutcome.FAILED:
+        return f"failed: {result.error.title}" if result.error is not None else "failed"
+    if not result.counts_reported:
+        return outcome.words
+    of = "" if result.total is None else f" of {result.total}"
+    text = f"{outcome.words}: {result.sent}{of} sent"
+    if result.failed:
+        text += f", {result.failed} failed"
+    return text

@@ -1,0 +1,50 @@
+"""The window's side of "what the PACS sends back is not user input" (issue 8, §6).
+
+A row of the results grid or the series dialog carries the PACS's own UIDs. They are sent back
+verbatim (:class:`~dicom_courier.core.query.MoveTarget` with ``from_pacs=True``); a
+non-conformant one (``MR1.2.840.113619…``) is noted, and a row whose UID cannot be named in a
+move request at all (empty, over 64 characters, a backslash or a control character) is left
+out and said so. The other rows are sent. The notes end up in the status bar, as plain text.
+"""
+
+from __future__ import annotations
+
+from dicom_courier.core.errors import InvalidInput
+from dicom_courier.core.query import MoveTarget
+from dicom_courier.core.safe_text import display
+
+
+class UidNotes:
+    """Builds targets from a PACS's UIDs and collects what the person must be told."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.left_out: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.warnings or self.left_out)
+
+    def target(self, study_uid: str, series_uid: str | None = None) -> MoveTarget | None:
+        """The target for one row, or None (noted) when its UIDs cannot be sent."""
+        try:
+            target = MoveTarget(study_uid=study_uid,
+                                series_uids=(series_uid,) if series_uid is not None else (),
+                                from_pacs=True)
+        except InvalidInput as exc:
+            self.left_out.append(exc.title)
+            return None
+        self.warnings.extend(target.warnings)
+        return target
+
+    def status(self, queued: str) -> str:
+        """``queued`` followed by what was left out and the warnings, on one line."""
+        parts = [queued]
+        if self.left_out:
+            parts.append(f"{len(self.left_out)} not sent: the PACS's UID cannot be named in a "
+                         f"move request ({display(self.left_out[0], 200)}).")
+        if self.warnings:
+            more = len(self.warnings) - 1
+            parts.append(display(self.warnings[0], 300)
+                         + (f" ({more} more UID{'s' if more > 1 else ''} like it.)" if more
+                            else ""))
+        return " ".join(parts)
