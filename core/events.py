@@ -40,13 +40,9 @@ class MoveProgress:
 
     @property
     def is_success(self) -> bool:
+        """This final response alone says success; how the send ended (nothing matched, a
+        cancel confirmed with 0x0000 …) is decided by :func:`.outcome.decide_move`."""
         return self.is_final and self.status == 0x0000 and self.failed == 0 and self.warning == 0
-
-    @property
-    def is_partial_success(self) -> bool:
-        return self.is_final and self.completed > 0 and (
-            self.failed > 0 or self.warning > 0 or self.status == 0xB000
-        )
 
     @property
     def done(self) -> int:

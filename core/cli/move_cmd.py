@@ -145,8 +145,7 @@ class MoveRunner:
                         "remaining": event.remaining, "completed": event.completed,
                         "failed": event.failed, "warning": event.warning, "total": event.total,
                         "status": f"0x{event.status:04X}", "elapsed_s": round(event.elapsed, 3),
-                        "is_final": event.is_final, "is_success": event.is_success,
-                        "is_partial_success": event.is_partial_success})
+                        "is_final": event.is_final})  # the outcome is in the result line
         result = operation.result
         _json_line({"event": "result", "study_uid": target.study_uid,
                     "series_uids": list(target.series_uids), **result.summary()})

@@ -59,7 +59,8 @@ def test_move_json_lines_and_exit_0(dcmqrscp: Any, storescp: Any, tmp_path: Path
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     progress = [line for line in lines if line["event"] == "progress"]
-    assert progress and progress[-1]["is_final"] and progress[-1]["is_success"]
+    assert progress and progress[-1]["is_final"]
+    assert "is_success" not in progress[-1]  # no outcome guess before the result line
     assert progress[0]["total"] == 6
     summary = lines[-1]
     assert summary["event"] == "summary"
