@@ -1,7 +1,8 @@
 """Who ended an operation before its final answer, and why, in plain words.
 
 An A-ABORT carries a *source* and a *reason/diagnostic* (PS3.8 9.3.8, Table 9-26): source 0
-is the peer's DICOM application (the service-user; the reason is then always 0), source 2 is
+is the peer's DICOM application (the service-user; its reason field is not significant, and
+is never read as a reason), source 2 is
 its DICOM network layer (the service-provider), with a reason such as "invalid PDU parameter
 value". A peer may also just close the TCP connection. The same symptom needs different
 advice: Orthanc aborts (application) right after the first request from an AE title it does
@@ -35,13 +36,21 @@ class PeerRejectedOurData(AssociationAborted):
 
 
 def abort_facts(peer_abort: tuple[int, int]) -> dict[str, str]:
-    """The A-ABORT's source and reason in words, for the Details section."""
+    """The A-ABORT's (source, reason/diagnostic) in words, for the Details section.
+
+    PS3.8 9.3.8: the reason/diagnostic field is significant for source 2 only; for any other
+    source it is not read as a reason, and its raw value is kept as a detail of its own.
+    """
     source, reason = peer_abort
-    return {
-        "Aborted by": SOURCES.get(source, f"an undefined A-ABORT source {source}"),
-        "Abort reason": f"{REASONS.get(reason, 'a reason PS3.8 does not define')} "
-                        f"(reason/diagnostic {reason})",
-    }
+    facts = {"Aborted by": SOURCES.get(source, f"an undefined A-ABORT source {source}")}
+    if source == 2:
+        facts["Abort reason"] = (f"{REASONS.get(reason, 'a reason PS3.8 does not define')} "
+                                 f"(reason/diagnostic {reason})")
+        return facts
+    facts["Abort reason"] = ("not given (source 0 carries none)" if source == 0 else
+                             f"not given (PS3.8 defines none for source {source})")
+    facts["Abort reason/diagnostic field (raw, not significant)"] = str(reason)
+    return facts
 
 
 def ended_early_error(peer: Peer, what: str, answered: int,

@@ -40,10 +40,12 @@ from dicom_courier.core.errors import (
     CourierError,
     DimseFailure,
     MoveDestinationUnknown,
+    NothingMatched,
     Peer,
 )
 from dicom_courier.core.events import MoveOutcome, MoveResult
 from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
+from dicom_courier.core.suboperations import finishes_all
 
 #: Seconds the whole follow-up (resolve, connect, associate, echo, release) may take.
 FOLLOW_UP_BUDGET = 3.0
@@ -166,16 +168,29 @@ def where_the_list_is(family: PeerFamily, *, orthanc_first: bool = False) -> str
 
 
 _UNCLEAR_STATUSES = frozenset({0xA801, 0xA702, 0xB000})
+#: Families whose 0xA801 means only "not in my list of DICOM nodes" (dcmqrscp's
+#: mapMoveDestination, Orthanc's DicomModalities); pynetdicom's also means "cannot connect".
+_A801_ONLY_WHEN_UNLISTED = frozenset({PeerFamily.DCMTK, PeerFamily.ORTHANC})
 
 
 def needs_diagnosis(result: MoveResult) -> bool:
     """True if ``result`` is a failed move that delivered nothing with a destination-fault
     status: 0xA801, 0xA702, 0xB000, a 0x0000 whose sub-operations all failed, or a
-    comment-less 0xCxxx (a 0xCxxx with an error comment already says why)."""
+    comment-less 0xCxxx (a 0xCxxx with an error comment already says why).
+
+    Never when we sent C-CANCEL (the ending is ours, not the destination's); never when the
+    PACS's Pending responses counted sub-operations (it had accepted the destination) and no
+    image failed; never for explicit zero counts with a Success or Warning final status
+    (PS3.4 C.4.2.3.1: nothing matched, which the outcome already says)."""
     code = result.status
     if result.outcome is not MoveOutcome.FAILED or code is None or result.error is None:
         return False
-    if result.completed or result.warning:
+    if result.completed or result.warning or result.cancel_sent:
+        return False
+    if result.pending_counted and not result.failed:
+        return False
+    if isinstance(result.error, NothingMatched) or (
+            finishes_all(code) and result.counts_reported and result.total == 0):
         return False
     if code in _UNCLEAR_STATUSES:
         return True
@@ -354,6 +369,32 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
     })
     common = {"peer": peer, "status": code, "comment": result.error_comment,
               "details": details, "destination": dest, "echo": found}
+
+    if code == 0xA801 and family in _A801_ONLY_WHEN_UNLISTED:
+        # dcmqrscp (and Orthanc, which may announce DCMTK) answer 0xA801 only for an AE title
+        # missing from their list: the PACS does not know it, whatever our echo found.
+        who = ("Orthanc" if family is PeerFamily.ORTHANC else
+               "dcmqrscp and Orthanc (this PACS announced DCMTK, as both do)")
+        why = (f"{said} {who} answer this only when the AE title is missing from their list "
+               f"of DICOM nodes, so {pacs} does not know {dest}.")
+        todo = (f"On the PACS, add {dest} with its host and port to the list of known DICOM "
+                f"nodes ({where_list}), or pick a destination the PACS already knows.")
+        if found.reach is Reach.SILENT:
+            assert where is not None
+            host, _, port = where.rpartition(":")
+            why += f" {dest} also did not answer us at {where}: {found.finding}."
+            todo += (f" {dest} must also be running: check that it listens on port {port} at "
+                     f"{host}.")
+        elif found.reach is Reach.ANSWERS:
+            why += f" {dest} itself is running at {where} ({found.finding})."
+        unknown = DestinationUnknown(
+            f"{pacs} does not know the destination {dest}"
+            + (f", and {dest} does not answer at {where} either." if found.reach is Reach.SILENT
+               else "."),
+            why, todo + " Trying again without that change fails the same way.",
+            **common)  # type: ignore[arg-type]
+        unknown.extra_details["Diagnosis"] = unknown.diagnosis
+        return unknown
 
     if found.reach is Reach.SILENT:
         assert where is not None

@@ -100,6 +100,14 @@ class MoveResult:
     counts_reported: bool = True
     #: A plain sentence for an outcome without error ("the PACS did not report image counts").
     note: str | None = None
+    #: False when the final response counted failures but not completed images: how many
+    #: arrived is unknown (``completed`` is then a lower bound and JSON shows null).
+    completed_reported: bool = True
+    #: True once we asked the PACS to stop (C-CANCEL sent, PS3.7 9.3.4.3).
+    cancel_sent: bool = False
+    #: True if a Pending response counted sub-operations (remaining > 0, or images that
+    #: arrived): the PACS had accepted the destination and started the send.
+    pending_counted: bool = False
 
     @property
     def is_success(self) -> bool:
@@ -115,7 +123,8 @@ class MoveResult:
         out: dict[str, object] = {
             "outcome": self.outcome.value,
             "total": self.total,
-            "completed": self.completed if self.counts_reported else None,
+            "completed": self.completed if self.counts_reported and self.completed_reported
+            else None,
             "failed": self.failed if self.counts_reported else None,
             "warning": self.warning if self.counts_reported else None,
             "counts_reported": self.counts_reported,

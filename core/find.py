@@ -27,6 +27,7 @@ from dicom_courier.core.errors import (
     Cancelled,
     CourierError,
     DeadlineExceeded,
+    DimseFailure,
     Peer,
     PeerTimeout,
     UnreadableResults,
@@ -103,6 +104,35 @@ def unreadable_summary(count: int) -> str:
     """``"1 answer from the PACS could not be read"`` (``count`` >= 1; no full stop): the
     words the command line, the JSON output and the window's status bar all use."""
     return f"{count} answer{'' if count == 1 else 's'} from the PACS could not be read"
+
+
+class SearchCutShort(DimseFailure):
+    """The PACS ended the search with 0xFE00 ("cancelled", PS3.4 C.4.1.1.4) although we
+    never sent a C-CANCEL: the matches received are real, but the list may be incomplete.
+
+    A move must not be resolved from such a list; retrying the search may help.
+    """
+
+    retryable = True
+
+
+def search_cut_short(peer: Peer, count: int, *, for_move: bool = False) -> SearchCutShort:
+    """The error for a search ``peer`` stopped with 0xFE00 after ``count`` matches, unasked;
+    ``for_move``: the search was resolving a send by keys, and nothing was sent."""
+    seen = ("Nothing was sent: a send by keys needs the whole list, or it would quietly "
+            "leave out what the PACS did not list" if for_move else
+            "The results shown are real, but there may be more that it did not send")
+    return SearchCutShort(
+        f"{peer.called_aet} stopped the search before the end: the list may be incomplete.",
+        f"It answered 0xFE00 (cancelled) after {count} result(s), although we did not ask it "
+        f"to stop. {seen} (some PACS stop a search this way at their own limit on results, "
+        "or on a timer).",
+        ("Narrow the keys (date range, modality) so that the search ends on its own, then "
+         "send again, or send by --study UID." if for_move else
+         "Search again, or narrow the search (date range, modality) so that it ends on its "
+         "own."),
+        peer=peer, status=0xFE00,
+        details={"Results received before it stopped": str(count)})
 
 
 @dataclass(frozen=True)
@@ -214,8 +244,14 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
             error = unreadable.error(peer, count)
         elif error is not None and unreadable.count:
             error.extra_details["Answers that could not be read"] = str(unreadable.count)
-        cancelled = status == 0xFE00 or (error is None and self.cancel_requested and
-                                         status is None)
+        if status == 0xFE00 and not self.cancel_requested and \
+                (error is None or isinstance(error, UnreadableResults)):
+            cut = search_cut_short(peer, count)  # the PACS cut it short: not our cancel
+            if unreadable.count:
+                cut.extra_details["Answers that could not be read"] = str(unreadable.count)
+            error = cut
+        cancelled = (status == 0xFE00 and self.cancel_requested) or \
+            (error is None and self.cancel_requested and status is None)
         if isinstance(error, Cancelled):
             cancelled, error = True, None
         return FindResult(count=count, status=status, duration=time.monotonic() - started,

@@ -51,6 +51,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
     def __init__(self, pacs, request: MoveRequest, executor, *, cancel_grace: float = 5.0):  # type: ignore[no-untyped-def]
         super().__init__(pacs, executor, cancel_grace=cancel_grace)
         self.request = request
+        self._pending_counted = False  # set by the worker: see MoveResult.pending_counted
 
     def _work(self, channel: Channel[MoveProgress]) -> MoveResult:
         """Runs on: DIMSE worker thread."""
@@ -93,8 +94,10 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             for status, response_identifier in responses:
                 if "Status" not in status:
                     return self._no_status_error(counts)
-                counts.update(status, response_identifier)
+                counts.update(status, response_identifier, cancel_sent=self.cancel_requested)
                 progress = counts.progress(time.monotonic() - started)
+                if not progress.is_final and (progress.remaining or progress.sent):
+                    self._pending_counted = True  # the PACS accepted the destination
                 channel.put(progress)
                 if progress.is_final:
                     clean = True
@@ -161,4 +164,6 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             failed=counts.failed, warning=counts.warning, status=counts.status,
             duration=duration, error_comment=counts.comment, failed_sop_uids=counts.failed_uids,
             error=verdict.error, destination=destination, peer=peer,
-            counts_reported=counts.reported, note=verdict.note)
+            counts_reported=counts.reported, note=verdict.note,
+            completed_reported=not counts.completed_unknown,
+            cancel_sent=self.cancel_requested, pending_counted=self._pending_counted)

@@ -28,6 +28,7 @@ from dicom_courier.core.status import category_of, failure_for_status
 from dicom_courier.core.suboperations import SubOperationTally, finishes_all
 
 _RETRY_ACTION = "Send again if it was cancelled by mistake."
+_FINISHED_BEFORE_CANCEL = "the PACS finished before our cancel took effect"
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,11 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
     """
     code = counts.status
     if error is not None:  # ended early: no final status
-        outcome = MoveOutcome.CANCELLED if isinstance(error, Cancelled) else MoveOutcome.FAILED
-        return Verdict(outcome, error)
+        if isinstance(error, Cancelled):
+            return Verdict(MoveOutcome.CANCELLED, error)
+        if cancel_sent:  # the PACS honoured our C-CANCEL by ending the association
+            return Verdict(MoveOutcome.CANCELLED, _ended_after_cancel(error, counts, peer))
+        return Verdict(MoveOutcome.FAILED, error)
     if code is None:
         return Verdict(MoveOutcome.FAILED, DimseFailure(
             f"{peer.called_aet} ended the send without an answer.",
@@ -76,6 +80,12 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
     sent_of = (f"{counts.sent} of {counts.total}" if counts.total is not None
                else str(counts.sent))
 
+    everything_arrived = (counts.reported and not counts.completed_unknown
+                          and counts.total is not None and counts.total > 0
+                          and counts.completed == counts.total)
+    if code == 0xFE00 and everything_arrived:
+        return Verdict(MoveOutcome.COMPLETED, None, _FINISHED_BEFORE_CANCEL if cancel_sent
+                       else "the PACS reported a cancel after every image arrived")
     if code == 0xFE00 or (cancel_sent and finishes_all(code) and remaining > 0
                           and not counts.failed):
         asked = ("confirmed our cancel" if cancel_sent
@@ -86,6 +96,14 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             "already sent stay at the destination.",
             _RETRY_ACTION, **common))  # type: ignore[arg-type]
 
+    if not finishes_all(code) and counts.sent:  # a Failure status after images arrived
+        return _failure_after_images(counts, code, pacs, destination, common)
+    if not finishes_all(code) and cancel_sent:  # nothing arrived and we had asked to stop
+        return Verdict(MoveOutcome.CANCELLED, Cancelled(
+            "The send was cancelled.",
+            f"{pacs} ended it after our cancel with status {status_words(code)}. "
+            f"{_sentence(counts)}.",
+            _RETRY_ACTION, **common))  # type: ignore[arg-type]
     if not finishes_all(code):  # a Failure (or unknown) final status
         failure = failure_for_status(code, operation="send", peer=peer, comment=counts.comment,
                                      destination=destination, counts=counts.describe())
@@ -105,6 +123,15 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
                 **common))  # type: ignore[arg-type]
         return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
                        f"the PACS answered 0x{code:04X} and did not report image counts")
+
+    if counts.completed_unknown:
+        of = "" if counts.total is None else f" of the {counts.total}"
+        return Verdict(MoveOutcome.PARTIAL, PartialFailure(
+            f"The send may be incomplete: {counts.failed} image(s) failed at {destination}.",
+            f"{pacs} answered {status_words(code)}: {counts.failed} failed; the PACS did not "
+            f"say how many{of} arrived.",
+            f"Check on {destination} which images arrived, and send again what is missing.",
+            **common))  # type: ignore[arg-type]
 
     if counts.done == 0 and remaining == 0:
         return Verdict(MoveOutcome.FAILED, NothingMatched(
@@ -140,7 +167,41 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
     if code != 0x0000:
         return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
                        f"the PACS answered 0x{code:04X} but reported no failed image")
-    return Verdict(MoveOutcome.COMPLETED, None)
+    return Verdict(MoveOutcome.COMPLETED, None, _FINISHED_BEFORE_CANCEL if cancel_sent else None)
+
+
+def _failure_after_images(counts: SubOperationTally, code: int, pacs: str, destination: str,
+                          common: dict[str, object]) -> Verdict:
+    """A Failure status after images arrived: never "no image could be sent", never retried
+    whole. Every counted image arrived → completed with warnings (the failure is noted);
+    otherwise partial with the images not accounted for."""
+    if not counts.failed and counts.total is not None and counts.sent >= counts.total:
+        return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
+                       f"the PACS reported a failure ({status_words(code)}) after all "
+                       f"{counts.total} images arrived: check at {destination}")
+    missing = None if counts.total is None else counts.total - counts.sent - counts.failed
+    why = [f"{counts.failed} failed"] if counts.failed else []
+    if missing:
+        why.append(f"{missing} not sent")
+    sent_of = (f"{counts.sent} of {counts.total}" if counts.total is not None
+               else str(counts.sent))
+    return Verdict(MoveOutcome.PARTIAL, PartialFailure(
+        f"Only part of the send succeeded: {sent_of} images arrived at {destination}.",
+        f"{pacs} ended the send with {status_words(code)} after {counts.sent} image(s) "
+        f"arrived" + (f"; {', '.join(why)}." if why else "."),
+        f"Check on {destination} which images arrived and {pacs}'s log, then retry the "
+        "failed images.", **common))  # type: ignore[arg-type]
+
+
+def _ended_after_cancel(error: CourierError, counts: SubOperationTally, peer: Peer) -> Cancelled:
+    """The PACS ended the association (A-ABORT or closed) after our C-CANCEL: our cancel."""
+    details = dict(error.details)
+    details["How it ended"] = error.title
+    return Cancelled(
+        "The send was cancelled.",
+        f"{peer.called_aet} ended the association after our cancel instead of confirming it. "
+        f"{_sentence(counts)}; images already sent stay at the destination.",
+        _RETRY_ACTION, peer=peer, details=details)
 
 
 def _sentence(counts: SubOperationTally) -> str:
@@ -150,15 +211,19 @@ def _sentence(counts: SubOperationTally) -> str:
     return text[0].upper() + text[1:]
 
 
-def overall_outcome(results: Sequence[MoveResult], cancelled: bool) -> MoveOutcome:
+def overall_outcome(results: Sequence[MoveResult], cancelled: bool,
+                    not_started: int = 0) -> MoveOutcome:
     """The worst outcome of several sends (failed > cancelled > partial > with warnings).
 
-    ``cancelled`` is True when a person stopped the run (targets may be left unsent).
+    ``cancelled`` is True when a person stopped the run; it counts only for sends that were
+    cancelled (their own outcome) or never started (``not_started`` > 0, or no result at all):
+    a send the PACS finished before the cancel took effect keeps its own outcome.
     """
     outcomes = {r.outcome for r in results}
+    stopped = cancelled and (not_started > 0 or not results)
     for worst in (MoveOutcome.FAILED, MoveOutcome.CANCELLED, MoveOutcome.PARTIAL,
                   MoveOutcome.COMPLETED_WITH_WARNINGS):
-        if worst in outcomes or (worst is MoveOutcome.CANCELLED and cancelled):
+        if worst in outcomes or (worst is MoveOutcome.CANCELLED and stopped):
             return worst
     return MoveOutcome.COMPLETED
 
@@ -177,8 +242,15 @@ def summary_phrase(result: MoveResult) -> str:
         return f"failed: {result.error.title}" if result.error is not None else "failed"
     if not result.counts_reported:
         return outcome.words
+    if not result.completed_reported:
+        of = "" if result.total is None else f" of {result.total}"
+        return (f"{outcome.words}: {result.failed} failed; the PACS did not say how "
+                f"many{of} arrived")
     of = "" if result.total is None else f" of {result.total}"
     text = f"{outcome.words}: {result.sent}{of} sent"
     if result.failed:
         text += f", {result.failed} failed"
+    unsent = None if result.total is None else result.total - result.sent - result.failed
+    if outcome is MoveOutcome.CANCELLED and unsent:
+        text += f", {unsent} not sent"
     return text

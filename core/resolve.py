@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from dicom_courier.core.association import peer_of
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import InvalidInput, UnreadableResults
-from dicom_courier.core.find import unreadable_summary
+from dicom_courier.core.find import SearchCutShort, search_cut_short, unreadable_summary
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import (
     FindMatch,
@@ -128,7 +129,8 @@ async def resolve_targets(
 
     Answers that cannot be read (:class:`UnreadableResults`) do not stop the others: they are
     counted in ``Resolution.unreadable``. Raises InvalidInput when ``keys`` would match
-    everything, and every other error of the find.
+    everything, :class:`.find.SearchCutShort` when the PACS stopped the C-FIND with 0xFE00
+    we did not ask for (a partial list is never sent), and every other error of the find.
     """
     if not any(value for value in keys.values()):
         raise InvalidInput("-k", "a move needs at least one matching key with a value "
@@ -146,6 +148,11 @@ async def resolve_targets(
     operation = courier.find(pacs, query, raise_on_error=False)
     matches = [match async for match in operation]
     error = operation.result.error
+    if isinstance(error, SearchCutShort):  # a partial list: refuse rather than send part
+        refusal = search_cut_short(peer_of(pacs), operation.result.count,
+                                   for_move=True)
+        refusal.extra_details.update(error.extra_details)
+        raise refusal
     if error is not None and not isinstance(error, UnreadableResults):
         raise error
     resolution = resolve_matches(matches, level)

@@ -69,12 +69,14 @@ class RetryPolicy:
     def should_retry(self, result: MoveResult) -> bool:
         """True if ``result`` failed for a reason that may go away by itself.
 
-        Completed and cancelled sends are never retried; a failure is retried only if its
+        Completed, partial and cancelled sends are never retried (once images arrived, a
+        whole move is never repeated automatically); a failure is retried only if its
         error says so (partial failures carry a non-retryable PartialFailure: the images that
         did not arrive are re-sent by "retry failed images", not by repeating the whole move).
         """
-        if result.outcome in (MoveOutcome.COMPLETED, MoveOutcome.CANCELLED):
-            return False
+        if result.outcome in (MoveOutcome.COMPLETED, MoveOutcome.COMPLETED_WITH_WARNINGS,
+                              MoveOutcome.CANCELLED, MoveOutcome.PARTIAL):
+            return False  # images arrived (or a person stopped it): never repeat it whole
         return result.error is not None and result.error.retryable
 
     def next_delay(self, result: MoveResult, attempt: int,

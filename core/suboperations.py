@@ -82,6 +82,9 @@ class SubOperationTally:
     responses: int = 0
     failed_list_unreadable: bool = False
     reported: bool = False
+    #: True when the final response counted failures but not completed images (so the
+    #: number that arrived is unknown, never 0).
+    completed_unknown: bool = False
     remarks: list[str] = field(default_factory=list)
     last_response_at: float = field(default_factory=time.monotonic)
 
@@ -95,8 +98,13 @@ class SubOperationTally:
         """Images that arrived at the destination (with or without warnings)."""
         return self.completed + self.warning
 
-    def update(self, status: Dataset, identifier: Dataset | None) -> None:
-        """Fold in one response: its Status Dataset and, if any, its identifier."""
+    def update(self, status: Dataset, identifier: Dataset | None, *,
+               cancel_sent: bool = False) -> None:
+        """Fold in one response: its Status Dataset and, if any, its identifier.
+
+        ``cancel_sent`` is True once we asked for C-CANCEL (PS3.7 C.4.2.2): a final response
+        then accounts only for the images sent before the PACS stopped.
+        """
         self.responses += 1
         self.last_response_at = time.monotonic()
         code = self.status = int(status.Status)
@@ -115,7 +123,7 @@ class SubOperationTally:
             if remaining is not None:
                 self.total = remaining + self.done
         else:
-            self._final(code, remaining, values)
+            self._final(code, remaining, values, cancel_sent)
         if self.total is not None and self.total < self.done:
             self.total = self.done
         comment = status.get("ErrorComment")
@@ -124,14 +132,25 @@ class SubOperationTally:
         if identifier is not None:
             self._failed_list(identifier)
 
-    def _final(self, code: int, remaining: int | None, values: dict[str, int | None]) -> None:
+    def _final(self, code: int, remaining: int | None, values: dict[str, int | None],
+               cancel_sent: bool) -> None:
         if finishes_all(code):
-            if code == 0x0000 and values["completed"] is None and self.total is not None:
+            if values["completed"] is None and remaining is None and values["failed"]:
+                # A final that counts failures but not arrivals: how many of the
+                # Pending total arrived is not known (absent is never 0).
+                self.completed_unknown = True
+                self.remaining = None
+                return
+            if code == 0x0000 and values["completed"] is None and self.total is not None \
+                    and not cancel_sent:
                 # 0x0000: every sub-operation finished and none failed; the ones still
                 # remaining at the last Pending completed.
                 self.completed = max(self.completed, self.total - self.failed - self.warning)
-            if remaining is None and code != 0x0000 and self.total is not None:
-                remaining = max(0, self.total - self.done)  # not accounted for by the PACS
+            if remaining is None and (code != 0x0000 or cancel_sent) \
+                    and self.total is not None:
+                # Not accounted for by the PACS: after our C-CANCEL (whatever the status) or
+                # a Warning status, those images were not sent.
+                remaining = max(0, self.total - self.done)
             self.remaining = remaining or 0
             if self.reported:
                 self.total = self.remaining + self.done
@@ -178,5 +197,9 @@ class SubOperationTally:
         """The counts in words: "2 of 3 images sent, 1 failed, 0 with warnings"."""
         if not self.reported:
             return "the PACS did not report image counts"
+        if self.completed_unknown:
+            of = "" if self.total is None else f" of {self.total}"
+            return (f"{self.failed} failed, {self.warning} with warnings; the PACS did not say "
+                    f"how many{of} arrived")
         sent = str(self.sent) if self.total is None else f"{self.sent} of {self.total}"
         return f"{sent} images sent, {self.failed} failed, {self.warning} with warnings"

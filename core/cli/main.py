@@ -27,6 +27,7 @@ from dicom_courier.core.cli.parser import (
     EXIT_CANCELLED,
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_PARTIAL,
     EXIT_USAGE,
     build_parser,
 )
@@ -35,6 +36,7 @@ from dicom_courier.core.cli.safe_text import PrintableFormatter, line, literal
 from dicom_courier.core.diagnose import Verdict, diagnose
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
+from dicom_courier.core.find import SearchCutShort
 from dicom_courier.core.nodes import DEFAULT_MAX_MESSAGE_MB, PacsNode
 from dicom_courier.core.query import (
     DEFAULT_RETURN_KEYS,
@@ -150,6 +152,9 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
     matches = [match async for match in operation]
     print_matches(matches, args.format, DEFAULT_RETURN_KEYS[level])
     result = operation.result
+    if isinstance(result.error, SearchCutShort):  # real rows, but maybe not all: partial
+        print_error(result.error)
+        return EXIT_PARTIAL
     if result.error is not None:  # the rows that did arrive are printed above
         return report_find(result)  # 3 if only unreadable answers were left out
     if args.format == "table":

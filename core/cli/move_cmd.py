@@ -29,9 +29,10 @@ from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryMod
 from dicom_courier.core.safe_text import json_text
 
 
-def overall_exit_code(results: Sequence[MoveResult], cancelled: bool) -> int:
+def overall_exit_code(results: Sequence[MoveResult], cancelled: bool,
+                      not_started: int = 0) -> int:
     """The exit code of the worst outcome (:func:`.outcome.overall_outcome`)."""
-    return overall_outcome(results, cancelled).exit_code
+    return overall_outcome(results, cancelled, not_started).exit_code
 
 
 def _target_label(target: MoveTarget) -> str:
@@ -112,7 +113,7 @@ class MoveRunner:
                         results.append(await self._one_bar(target, progress))
         not_started = len(targets) - len(results)
         self._report(results, not_started, time.monotonic() - started)
-        return overall_exit_code(results, self.cancelled)
+        return overall_exit_code(results, self.cancelled, not_started)
 
     def _operation(self, target: MoveTarget) -> MoveOperation | RecordedOperation:
         """The move of ``target``, recorded first if there is a recorder (raises StoreError
@@ -157,7 +158,7 @@ class MoveRunner:
                                          else None for k in ("completed", "failed", "warning")}
         total = (sum(r.total for r in results if r.total is not None)
                  if all(r.total is not None for r in results) else None)
-        worst = _worst(results, self.cancelled)
+        worst = _worst(results, self.cancelled, not_started)
         if self.as_json:
             summary: dict[str, Any] = {"event": "summary", "total": total, **totals,
                                        "outcome": worst, "status": worst,
@@ -178,8 +179,8 @@ class MoveRunner:
         stderr.print(literal(line))
 
 
-def _worst(results: Sequence[MoveResult], cancelled: bool) -> str:
-    return overall_outcome(results, cancelled).value
+def _worst(results: Sequence[MoveResult], cancelled: bool, not_started: int = 0) -> str:
+    return overall_outcome(results, cancelled, not_started).value
 
 
 def _summary_line(results: Sequence[MoveResult], worst: str, where: str,
@@ -187,17 +188,32 @@ def _summary_line(results: Sequence[MoveResult], worst: str, where: str,
     """"partial: 2 of 3 images sent to WS, 1 failed, 0 with warnings, in 0.4 s"; counts that
     a PACS did not report are said to be unknown, never shown as 0."""
     head = worst.replace("_", " ")
-    if not results or not all(r.counts_reported for r in results):
+    if not results or not all(r.counts_reported and r.completed_reported for r in results):
         notes = sorted({r.note for r in results if r.note})
+        if results and all(r.counts_reported for r in results):  # completed not reported
+            failed = sum(r.failed for r in results)
+            of = (f" of the {sum(r.total for r in results if r.total is not None)}"
+                  if all(r.total is not None for r in results) else "")
+            return (f"{head}: {failed} failed; the PACS did not say how many{of} images "
+                    f"arrived ({len(results)} move(s) {where}), in {duration:.1f} s")
         why = f" ({'; '.join(notes)})" if notes else ""
+        if head == "failed" and not any(r.sent for r in results):
+            why += "; no image is known to have arrived"
         return f"{head}: {len(results)} move(s) {where}{why}, in {duration:.1f} s"
     sent = sum(r.sent for r in results)
     failed = sum(r.failed for r in results)
     warning = sum(r.warning for r in results)
     of = (f" of {sum(r.total for r in results if r.total is not None)}"
           if all(r.total is not None for r in results) else "")
-    return (f"{head}: {sent}{of} images {where}, {failed} failed, {warning} with warnings, "
-            f"in {duration:.1f} s")
+    text = f"{head}: {sent}{of} images {where}, {failed} failed, {warning} with warnings"
+    unsent = sum(r.total - r.sent - r.failed for r in results
+                 if r.total is not None and r.outcome is MoveOutcome.CANCELLED)
+    if unsent > 0:
+        text += f", {unsent} not sent"
+    notes = sorted({r.note for r in results if r.note})
+    if notes:
+        text += f" ({'; '.join(notes)})"
+    return f"{text}, in {duration:.1f} s"
 
 
 def _final_bar(result: MoveResult) -> dict[str, Any]:

@@ -479,7 +479,7 @@ class QueueRunner:
             print_error(_unrecorded_error(self.store, [self._final[i] for i in unrecorded
                                                        if i in self._final]))
             return EXIT_FAILED
-        return overall_exit_code(results, cancelled)
+        return overall_exit_code(results, cancelled, len(finals) - len(results))
 
     def _submit(self, plan: _Planned) -> None:
         old = plan.stored
@@ -532,9 +532,9 @@ class QueueRunner:
                     JobState.CANCELLED:
                 stderr.print(literal(f"Job {job.job_id}:"))
                 print_error(result.error)
-        worst = _worst(results, self.cancelled or any(
-            job.state is JobState.CANCELLED for job in finals))
         not_started = sum(1 for job in finals if job.result is None)
+        worst = _worst(results, self.cancelled or any(
+            job.state is JobState.CANCELLED for job in finals), not_started)
         line = _summary_line(results, worst, f"sent by {len(finals)} job(s)", duration)
         if not_started:
             line += f"; {not_started} not started (cancelled)"

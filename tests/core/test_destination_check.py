@@ -135,8 +135,8 @@ DOWN, LISTENING, NO_ADDRESS = "down", "listening", "no address"
     pytest.param(0xA702, (None, 0, 6, 0), DCMTK, NO_ADDRESS, DestinationUndecided,
                  "PACS could not send any image to WS3", 1, id="A702-no-address"),
     # 0xB000 / 0x0000 with nothing sent.
-    pytest.param(0xB000, (0, 0, 0, 0), None, DOWN, DestinationDown,
-                 "WS3 did not answer at 127.0.0.1:{port}", 3, id="B000-nothing-sent-down"),
+    pytest.param(0xB000, (0, 0, 3, 0), None, DOWN, DestinationDown,
+                 "WS3 did not answer at 127.0.0.1:{port}", 3, id="B000-all-failed-down"),
     pytest.param(0xB000, (0, 0, 3, 0), None, LISTENING, DestinationUndecided,
                  "PACS could not send any image to WS3", 1, id="B000-all-failed-listening"),
     pytest.param(0x0000, (0, 0, 2, 0), None, DOWN, DestinationDown,
@@ -206,6 +206,7 @@ def test_a702_for_a_switched_off_destination_is_not_called_busy(dead_port: int) 
 @pytest.mark.parametrize(("status", "counts"), [
     (0xB000, (0, 2, 1, 0)),  # something arrived: partial, not a destination fault
     (0x0000, (0, 0, 0, 0)),  # explicit zeros: nothing matched
+    (0xB000, (0, 0, 0, 0)),  # explicit zeros, whatever the final status: nothing matched
 ])
 def test_moves_that_delivered_something_or_matched_nothing_are_left_alone(
         status: int, counts: tuple[int, int, int, int], dead_port: int,

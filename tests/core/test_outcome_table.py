@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from tests.fakes.pdu_peer import (
 
 STUDY = "1.2.826.0.1.3680043.8.498.4242"
 CANCEL, ABORT = "cancel", "abort"
+ABORT_USER, CLOSE = "abort-source-0", "close"  # the PACS's DICOM application; TCP close
 E4 = (EMPTY, EMPTY, EMPTY, EMPTY)
 C_CANCEL_RQ = 0x0FFF
 
@@ -119,6 +121,63 @@ ROWS = [
         "cancelled", 10, 2, 0, ("cancelled: 2 of 10 images sent",), ("disk", "Traceback")),
     Row("association aborted mid-send", ((0xFF00, (3, 1, 0, 0)), ABORT),
         "failed", 4, 1, 0, ("failed",)),
+    # review of issue 8 (/tmp/attack8): each finding is a row
+    Row("cancel confirmed with 0x0000 counting only completed",
+        ((0xFF00, (8, 2, 0, 0)), CANCEL, (0x0000, (None, 2, 0, 0))),
+        "cancelled", 10, 2, 0, ("2 of 10 images sent to WS", "8 not sent"),
+        ("2 of 2", "Traceback")),
+    Row("cancel ignored: the PACS completes the study",
+        ((0xFF00, (8, 2, 0, 0)), CANCEL, (0xFF00, (4, 6, 0, 0)), (0x0000, (0, 10, 0, 0))),
+        "completed", 10, 10, 0, ("completed: 10 of 10 images sent to WS",
+                                 "the PACS finished before our cancel took effect"),
+        ("cancelled:", "Traceback")),
+    Row("failure status after every image arrived",
+        ((0xA702, (0, 3, 0, 0)),),
+        "completed_with_warnings", 3, 3, 0,
+        ("completed with warnings", "the PACS reported a failure (0xA702",
+         "after all 3 images arrived: check at WS"),
+        ("no image could be sent", "partial", "Traceback")),
+    Row("failure status after some images, counts only in Pending",
+        ((0xFF00, (1, 3, 0, 0)), (0xA701, None)),
+        "partial", 4, 3, 0, ("Only part of the send succeeded: 3 of 4 images arrived at WS.",
+                             "0xA701", "1 not sent"),
+        ("no image could be sent", "Traceback")),
+    Row("0xB000 counting failures but not completed",
+        ((0xFF00, (3, 0, 0, 0)), (0xB000, (None, None, 1, None))),
+        "partial", 3, None, 1, ("1 failed; the PACS did not say how many of the 3",),
+        ("none arrived", "could not send any image", "did not answer", "Traceback")),
+    Row("0x0000 counting failures but not completed",
+        ((0xFF00, (3, 0, 0, 0)), (0x0000, (None, None, 1, None))),
+        "partial", 3, None, 1, ("1 failed; the PACS did not say how many of the 3",),
+        ("2 of 3", "Traceback")),
+    Row("cancel answered with A-ABORT from the PACS's application",
+        ((0xFF00, (8, 2, 0, 0)), CANCEL, ABORT_USER),
+        "cancelled", 10, 2, 0, ("cancelled: 2 of 10 images sent to WS", "8 not sent"),
+        ("Retry", "Traceback")),
+    Row("cancel answered by closing the connection",
+        ((0xFF00, (8, 2, 0, 0)), CANCEL, CLOSE),
+        "cancelled", 10, 2, 0, ("cancelled: 2 of 10 images sent to WS", "8 not sent"),
+        ("Retry", "Traceback")),
+    Row("unasked 0xFE00 after every image arrived",
+        ((0xFF00, (1, 2, 0, 0)), (0xFE00, (0, 3, 0, 0))),
+        "completed", 3, 3, 0, ("completed: 3 of 3 images sent to WS",
+                               "the PACS reported a cancel after every image arrived"),
+        ("cancelled", "Traceback")),
+    Row("cancel answered with a failure status, nothing sent",
+        ((0xFF00, (10, 0, 0, 0)), CANCEL, (0xC000, None)),
+        "cancelled", 10, 0, 0, ("cancelled: 0 of 10 images sent to WS",),
+        ("DICOM nodes", "disk", "Traceback")),
+    Row("0xB000 without counts", ((0xFF00, None), (0xB000, None)),
+        "partial", None, None, None, ("may be incomplete",), warning=None),
+    Row("another warning status without counts", ((0xFF00, None), (0xB007, None)),
+        "completed_with_warnings", None, None, None,
+        ("the PACS answered 0xB007 and did not report image counts",), warning=None),
+    Row("warning status with no failed and no warning image",
+        ((0xFF00, (2, 1, 0, 0)), (0xB007, (0, 3, 0, 0))),
+        "completed_with_warnings", 3, 3, 0, ("reported no failed image",)),
+    Row("failure without counts: no image is known to have arrived",
+        ((0xC000, None),), "failed", None, None, None,
+        ("no image is known to have arrived",), warning=None),
 ]
 
 
@@ -133,8 +192,11 @@ def _script(row: Row, on_cancel: Callable[[], None]) -> Callable[[PeerConnection
                 got = conn.read_request(timeout=5)
                 assert got is not None and got.command_field() == C_CANCEL_RQ
                 continue
-            if step == ABORT:
-                conn.send(abort(2, 0))
+            if step in (ABORT, ABORT_USER):
+                conn.send(abort(2 if step == ABORT else 0, 0))
+                return
+            if step == CLOSE:  # TCP close without A-ABORT (the fd is closed by the peer)
+                conn.sock.shutdown(socket.SHUT_RDWR)
                 return
             status, counts = step  # type: ignore[misc]
             conn.respond(request, C_MOVE_RSP, status, counts=counts)

@@ -45,6 +45,32 @@ EXPECTED = {
     "cancel confirmed with 0xB000": ("cancelled: 2 of 10 sent", "2/10"),
     "cancel confirmed with 0x0000": ("cancelled: 2 of 10 sent", "2/10"),
     "association aborted mid-send": ("failed:", "1/4"),
+    "cancel confirmed with 0x0000 counting only completed":
+        ("cancelled: 2 of 10 sent, 8 not sent", "2/10"),
+    "cancel ignored: the PACS completes the study":
+        ("completed (the PACS finished before our cancel took effect)", "10/10"),
+    "failure status after every image arrived":
+        ("completed with warnings (the PACS reported a failure (0xA702", "3/3"),
+    "failure status after some images, counts only in Pending": ("partial: 3 of 4 sent", "3/4"),
+    "0xB000 counting failures but not completed":
+        ("partial: 1 failed; the PACS did not say how many of 3 arrived", "0/3"),
+    "0x0000 counting failures but not completed":
+        ("partial: 1 failed; the PACS did not say how many of 3 arrived", "0/3"),
+    "cancel answered with A-ABORT from the PACS's application":
+        ("cancelled: 2 of 10 sent, 8 not sent", "2/10"),
+    "cancel answered by closing the connection": ("cancelled: 2 of 10 sent, 8 not sent", "2/10"),
+    "unasked 0xFE00 after every image arrived":
+        ("completed (the PACS reported a cancel after every image arrived)", "3/3"),
+    "cancel answered with a failure status, nothing sent":
+        ("cancelled: 0 of 10 sent, 10 not sent", "0/10"),
+    "0xB000 without counts": ("partial", "—"),
+    "another warning status without counts":
+        ("completed with warnings (the PACS answered 0xB007 and did not report image counts)",
+         "—"),
+    "warning status with no failed and no warning image":
+        ("completed with warnings (the PACS answered 0xB007 but reported no failed image)",
+         "3/3"),
+    "failure without counts: no image is known to have arrived": ("failed:", "—"),
 }
 
 

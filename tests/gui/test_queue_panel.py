@@ -202,7 +202,7 @@ def test_status_words_and_colours(model: MoveQueueModel, row: int, status: str,
 def test_cancelled_status() -> None:
     model = MoveQueueModel()
     model.apply(make_job(1, JobState.CANCELLED, completed=3, total=10, started_ago=2))
-    assert text(model, 0, QueueColumn.STATUS) == "cancelled: 3 of 10 sent"
+    assert text(model, 0, QueueColumn.STATUS) == "cancelled: 3 of 10 sent, 7 not sent"
     assert text(model, 0, QueueColumn.PROGRESS) == "3/10"
 
 

@@ -17,11 +17,8 @@ from dicom_courier.core.errors import (
     AssociationAborted,
     CallingAeNotRecognised,
     DeadlineExceeded,
-    IdentifierMismatch,
-    OutOfResources,
     PartialFailure,
     PeerTimeout,
-    UnableToProcess,
 )
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
@@ -170,9 +167,11 @@ def test_rejected_calling_ae(courier: Courier) -> None:
 @pytest.mark.parametrize(
     ("status", "kind", "outcome"),
     [
-        (0xA702, OutOfResources, MoveOutcome.PARTIAL),
-        (0xA900, IdentifierMismatch, MoveOutcome.PARTIAL),
-        (0xC000, UnableToProcess, MoveOutcome.PARTIAL),
+        # a Failure status after images arrived is partial, never the catalogue's "no image
+        # could be sent" and never retried whole (docs/outcome-table.md row 5)
+        (0xA702, PartialFailure, MoveOutcome.PARTIAL),
+        (0xA900, PartialFailure, MoveOutcome.PARTIAL),
+        (0xC000, PartialFailure, MoveOutcome.PARTIAL),
         (0xB000, PartialFailure, MoveOutcome.PARTIAL),
     ],
 )
@@ -184,6 +183,8 @@ def test_final_statuses_with_failed_instances(courier: Courier, status: int, kin
     assert type(result.error) is kind
     assert result.outcome is outcome
     assert (result.completed, result.failed) == (2, 1)
+    assert result.error is not None and f"0x{status:04X}" in result.error.explanation
+    assert not result.error.retryable
 
 
 def test_error_comment_is_kept(courier: Courier) -> None:
