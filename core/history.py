@@ -133,13 +133,12 @@ def export_csv(jobs: Iterable[StoredJob], target: str | os.PathLike[str] | TextI
     :func:`.safe_text.csv_cell`); every other character is written as it is.
     """
     path = _export_path(target) if isinstance(target, str | os.PathLike) else None
-    terminal = path is None and bool(getattr(target, "isatty", lambda: False)())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for job in jobs:
-        writer.writerow([csv_cell(value, terminal=terminal) for value in csv_row(job)])
+        writer.writerow([csv_cell(value) for value in csv_row(job)])
         count += 1
     if path is not None:
         write_text_atomically(path, "\ufeff" + buffer.getvalue())

@@ -91,14 +91,13 @@ def json_text(value: object, *, indent: int | None = None) -> str:
     return _CONTROL_BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def csv_cell(value: object, *, terminal: bool = False) -> str:
+def csv_cell(value: object) -> str:
     """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula.
 
     Returns ``"'=HYPERLINK(…)"`` for ``"=HYPERLINK(…)"``; ``"-5"`` and ``""`` unchanged.
     Control characters are shown escaped (:func:`printable`: ``"a\\x1bb"``) whether the CSV
-    goes to a terminal or a file; ``terminal`` is kept for callers and changes nothing more.
+    goes to a terminal or a file (a file is shown on a terminal sooner or later).
     """
-    del terminal  # a file is shown on a terminal sooner or later
     text = printable("" if value is None else value if isinstance(value, str) else str(value))
     if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
         return "'" + text

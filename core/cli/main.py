@@ -231,9 +231,7 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
 
 async def _nodes(args: argparse.Namespace) -> int:
     store = options.node_store(args)
-    action = args.nodes_command
-    if action is None:
-        raise InvalidInput("nodes", "needs an action: add, list, remove or test")
+    action = args.nodes_command  # never None: run() prints the usage for 'nodes' alone
     if action == "add":
         node = PacsNode(
             name=options.profile_name(args.name),

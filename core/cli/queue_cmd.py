@@ -137,9 +137,7 @@ def profile_store(args: argparse.Namespace, *, sending: bool) -> Iterator[JobSto
 
 async def run_queue_command(args: argparse.Namespace) -> int:
     """Dispatch ``queue ACTION``; every bad value is an InvalidInput (exit code 2)."""
-    action = args.queue_command
-    if action is None:
-        raise InvalidInput("queue", f"needs an action: {ACTIONS}")
+    action = args.queue_command  # never None: run() prints the usage for 'queue' alone
     with profile_store(args, sending=action == "run") as store:
         if action == "add":
             return _add(store, args)

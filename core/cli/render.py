@@ -58,12 +58,11 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
     if fmt == "json":
         rows = [{c: m.get(c) for c in columns} for m in matches]
         sys.stdout.write(json_text(rows, indent=1) + "\n")
-    elif fmt == "csv":  # the full value; a cell a spreadsheet would run gets a leading '
+    elif fmt == "csv":  # formula cells get a leading ', control characters are escaped
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        terminal = sys.stdout.isatty()  # on a terminal, control characters are escaped
-        writer.writerow([csv_cell(c, terminal=terminal) for c in columns])
+        writer.writerow([csv_cell(c) for c in columns])
         for m in matches:
-            writer.writerow([csv_cell(m.get(c), terminal=terminal) for c in columns])
+            writer.writerow([csv_cell(m.get(c)) for c in columns])
     else:  # literal cells, controls escaped, long values cut (a 64 MB value prints at once)
         table = Table(show_lines=False, header_style="bold")
         for column in columns:

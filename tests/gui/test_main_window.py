@@ -22,6 +22,7 @@ from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.failure_dialog import FailureDialog
 from dicom_courier.gui.main_window import MainWindow
+from tests.gui.waiting import until
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
 
@@ -45,13 +46,6 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path, demo: Any,
     run_async(win.shutdown())
 
 
-async def until(condition: Any, within: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def _select_destination(win: MainWindow, aet: str) -> None:

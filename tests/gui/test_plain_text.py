@@ -4,7 +4,6 @@ description ``<b>x</b><img src=x>`` must reach the screen as those very characte
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from dicom_courier.gui.queue_model import QueueColumn
 from dicom_courier.gui.results_model import Column, StudyResultsModel
 from dicom_courier.gui.series_dialog import SeriesDialog
 from tests.fakes.hostile import QT_HTML, huge
+from tests.gui.waiting import until
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
 
@@ -72,11 +72,6 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path,
         run_async(win.shutdown())
 
 
-async def until(condition: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def test_window_shows_pacs_values_and_errors_as_plain_text(window: MainWindow, run_async: Any,

@@ -20,6 +20,7 @@ from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.store import JobStore
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
+from tests.gui.waiting import until
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
 
@@ -48,11 +49,6 @@ async def find_and_pick(window: Any, keys: dict[str, str], destination: str) -> 
     window.destination_combo.setCurrentIndex(window.destination_combo.findData(destination))
 
 
-async def until(condition: Any, within: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def test_interrupted_sends_are_offered_and_resume(qtbot: QtBot, tmp_path: Path, demo: Any,

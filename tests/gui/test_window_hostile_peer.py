@@ -27,6 +27,7 @@ from tests.fakes.pdu_peer import (
     encode_dataset,
     pdu,
 )
+from tests.gui.waiting import until
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
 
@@ -49,13 +50,6 @@ def _window(qtbot: QtBot, tmp_path: Path, port: int) -> Any:
     return win
 
 
-async def _until(condition: Any, within: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def test_closing_the_window_does_not_wait_for_a_peer_holding_a_pdu(
@@ -73,10 +67,10 @@ def test_closing_the_window_does_not_wait_for_a_peer_holding_a_pdu(
 
         async def scenario() -> float:
             search = asyncio.ensure_future(win.search({"PatientName": "HELD*"}))
-            await _until(lambda: win.results_model.rowCount() == 1)
+            await until(lambda: win.results_model.rowCount() == 1)
             win.results_view.selectRow(0)
             win.send_selection()
-            await _until(lambda: bool(win.queue.jobs())
+            await until(lambda: bool(win.queue.jobs())
                          and win.queue.jobs()[0].state is JobState.RUNNING)
             await asyncio.sleep(0.3)
             started = time.monotonic()

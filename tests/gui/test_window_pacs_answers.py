@@ -4,7 +4,6 @@ sent back verbatim (a study that cannot be named in a move is left out, the othe
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.fakes.pdu_peer import (
     query_retrieve_script,
     send_pending_without_data_set,
 )
+from tests.gui.waiting import until
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
 
@@ -111,13 +111,6 @@ def test_the_status_bar_names_the_fault_and_the_answer_that_never_came(
     assert text.endswith("1 answer from the PACS could not be read.")
 
 
-async def _until(condition: Any, within: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def test_the_pacs_uids_are_sent_back_verbatim_and_an_unsendable_one_is_said(
@@ -137,13 +130,13 @@ def test_the_pacs_uids_are_sent_back_verbatim_and_an_unsendable_one_is_said(
             assert len(queued) == 2
             assert "1 not sent" in win.statusBar().currentMessage()
             assert "Study Instance UID " + ODD_STUDY in win.statusBar().currentMessage()
-            await _until(lambda: len(win.queue.jobs()) == 2
+            await until(lambda: len(win.queue.jobs()) == 2
                          and all(j.state.is_finished for j in win.queue.jobs()))
             study = FindMatch(QueryLevel.STUDY, {"StudyInstanceUID": STUDY})
             series = [FindMatch(QueryLevel.SERIES, {"SeriesInstanceUID": uid})
                       for uid in (ODD_SERIES, GOOD_SERIES)]
             assert len(win.enqueue_series(study, series)) == 2
-            await _until(lambda: len(win.queue.jobs()) == 4
+            await until(lambda: len(win.queue.jobs()) == 4
                          and all(j.state.is_finished for j in win.queue.jobs()))
 
         try:

@@ -23,6 +23,7 @@ from dicom_courier.core.store_errors import StoreDiskFull
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.main_window import MainWindow
+from tests.gui.waiting import until
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
 
@@ -40,12 +41,6 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path, run_async: Any
         run_async(win.shutdown())
 
 
-async def _until(condition: Any, within: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def test_a_send_that_cannot_be_recorded_pauses_the_queue_and_says_why(
@@ -63,10 +58,10 @@ def test_a_send_that_cannot_be_recorded_pauses_the_queue_and_says_why(
 
     async def send_while_full() -> None:
         win.form.request_search()
-        await _until(lambda: win.results_model.rowCount() == 1 and win._search is None)
+        await until(lambda: win.results_model.rowCount() == 1 and win._search is None)
         win.results_view.selectRow(0)
         win.send_selection()
-        await _until(lambda: win.pause_action.isChecked())
+        await until(lambda: win.pause_action.isChecked())
         await asyncio.sleep(0.3)
 
     run_async(send_while_full())
@@ -82,7 +77,7 @@ def test_a_send_that_cannot_be_recorded_pauses_the_queue_and_says_why(
 
     async def resumed() -> None:
         win.pause_action.trigger()  # Queue → Pause the queue, unchecked: resume
-        await _until(lambda: win.queue.jobs()[0].state.is_finished)
+        await until(lambda: win.queue.jobs()[0].state.is_finished)
 
     run_async(resumed())
     assert win.queue.jobs()[0].state is JobState.COMPLETED
