@@ -35,7 +35,10 @@ from dicom_courier.core.errors import (
     Peer,
     ProtocolViolation,
 )
+from dicom_courier.core.model_choice import not_supported_advice, what_was_proposed
 from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.release import Releaser, release_bounded
+from dicom_courier.core.release_collision import RELEASE_COLLISION_HANDLERS
 from dicom_courier.core.tls import TlsAttempt
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
 from dicom_courier.core.watchdog import (
@@ -127,6 +130,9 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
     tls = TlsAttempt(pacs)  # DICOM TLS (PS3.15 B.1), see core.tls; InvalidInput for a bad file
     timeouts = pacs.timeouts
     guard = control.new_guard(guard_limits(pacs))
+    if control.abort_reason is not None:  # cancelled (or past the deadline) before connecting
+        guard.close()
+        raise _stopped_error(control.abort_reason, pacs, peer)
 
     ae = AE(ae_title=pacs.calling_aet)
     ae.connection_timeout = timeouts.connect
@@ -151,7 +157,8 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
             observed.rejection = event.pdu
 
-    handlers = [*NODELAY_HANDLERS, (evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
+    handlers = [*NODELAY_HANDLERS, *RELEASE_COLLISION_HANDLERS, (evt.EVT_CONN_OPEN, on_open),
+                (evt.EVT_PDU_RECV, on_pdu)]
     started = time.monotonic()
     try:
         assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,
@@ -208,9 +215,8 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
         raise NotSupported(
             f"{pacs.called_aet} does not offer the service we asked for.",
             "The PACS accepted the association but none of the proposed services "
-            "(presentation contexts).",
-            "Try the other query model (Study Root / Patient Root), or ask the PACS "
-            f"administrator to enable query/retrieve for our AE title {pacs.calling_aet}.",
+            f"(presentation contexts): {what_was_proposed(abstract_syntaxes)}.",
+            not_supported_advice(abstract_syntaxes, pacs.calling_aet),  # names no model tried
             peer=peer,
         )
     acse = min(timeouts.acse, timeouts.idle)
@@ -378,9 +384,14 @@ class OperationControl:
     sends C-CANCEL at once (or as soon as the request is out); ``abort`` trips the
     association's watchdog, which sends one A-ABORT, closes the connection and wakes the
     worker blocked in pynetdicom so it returns now, whatever the peer is sending.
+
+    ``releaser`` (the engine's, see :mod:`.release`) takes the association over after the
+    final response, so that its release costs the operation no time; without one the worker
+    releases in place, still bounded by :data:`~.watchdog.RELEASE_LIMIT`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, releaser: Releaser | None = None) -> None:
+        self.releaser = releaser
         self._lock = threading.Lock()
         self._assoc: Association | None = None
         self._model_uid: str | None = None
@@ -396,6 +407,7 @@ class OperationControl:
     def new_guard(self, limits: GuardLimits) -> AssociationGuard:
         """Runs on: DIMSE worker thread, before connecting. The guard of this attempt."""
         guard = AssociationGuard(limits)
+        guard.releaser = self.releaser
         with self._lock:
             self.guard = guard
             reason = self.abort_reason
@@ -470,19 +482,25 @@ def finish_association(assoc: Association, *, clean: bool,
                        guard: AssociationGuard | None = None) -> None:
     """Release after a final status, abort otherwise; then wait for pynetdicom's threads.
 
-    The release is bounded by the watchdog (``min(acse, idle)`` seconds); an abort sends one
-    A-ABORT and returns at once. Runs on: DIMSE worker thread.
+    After a final status the result is final: with a releaser (``guard.releaser``) the
+    release is handed over and this returns at once; without one it runs here. Either way
+    the watchdog bounds it (``min(acse, idle, RELEASE_LIMIT)`` seconds, then one A-ABORT),
+    and a PACS that released first or collides is answered (PS3.8 7.2.2, see
+    :mod:`.release`). An abort sends one A-ABORT and returns within ``ABORT_SEND_LIMIT``.
+    Runs on: DIMSE worker thread.
     """
+    if guard is None:  # an association we did not open through open_association
+        if assoc.is_established:
+            assoc.release() if clean else assoc.abort()
+        return
+    if clean and not guard.tripped and (assoc.is_established or assoc.is_released):
+        if guard.releaser is not None:
+            guard.releaser.submit(assoc, guard)
+        else:
+            release_bounded(assoc, guard)
+        return
     try:
-        if guard is None:  # an association we did not open through open_association
-            if assoc.is_established:
-                assoc.release() if clean else assoc.abort()
-            return
-        if clean and assoc.is_established and not guard.tripped:
-            guard.set_phase(Phase.RELEASING)
-            assoc.release()
-        elif assoc.is_established or assoc.dul.is_alive():
+        if assoc.is_established or assoc.dul.is_alive():
             guard.trip(TRIP_FINISH)
     finally:
-        if guard is not None:
-            guard.close()
+        guard.close()

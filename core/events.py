@@ -108,6 +108,9 @@ class MoveResult:
     #: True if a Pending response counted sub-operations (remaining > 0, or images that
     #: arrived): the PACS had accepted the destination and started the send.
     pending_counted: bool = False
+    #: True when we ended the association ourselves before the PACS confirmed the cancel
+    #: (the grace period ran out): the PACS may still send the images not yet counted.
+    cancel_unconfirmed: bool = False
 
     @property
     def is_success(self) -> bool:
@@ -138,6 +141,8 @@ class MoveResult:
             out["error_comment"] = self.error_comment
         if self.note:
             out["note"] = self.note
+        if self.cancel_unconfirmed:
+            out["cancel_unconfirmed"] = True  # the rest may still arrive at the destination
         if self.error is not None:
             out["error"] = self.error.title
             out["error_type"] = type(self.error).__name__

@@ -32,9 +32,10 @@ from dicom_courier.core.errors import (
     PeerTimeout,
     UnreadableResults,
 )
+from dicom_courier.core.model_choice import accepted_model, find_models, query_in
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.operation import ABORT_DEADLINE, DimseOperation
-from dicom_courier.core.query import FindMatch, FindQuery, QueryLevel
+from dicom_courier.core.query import FindMatch, FindQuery, QueryLevel, QueryModel
 from dicom_courier.core.status import failure_for_status, is_pending
 from dicom_courier.core.watchdog import TRIP_IDLE
 
@@ -146,6 +147,9 @@ class FindResult:
     error: CourierError | None
     #: Answers the PACS sent that could not be read (left out of the matches; PS3.4 C.4.1).
     unreadable: int = 0
+    #: The Q/R model the search was asked in (the one the PACS accepted); None if the
+    #: association never came up.
+    model: QueryModel | None = None
 
     @property
     def is_success(self) -> bool:
@@ -157,13 +161,19 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
 
     With ``raise_on_error`` (the default) a failure raises its typed error from the iteration
     after the matches received so far; otherwise it is only in ``result.error``.
+    ``other_models``: models the PACS may be asked in instead of ``query.model``, proposed in
+    the same association; the first accepted is used and named in ``result.model``
+    (:mod:`.model_choice`).
     """
 
     def __init__(self, pacs: PacsNode, query: FindQuery, executor: Executor, *,
                  limit: int | None = None, cancel_grace: float = 5.0,
-                 raise_on_error: bool = True) -> None:
+                 raise_on_error: bool = True,
+                 other_models: tuple[QueryModel, ...] = ()) -> None:
         super().__init__(pacs, executor, cancel_grace=cancel_grace)
         self.query = query
+        self.models = find_models(query, other_models)
+        self._model_used: QueryModel | None = None
         self.limit = limit
         self.raise_on_error = raise_on_error
 
@@ -181,15 +191,17 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         error: CourierError | None = None
         last = started
         peer = peer_of(self.pacs)
-        model_uid = self.query.model.find_uid
         level = self.query.level
         unreadable = _UnreadableTally()
         try:
-            assoc = open_association(self.pacs, [model_uid], self.control)
+            assoc = open_association(self.pacs, [m.find_uid for m in self.models],
+                                     self.control)
+            query = query_in(self.query, accepted_model(assoc, self.models))
+            model_uid, self._model_used = query.model.find_uid, query.model
             last = time.monotonic()
             clean = False
             try:
-                responses = assoc.send_c_find(self.query.to_identifier(), model_uid,
+                responses = assoc.send_c_find(query.to_identifier(), model_uid,
                                               msg_id=_MSG_ID)
                 self.control.attach(assoc, model_uid, _MSG_ID)
                 batch: list[FindMatch] = []
@@ -223,7 +235,8 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                     if status not in (0x0000, 0xFE00):
                         comment = response_status.get("ErrorComment")
                         error = failure_for_status(status, operation="search", peer=peer,
-                                                   comment=str(comment) if comment else None)
+                                                   comment=str(comment) if comment else None,
+                                                   model=query.model.value)
                     break
                 channel.put_many(batch)
             finally:
@@ -255,7 +268,8 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         if isinstance(error, Cancelled):
             cancelled, error = True, None
         return FindResult(count=count, status=status, duration=time.monotonic() - started,
-                          cancelled=cancelled, error=error, unreadable=unreadable.count)
+                          cancelled=cancelled, error=error, unreadable=unreadable.count,
+                          model=self._model_used)
 
     def _no_status_error(self, count: int, last: float) -> CourierError:
         peer = peer_of(self.pacs)

@@ -26,6 +26,7 @@ from dicom_courier.core.errors import (
     PeerTimeout,
 )
 from dicom_courier.core.events import MoveProgress, MoveResult
+from dicom_courier.core.model_choice import accepted_model, move_models
 from dicom_courier.core.operation import (
     ABORT_BY_USER,
     ABORT_CANCEL_GRACE,
@@ -34,7 +35,7 @@ from dicom_courier.core.operation import (
     DimseOperation,
 )
 from dicom_courier.core.outcome import decide_move
-from dicom_courier.core.query import MoveRequest
+from dicom_courier.core.query import MoveRequest, QueryModel
 from dicom_courier.core.suboperations import SubOperationTally
 from dicom_courier.core.watchdog import TRIP_IDLE
 
@@ -52,6 +53,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         super().__init__(pacs, executor, cancel_grace=cancel_grace)
         self.request = request
         self._pending_counted = False  # set by the worker: see MoveResult.pending_counted
+        self._model_used: QueryModel | None = None  # the model the PACS accepted
 
     def _work(self, channel: Channel[MoveProgress]) -> MoveResult:
         """Runs on: DIMSE worker thread."""
@@ -81,13 +83,19 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
 
     def _exchange(self, channel: Channel[MoveProgress], counts: _Counts,
                   started: float) -> CourierError | None:
-        """Associate, send the C-MOVE and read responses until the final one or a fault."""
-        model_uid = self.request.model.move_uid
-        identifier = self.request.target.to_identifier(self.request.model)
-        assoc = open_association(self.pacs, [model_uid], self.control)
+        """Associate, send the C-MOVE and read responses until the final one or a fault.
+
+        The request's model and its usable ``other_models`` are proposed together; the move
+        is asked in the first the PACS accepted (:mod:`.model_choice`)."""
+        models = move_models(self.request)
+        self.request.target.to_identifier(models[0])  # InvalidInput before connecting
+        assoc = open_association(self.pacs, [m.move_uid for m in models], self.control)
         counts.last_response_at = time.monotonic()
         clean = False
         try:
+            model = self._model_used = accepted_model(assoc, models, move=True)
+            model_uid = model.move_uid
+            identifier = self.request.target.to_identifier(model)
             responses = assoc.send_c_move(identifier, self.request.destination, model_uid,
                                           msg_id=_MSG_ID, priority=int(self.request.priority))
             self.control.attach(assoc, model_uid, _MSG_ID)
@@ -130,13 +138,26 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                 f"{peer.called_aet}. {counts.describe()}; images already sent stay at the "
                 "destination.",
                 "Send again if it was stopped by mistake.", peer=peer, details=sofar)
-        if reason in (ABORT_CANCEL_GRACE, ABORT_CONSUMER_GONE):
+        destination = self.request.destination
+        if reason == ABORT_CANCEL_GRACE:  # PS3.4 C.4.2.3.1: only the PACS can stop its sends
             return Cancelled(
                 "The send was cancelled.",
                 f"{peer.called_aet} did not confirm the cancel within {self.cancel_grace:g} s, "
                 f"so we ended the association. {counts.describe()}; images already sent stay "
-                "at the destination.",
-                "Send again if it was cancelled by mistake.", peer=peer, details=sofar)
+                f"at the destination. {peer.called_aet} may still send the rest: more images "
+                f"may still arrive at {destination}.",
+                f"Check on {destination} what arrived before sending again; send again if it "
+                "was cancelled by mistake.", peer=peer,
+                details={**sofar, "Cancel confirmed by the PACS": "no"})
+        if reason == ABORT_CONSUMER_GONE:
+            return Cancelled(
+                "The send was stopped.",
+                f"We ended the association with {peer.called_aet} without waiting for it to "
+                f"confirm a cancel. {counts.describe()}; images already sent stay at the "
+                f"destination, and {peer.called_aet} may still send the rest to "
+                f"{destination}.",
+                f"Check on {destination} what arrived before sending again.", peer=peer,
+                details=sofar)
         idle_for = time.monotonic() - counts.last_response_at
         guard = self.control.guard
         idle_tripped = guard is not None and guard.trip_info is not None and \
@@ -158,7 +179,8 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         destination = self.request.destination
         peer = peer_of(self.pacs)
         verdict = decide_move(counts, error=error, cancel_sent=self.cancel_requested,
-                              peer=peer, destination=destination)
+                              peer=peer, destination=destination,
+                              model=(self._model_used or self.request.model).value)
         return MoveResult(
             outcome=verdict.outcome, total=counts.total, completed=counts.completed,
             failed=counts.failed, warning=counts.warning, status=counts.status,
@@ -166,4 +188,6 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             error=verdict.error, destination=destination, peer=peer,
             counts_reported=counts.reported, note=verdict.note,
             completed_reported=not counts.completed_unknown,
-            cancel_sent=self.cancel_requested, pending_counted=self._pending_counted)
+            cancel_sent=self.cancel_requested, pending_counted=self._pending_counted,
+            cancel_unconfirmed=error is not None and self.control.abort_reason in (
+                ABORT_CANCEL_GRACE, ABORT_CONSUMER_GONE))

@@ -18,6 +18,22 @@ from dicom_courier.core.input_rules import check_text, parse_decimal, parse_whol
 DEFAULT_CALLING_AET = "COURIER"
 #: The largest DIMSE message (command or data set) we accept from a peer, in MiB.
 DEFAULT_MAX_MESSAGE_MB = 64
+#: The Maximum Length we may propose (PS3.8 D.1.1): 0 = unlimited, else at least 4096 bytes
+#: (DCMTK's floor; smaller PDUs only multiply the overhead), at most 2**31.
+MIN_MAX_PDU, MAX_MAX_PDU = 4096, 2**31
+MAX_PDU_RULE = f"must be 0 (unlimited) or from {MIN_MAX_PDU} to {MAX_MAX_PDU} bytes"
+
+
+def validate_max_pdu(value: object, field_name: str = "max PDU") -> int:
+    """The largest PDU we receive, in bytes, from an int or ASCII digits (rule:
+    :data:`MAX_PDU_RULE`, PS3.8 D.1.1); raises InvalidInput naming ``field_name``."""
+    try:
+        number = parse_whole_number(value, field_name, minimum=0, maximum=MAX_MAX_PDU)
+    except InvalidInput:
+        raise InvalidInput(field_name, MAX_PDU_RULE, value) from None
+    if 0 < number < MIN_MAX_PDU:
+        raise InvalidInput(field_name, MAX_PDU_RULE, value)
+    return number
 
 
 def validate_ae_title(value: object, field_name: str = "AE title") -> str:
@@ -234,9 +250,9 @@ class PacsNode:
         object.__setattr__(self, "calling_aet", validate_ae_title(self.calling_aet, "our AE title"))
         object.__setattr__(self, "host", validate_host(self.host, "PACS host"))
         object.__setattr__(self, "port", validate_port(self.port, "PACS port"))
-        if not isinstance(self.max_pdu, int) or not (self.max_pdu == 0 or
-                                                     4096 <= self.max_pdu <= 2**31):
-            raise InvalidInput("max PDU", "must be 0 (unlimited) or from 4096 bytes", self.max_pdu)
+        if not isinstance(self.max_pdu, int):  # a profile file holds a number, not text
+            raise InvalidInput("max PDU", MAX_PDU_RULE, self.max_pdu)
+        validate_max_pdu(self.max_pdu)
         if (isinstance(self.max_message_mb, bool) or not isinstance(self.max_message_mb, int)
                 or not 1 <= self.max_message_mb <= 4096):
             raise InvalidInput("largest message", "must be a whole number of MiB from 1 to 4096",

@@ -55,6 +55,11 @@ class DimseOperation(Generic[ItemT, ResultT]):
     def cancel_requested(self) -> bool:
         return self.control.cancel_requested.is_set()
 
+    @property
+    def finished(self) -> bool:
+        """True once the worker has returned its result."""
+        return self._result is not None
+
     def __aiter__(self) -> AsyncIterator[ItemT]:
         self._start_once()
         return self._iterate()
@@ -88,7 +93,10 @@ class DimseOperation(Generic[ItemT, ResultT]):
             return
         if not self.control.request_sent:
             self.control.cancel_requested.set()
-            self._abort_soon(ABORT_CANCELLED_EARLY)
+            if self._started:
+                self._abort_soon(ABORT_CANCELLED_EARLY)
+            else:  # not connected yet: nothing can block, and it must never connect
+                self.control.abort(ABORT_CANCELLED_EARLY)
             return
         _in_thread(self.control.request_cancel, "c-cancel")
         if self._loop is not None:

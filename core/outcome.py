@@ -51,13 +51,14 @@ def status_words(code: int) -> str:
 
 
 def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel_sent: bool,
-                peer: Peer, destination: str) -> Verdict:
+                peer: Peer, destination: str, model: str | None = None) -> Verdict:
     """The outcome of one C-MOVE, per ``docs/outcome-table.md``.
 
     ``counts`` holds the last status (``counts.status``; None if no response came) and the
     counts; ``error`` is set when the association ended before a final response (then the
-    status, if any, was Pending); ``cancel_sent`` is True once we asked for C-CANCEL.
-    Never raises.
+    status, if any, was Pending); ``cancel_sent`` is True once we asked for C-CANCEL;
+    ``model`` ("study"/"patient") is the request's Q/R model, so that 0xA900 advice never
+    suggests the model already in use. Never raises.
     """
     code = counts.status
     if error is not None:  # ended early: no final status
@@ -106,7 +107,8 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             _RETRY_ACTION, **common))  # type: ignore[arg-type]
     if not finishes_all(code):  # a Failure (or unknown) final status
         failure = failure_for_status(code, operation="send", peer=peer, comment=counts.comment,
-                                     destination=destination, counts=counts.describe())
+                                     destination=destination, counts=counts.describe(),
+                                     model=model)
         failure.extra_details.update({k: v for k, v in details.items() if k.startswith("Note")})
         outcome = MoveOutcome.PARTIAL if counts.sent else MoveOutcome.FAILED
         return Verdict(outcome, failure)
@@ -240,6 +242,8 @@ def summary_phrase(result: MoveResult) -> str:
         return f"{outcome.words} ({result.note})" if result.note else outcome.words
     if outcome is MoveOutcome.FAILED:
         return f"failed: {result.error.title}" if result.error is not None else "failed"
+    if outcome is MoveOutcome.CANCELLED and result.cancel_unconfirmed:
+        return _unconfirmed_phrase(result)
     if not result.counts_reported:
         return outcome.words
     if not result.completed_reported:
@@ -254,3 +258,23 @@ def summary_phrase(result: MoveResult) -> str:
     if outcome is MoveOutcome.CANCELLED and unsent:
         text += f", {unsent} not sent"
     return text
+
+
+#: Said whenever we aborted before the PACS confirmed our C-CANCEL (PS3.4 C.4.2.3.1).
+UNCONFIRMED_CANCEL = "the PACS did not confirm the cancel"
+
+
+def _unconfirmed_phrase(result: MoveResult) -> str:
+    """"cancelled: 1 of 11 sent; 10 more may still arrive (the PACS did not confirm the
+    cancel)": we ended the association, the PACS's own sends may go on."""
+    if not result.counts_reported or not result.completed_reported:
+        return f"cancelled; images may still arrive ({UNCONFIRMED_CANCEL})"
+    of = "" if result.total is None else f" of {result.total}"
+    text = f"cancelled: {result.sent}{of} sent"
+    if result.failed:
+        text += f", {result.failed} failed"
+    rest = None if result.total is None else result.total - result.sent - result.failed
+    more = f"{rest} more" if rest else "more"
+    if rest == 0:
+        return f"{text} ({UNCONFIRMED_CANCEL})"
+    return f"{text}; {more} may still arrive ({UNCONFIRMED_CANCEL})"

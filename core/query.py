@@ -372,9 +372,15 @@ class MoveTarget:
 
 @dataclass(frozen=True)
 class MoveRequest:
-    """A C-MOVE: what, to which destination AE title, with which model and priority."""
+    """A C-MOVE: what, to which destination AE title, with which model and priority.
+
+    ``other_models``: models the PACS may be asked in instead when it does not offer
+    ``model`` (proposed in the same association, see :mod:`.model_choice`); the window sets
+    them, the command line does not (the person chose ``--model``).
+    """
 
     target: MoveTarget
     destination: str
     model: QueryModel = QueryModel.STUDY
     priority: Priority = Priority.MEDIUM
+    other_models: tuple[QueryModel, ...] = ()

@@ -32,7 +32,7 @@ from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, Priority
-from dicom_courier.core.retry import RetryPolicy, chunked, series_of_images
+from dicom_courier.core.retry import UIDS_PER_REQUEST, RetryPolicy, chunked, series_of_images
 from dicom_courier.core.store import JobStore
 from dicom_courier.core.store_errors import StoreError
 
@@ -277,15 +277,19 @@ class MoveQueue:
         failed = tuple(dict.fromkeys(job.result.failed_sop_uids)) if job.result else ()
         target = job.request.target
         groups: dict[str, tuple[str, ...]] | None = None
+        lists_work = True  # an image list in one move needs List of UID matching
         if failed and len(target.series_uids) == 1:
             groups = {target.series_uids[0]: failed}
         elif failed:
-            groups = await series_of_images(self._courier, job.pacs, target.study_uid, failed)
+            placed = await series_of_images(self._courier, job.pacs, target.study_uid, failed,
+                                            model=job.request.model,
+                                            patient_id=target.patient_id)
+            groups, lists_work = placed if placed is not None else (None, True)
         if not groups:
             return [self.retry(job_id)]
         job_ids = []
         for series, images in groups.items():
-            for chunk in chunked(images):
+            for chunk in chunked(images, UIDS_PER_REQUEST if lists_work else 1):
                 narrowed = replace(target, series_uids=(series,), sop_uids=chunk,
                                    from_pacs=True)  # the PACS's own failed-image list
                 job_ids.append(self.submit(job.pacs, replace(job.request, target=narrowed),

@@ -12,9 +12,10 @@ not be read, is left out with a sentence saying so; the others are still sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dicom_courier.core.association import peer_of
+from dicom_courier.core.distinct import UNIQUE_KEYS, distinct_matches
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import InvalidInput, UnreadableResults
 from dicom_courier.core.find import SearchCutShort, search_cut_short, unreadable_summary
@@ -27,18 +28,23 @@ from dicom_courier.core.query import (
     QueryModel,
     pacs_uid_problem,
 )
+from dicom_courier.core.retry import chunked
 from dicom_courier.core.safe_text import display
+from dicom_courier.core.uid_lookup import NOUNS, refused_look_up
 
 
 @dataclass(frozen=True)
 class Resolution:
     """What a selection resolved to: ``targets`` to send, ``left_out`` (one sentence per PACS
-    answer that cannot be sent), ``unreadable`` (answers of the C-FIND that could not be read).
+    answer that cannot be sent), ``unreadable`` (answers of the C-FIND that could not be read),
+    ``repeated`` (answers that named a study, series or image an earlier answer had already
+    named, as a PACS answering one row per image does: each is sent once; not a fault).
     """
 
     targets: tuple[MoveTarget, ...]
     left_out: tuple[str, ...] = ()
     unreadable: int = 0
+    repeated: int = 0
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -68,22 +74,27 @@ def _left_out(match: FindMatch, keywords: Sequence[str]) -> str | None:
 
 
 def resolve_matches(matches: Sequence[FindMatch], level: QueryLevel) -> Resolution:
-    """One target per study or series (images grouped by their series), by the PACS's own
-    UIDs; answers with a UID that cannot be sent are left out, each with a sentence."""
+    """One target per distinct study or series (images: each SOP Instance UID once, grouped
+    by their series), by the PACS's own UIDs, in the order of first appearance.
+
+    Answers that repeat an earlier answer's unique keys (:mod:`.distinct`: a PACS answering a
+    STUDY C-FIND with one row per image) are counted in ``Resolution.repeated``, not sent
+    again. Answers with a UID that cannot be sent are left out, one sentence per distinct
+    answer. Raises InvalidInput for ``level`` PATIENT (PS3.4 C.4.2: move studies instead).
+    """
     if level is QueryLevel.PATIENT:
         raise InvalidInput("--level", "a move by patient must be resolved to studies first")
-    keys = {QueryLevel.STUDY: ("StudyInstanceUID",),
-            QueryLevel.SERIES: ("StudyInstanceUID", "SeriesInstanceUID"),
-            QueryLevel.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}[level]
+    distinct = distinct_matches(matches, level)
     left_out: list[str] = []
     sendable: list[FindMatch] = []
-    for m in matches:
-        reason = _left_out(m, keys)
+    for m in distinct:
+        reason = _left_out(m, UNIQUE_KEYS[level])
         if reason is None:
             sendable.append(m)
         else:
             left_out.append(reason)
-    return Resolution(tuple(targets_from_matches(sendable, level)), tuple(left_out))
+    return Resolution(tuple(targets_from_matches(sendable, level)), tuple(left_out),
+                      repeated=len(matches) - len(distinct))
 
 
 def _describe(match: FindMatch) -> str:
@@ -93,21 +104,27 @@ def _describe(match: FindMatch) -> str:
 
 
 def targets_from_matches(matches: Sequence[FindMatch], level: QueryLevel) -> list[MoveTarget]:
-    """One target per study or series; images are grouped by their series. The UIDs are the
-    PACS's (``from_pacs=True``); raises InvalidInput for one that cannot be encoded (use
-    :func:`resolve_matches` to leave such answers out instead)."""
+    """One target per distinct study or series; images are grouped by their series (at most
+    :data:`.retry.UIDS_PER_REQUEST` per target), each SOP Instance UID once. Answers naming
+    what an earlier answer named are dropped (the first wins, order of first appearance
+    kept). The UIDs are the PACS's (``from_pacs=True``);
+    raises InvalidInput for one that cannot be encoded (use :func:`resolve_matches` to leave
+    such answers out instead, and to count the repeats)."""
     if level is QueryLevel.PATIENT:
         raise InvalidInput("--level", "a move by patient must be resolved to studies first")
+    matches = distinct_matches(matches, level)
     targets: list[MoveTarget] = []
     if level is QueryLevel.IMAGE:
         groups: dict[tuple[str, str], list[FindMatch]] = {}
         for m in matches:
-            groups.setdefault((m.get("StudyInstanceUID"), m.get("SeriesInstanceUID")), []).append(m)
+            study, series = (m.get(k).strip(" \x00") for k in UNIQUE_KEYS[QueryLevel.SERIES])
+            groups.setdefault((study, series), []).append(m)
         for (study, series), members in groups.items():
-            targets.append(MoveTarget(
-                study_uid=study, series_uids=(series,),
-                sop_uids=tuple(m.get("SOPInstanceUID") for m in members),
-                patient_id=members[0].get("PatientID") or None, from_pacs=True))
+            # At most UIDS_PER_REQUEST images per move: a PACS limits the identifier it reads.
+            for chunk in chunked([m.get("SOPInstanceUID") for m in members]):
+                targets.append(MoveTarget(
+                    study_uid=study, series_uids=(series,), sop_uids=chunk,
+                    patient_id=members[0].get("PatientID") or None, from_pacs=True))
         return targets
     for m in matches:
         series = (m.get("SeriesInstanceUID"),) if level is QueryLevel.SERIES else ()
@@ -130,7 +147,8 @@ async def resolve_targets(
     Answers that cannot be read (:class:`UnreadableResults`) do not stop the others: they are
     counted in ``Resolution.unreadable``. Raises InvalidInput when ``keys`` would match
     everything, :class:`.find.SearchCutShort` when the PACS stopped the C-FIND with 0xFE00
-    we did not ask for (a partial list is never sent), and every other error of the find.
+    we did not ask for (a partial list is never sent), and every other error of the find (a
+    refusal says it was the look-up, with which model: :func:`.uid_lookup.refused_look_up`).
     """
     if not any(value for value in keys.values()):
         raise InvalidInput("-k", "a move needs at least one matching key with a value "
@@ -153,7 +171,10 @@ async def resolve_targets(
                                    for_move=True)
         refusal.extra_details.update(error.extra_details)
         raise refusal
-    if error is not None and not isinstance(error, UnreadableResults):
-        raise error
+    if error is not None and not isinstance(error, UnreadableResults):  # "refused the
+        # look-up (Study Root model, STUDY level)": which model, which key to add (0xA900)
+        raise refused_look_up(error, pacs, model=model, level=level,
+                              sent=[k for k, v in keys.items() if v],
+                              what=f"the {NOUNS[level][1]} the keys match")
     resolution = resolve_matches(matches, level)
-    return Resolution(resolution.targets, resolution.left_out, operation.result.unreadable)
+    return replace(resolution, unreadable=operation.result.unreadable)

@@ -27,7 +27,7 @@ from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.events import MoveOutcome, MoveResult
 from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import FindQuery, QueryLevel, QueryModel
+from dicom_courier.core.query import QueryLevel, QueryModel
 
 
 @dataclass(frozen=True)
@@ -111,32 +111,41 @@ def chunked(uids: Sequence[str], size: int = UIDS_PER_REQUEST) -> list[tuple[str
 
 
 async def series_of_images(courier: Courier, pacs: PacsNode, study_uid: str,
-                           sop_uids: Sequence[str]) -> dict[str, tuple[str, ...]] | None:
+                           sop_uids: Sequence[str], *, model: QueryModel = QueryModel.STUDY,
+                           patient_id: str | None = None,
+                           ) -> tuple[dict[str, tuple[str, ...]], bool] | None:
     """Group ``sop_uids`` of one study by their series, asking the PACS.
 
     Needed because a C-MOVE's Failed SOP Instance UID List (PS3.4 C.4.2.1.4.2) names images
     only, while an IMAGE-level C-MOVE must name their series (a hierarchical PACS requires the
-    unique keys of every level above). One Study Root IMAGE-level C-FIND per
-    :data:`UIDS_PER_REQUEST` UIDs, with UID list matching on SOPInstanceUID (PS3.4 C.2.2.2.2).
+    unique keys of every level above). IMAGE-level C-FINDs in the job's ``model`` (with the
+    Patient ID for Patient Root) through :func:`.uid_lookup.look_up`: UID lists of at most
+    :data:`UIDS_PER_REQUEST` UIDs (PS3.4 C.2.2.2.2), one look-up per UID where the PACS
+    cannot match lists.
 
-    Returns None when the lookup fails or leaves an image unplaced: the caller then re-sends
-    the whole target rather than silently dropping an image it could not place.
+    Returns ``(groups, lists_work)`` — ``lists_work`` False: the PACS cannot match UID lists,
+    so each image must be moved on its own — or None when the lookup fails or leaves an image
+    unplaced: the caller then re-sends the whole target rather than silently dropping an
+    image it could not place.
     """
-    wanted = set(sop_uids)
-    series_of: dict[str, str] = {}
+    from dicom_courier.core.uid_lookup import look_up  # uid_lookup imports this module
+
+    upper = {"StudyInstanceUID": study_uid}
+    if model is QueryModel.PATIENT:
+        if not patient_id:
+            return None
+        upper = {"PatientID": patient_id, **upper}
     try:
-        for chunk in chunked(list(dict.fromkeys(sop_uids))):
-            query = FindQuery(level=QueryLevel.IMAGE, model=QueryModel.STUDY, keys={
-                "StudyInstanceUID": study_uid, "SOPInstanceUID": "\\".join(chunk)})
-            async for match in courier.find(pacs, query):
-                sop, series = match.get("SOPInstanceUID"), match.get("SeriesInstanceUID")
-                if sop in wanted and series:
-                    series_of[sop] = series
+        found = await look_up(courier, pacs, model=model, level=QueryLevel.IMAGE,
+                              uids=list(dict.fromkeys(sop_uids)), upper=upper,
+                              returns=("SeriesInstanceUID",), what="the failed images' series")
     except CourierError:
         return None
-    if wanted - series_of.keys():
+    series_of = {sop: match.get("SeriesInstanceUID").strip(" \x00")
+                 for sop, match in found.found.items()}
+    if found.missing or not all(series_of.values()):
         return None
     groups: dict[str, list[str]] = {}
     for sop in dict.fromkeys(sop_uids):
         groups.setdefault(series_of[sop], []).append(sop)
-    return {series: tuple(members) for series, members in groups.items()}
+    return {series: tuple(members) for series, members in groups.items()}, found.lists_work

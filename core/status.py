@@ -56,6 +56,19 @@ def _where_pacs_configures_destinations() -> str:
     )
 
 
+def _identifier_mismatch_action(model: str | None) -> str:
+    """What to do after 0xA900, for the model in use (never "try" the model in use)."""
+    keys = ("Add the unique key of every level above the one asked for (the Study Instance "
+            "UID for a series, also the Series Instance UID for images")
+    if model == "patient":
+        return (keys + ", and the Patient ID), or use the Study Root model if the PACS offers "
+                "it. Send the details to support if it persists.")
+    if model == "study":
+        return keys + "). Send the details to support if it persists."
+    return (keys + "; with the Patient Root model also the Patient ID). Send the details to "
+            "support if it persists.")
+
+
 def failure_for_status(
     code: int,
     *,
@@ -64,10 +77,13 @@ def failure_for_status(
     comment: str | None = None,
     destination: str | None = None,
     counts: str | None = None,
+    model: str | None = None,
 ) -> DimseFailure:
     """The typed error for a non-success final ``code`` of a C-FIND or C-MOVE.
 
-    ``operation`` is "search" or "send"; ``destination`` is the move destination AE title.
+    ``operation`` is "search" or "send"; ``destination`` is the move destination AE title;
+    ``model`` the query model of the request ("study", "patient"; None: not known), so that
+    advice never suggests the model already in use (0xA900).
     """
     pacs = peer.called_aet if peer else "the PACS"
     extra = {"Move destination": destination} if destination else {}
@@ -101,10 +117,11 @@ def failure_for_status(
         return IdentifierMismatch(
             f"{pacs} refused the {operation}: the request does not fit the query model.",
             "The PACS answered \"identifier does not match SOP class\" (0xA900): a key or level "
-            "is not allowed in this information model (e.g. a Patient Root request without "
-            "Patient ID).",
-            "Try the Study Root model, or add the missing unique keys. Send the details to "
-            "support if it persists.",
+            "is not allowed in this information model, or a unique key of a level above the "
+            "one asked for is missing (PS3.4 C.4.1.2.2.1)"
+            + (", e.g. the Patient ID." if model == "patient" else
+               ", e.g. the Study Instance UID of a series." if model == "study" else "."),
+            _identifier_mismatch_action(model),
             **common,  # type: ignore[arg-type]
         )
     if code == 0x0122:

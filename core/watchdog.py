@@ -51,6 +51,8 @@ from pynetdicom.transport import AssociationSocket
 if TYPE_CHECKING:
     from pynetdicom import Association
 
+    from dicom_courier.core.release import Releaser
+
 log = logging.getLogger(__name__)
 
 #: How often the watchdog looks at its timers, in seconds.
@@ -61,6 +63,11 @@ SOCKET_TICK = 0.1
 ABORT_SEND_LIMIT = 0.5
 #: Association, release and abort PDUs are small; anything larger is not DICOM.
 MAX_CONTROL_PDU = 1 << 20
+#: The longest we wait for the peer to agree to release, in seconds, from the moment the
+#: association is handed over for release (after the final response); then one A-ABORT.
+#: A release never costs the user time (``core.release``), but it holds a thread and the
+#: PACS's association slot.
+RELEASE_LIMIT = 2.0
 
 # Why a guard tripped (besides the operation's own reasons in core.association).
 TRIP_ACSE = "acse-timeout"
@@ -84,7 +91,7 @@ class Phase(Enum):
     CONNECTING = "connecting"
     NEGOTIATING = "negotiating"  # waiting for A-ASSOCIATE-AC/RJ: ``acse``
     RUNNING = "running"  # request sent, waiting for responses: ``idle`` per message
-    RELEASING = "releasing"  # A-RELEASE-RQ sent: ``acse``
+    RELEASING = "releasing"  # final response in, release under way: min(acse, RELEASE_LIMIT)
     DONE = "done"
 
 
@@ -133,6 +140,8 @@ class AssociationGuard:
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
         self._reader = _PduReader(self)
+        #: Where a clean end is handed over (``core.release``); None: released in place.
+        self.releaser: Releaser | None = None
 
     # ------------------------------------------------------------------ set-up and phases
 
@@ -277,8 +286,9 @@ class AssociationGuard:
             self.trip(TRIP_ACSE, f"no answer to the association request within {acse:g} s")
         elif phase is Phase.RUNNING and now - last >= limits.idle:
             self.trip(TRIP_IDLE, f"no complete response within {limits.idle:g} s")
-        elif phase is Phase.RELEASING and now - since >= acse:
-            self.trip(TRIP_RELEASE, f"no answer to the release request within {acse:g} s")
+        elif phase is Phase.RELEASING and now - since >= min(acse, RELEASE_LIMIT):
+            self.trip(TRIP_RELEASE, "no answer to the release request within "
+                                    f"{min(acse, RELEASE_LIMIT):g} s")
         elif phase in (Phase.NEGOTIATING, Phase.RUNNING, Phase.RELEASING):
             self._check_reader()
 
@@ -294,7 +304,9 @@ class AssociationGuard:
         state = dul.state_machine.current_state
         if not dul.is_alive() and state != "Sta1":
             self.trip(TRIP_PROTOCOL, "data that stopped pynetdicom's reader")
-        elif state == "Sta13" and self.peer_abort is None:
+        elif state == "Sta13" and self.peer_abort is None and not assoc._sent_release:
+            # Sta13 after our A-RELEASE-RP (the PACS released first, PS3.8 9.2 AR-4) is a
+            # normal end; without a release of ours it follows an invalid PDU (AA-8).
             self.trip(TRIP_PROTOCOL, "a PDU that is not valid DICOM")
 
     # ------------------------------------------------------------------ what the reader saw

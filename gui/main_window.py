@@ -31,10 +31,12 @@ from PySide6.QtWidgets import (
 from dicom_courier.core.app_settings import AppSettings, read_app_settings
 from dicom_courier.core.atomic import remove_stale_temp_files
 from dicom_courier.core.destination_memory import DestinationMemory
+from dicom_courier.core.distinct import noun as noun_of
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, UnreadableResults
 from dicom_courier.core.find import FindOperation, unreadable_summary
 from dicom_courier.core.history import retention_at_start
+from dicom_courier.core.model_choice import ModelMemory, patient_id_of
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.paths import AppPaths
 from dicom_courier.core.query import (
@@ -96,6 +98,8 @@ class MainWindow(QMainWindow):
                                on_store_error=self._on_store_error)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._search: FindOperation | None = None
+        # The Q/R model each PACS accepted (Study or Patient Root), learned by searches.
+        self.model_memory = ModelMemory()
         self._recent_sends: dict[tuple[str, str, str], float] = {}
         self._nodes: list[PacsNode] = []
         self._dialogs: list[QWidget] = []
@@ -328,15 +332,19 @@ class MainWindow(QMainWindow):
         self._spawn(self.search(keys))
 
     async def search(self, keys: dict[str, str]) -> None:
-        """Run one STUDY-level C-FIND into the grid (a new search cancels the running one)."""
+        """Run one STUDY-level C-FIND into the grid (a new search cancels the running one).
+
+        Study Root and Patient Root are proposed together (the one that worked last first);
+        the model the PACS accepted is remembered for the series list and the sends."""
         pacs = self.current_pacs()
         if pacs is None:
             return
         if self._search is not None:
             self._search.cancel()
         limit = self.settings.result_limit
-        operation = self.courier.find(pacs, FindQuery(QueryLevel.STUDY, QueryModel.STUDY, keys),
-                                      limit=limit, raise_on_error=False)
+        query = FindQuery(QueryLevel.STUDY, self.model_memory.model_for(pacs), keys)
+        operation = self.courier.find(pacs, query, limit=limit, raise_on_error=False,
+                                      other_models=self.model_memory.others(pacs))
         self._search = operation
         self.results_model.clear()
         self.truncated_label.hide()
@@ -348,6 +356,7 @@ class MainWindow(QMainWindow):
                     self.results_model.append_matches(batch[start:start + 200])
                     await asyncio.sleep(0)  # let the window paint between batches
             result = operation.result
+            self.model_memory.learn(pacs, result.model)
         finally:
             if self._search is operation:
                 self._search = None
@@ -382,6 +391,12 @@ class MainWindow(QMainWindow):
         shown, total = self.results_proxy.rowCount(), self.results_model.rowCount()
         noun = "study" if total == 1 else "studies"
         text = f"{total} {noun}" if shown == total else f"{shown} of {total} {noun} shown"
+        answers = self.results_model.answer_count
+        note = answers.note()
+        if note is not None:  # the PACS named the same study in several rows (one per image)
+            text = (f"{note} (the PACS sent the same study more than once; each is sent once)"
+                    if shown == total else f"{shown} of {total} answers shown "
+                    f"({answers.distinct} distinct {noun_of(QueryLevel.STUDY, answers.distinct)})")
         self.count_label.setText(text)
 
     def _on_selection_count(self, count: int) -> None:
@@ -411,8 +426,13 @@ class MainWindow(QMainWindow):
             questions.append(f"Last time, {pacs.called_aet} answered that it does not know "
                              f"the destination {destination} (0xA801). Unless its DICOM node "
                              "list was fixed since, this send will fail too.")
-        if len(matches) > self.settings.confirm_over:
-            questions.append(describe_plan(plan))
+        if len(matches) > self.settings.confirm_over:  # the text counts distinct studies
+            summary = describe_plan(plan)
+            if len(plan.studies) < len(matches):  # a PACS answering one row per image
+                summary += (f"\n({len(matches)} selected rows name {len(plan.studies)} "
+                            f"{'study' if len(plan.studies) == 1 else 'studies'}: each study "
+                            "is sent once.)")
+            questions.append(summary)
         if repeats:
             questions.append(f"{len(repeats)} of these studies are already queued or were sent "
                              f"to {destination} in the last "
@@ -433,7 +453,7 @@ class MainWindow(QMainWindow):
         window = self.settings.resend_warning_minutes * 60
         now = time.monotonic()
         found = []
-        for match in plan.matches:
+        for match in plan.studies:
             uid = match.get("StudyInstanceUID")
             recent = self._recent_sends.get((plan.pacs.name, uid, plan.destination))
             if self.queue.active_for(plan.pacs.name, uid, plan.destination) or (
@@ -442,9 +462,10 @@ class MainWindow(QMainWindow):
         return found
 
     def enqueue(self, plan: SendPlan) -> list[int]:
-        """Queue one move per study, by Study Instance UID only: the PACS's own UID, sent back
-        verbatim (a non-conformant one with a note in the status bar); a study whose UID
-        cannot be sent at all is left out and said so."""
+        """Queue one move per distinct study, by Study Instance UID only: the PACS's own UID,
+        sent back verbatim (a non-conformant one with a note in the status bar); a study whose
+        UID cannot be sent at all is left out and said so; rows naming a study already chosen
+        (a PACS answering one row per image) make no second move, and the note says so."""
         job_ids = []
         notes = UidNotes()
         for match in plan.matches:
@@ -452,11 +473,10 @@ class MainWindow(QMainWindow):
             label = JobLabel(patient=format_person_name(match.get("PatientName")),
                              study=" ".join(p for p in (format_date(match.get("StudyDate")),
                                                         match.get("StudyDescription")) if p))
-            target = notes.target(uid)
+            target = notes.target(uid, patient_id=patient_id_of(match))
             if target is None:
                 continue
-            request = MoveRequest(target, plan.destination,
-                                  priority=self.priority_combo.currentData())
+            request = self._move_request(plan.pacs, target, plan.destination)
             try:
                 job_ids.append(self.queue.submit(plan.pacs, request, label))
             except StoreError as exc:  # not recorded, so not sent: say why, keep running
@@ -484,17 +504,28 @@ class MainWindow(QMainWindow):
 
     async def _load_series(self, pacs: PacsNode, study: FindMatch,
                            dialog: SeriesDialog) -> None:
-        query = FindQuery(QueryLevel.SERIES, QueryModel.STUDY,
-                          {"StudyInstanceUID": study.get("StudyInstanceUID")})
-        operation = self.courier.find(pacs, query, raise_on_error=False)
+        model = self.model_memory.model_for(pacs)  # as the search that listed the study
+        keys = {"StudyInstanceUID": study.get("StudyInstanceUID")}
+        patient_id = patient_id_of(study)
+        if model is QueryModel.PATIENT and patient_id:  # the upper key (PS3.4 C.4.1.2.2.1)
+            keys["PatientID"] = patient_id
+        query = FindQuery(QueryLevel.SERIES, model, keys)
+        operation = self.courier.find(pacs, query, raise_on_error=False,
+                                      other_models=self.model_memory.others(pacs))
+        # Closing the dialog (Close, Esc, the title bar) cancels its search as every cancel
+        # does: C-CANCEL now, A-ABORT after the grace period (DimseOperation.cancel).
+        dialog.finished.connect(lambda *_: None if operation.finished else operation.cancel())
         series = [match async for match in operation]
+        self.model_memory.learn(pacs, operation.result.model)
         if operation.result.error is not None:
             dialog.show_error(operation.result.error)
+        elif operation.result.cancelled:
+            dialog.show_cancelled(len(series))
         else:
             dialog.show_series(series)
 
     def enqueue_series(self, study: FindMatch, series: list[FindMatch]) -> list[int]:
-        """Queue one move per chosen series (Study + Series Instance UID only)."""
+        """Queue one move per distinct chosen series (Study + Series Instance UID only)."""
         pacs = self.current_pacs()
         destination = self.destination_combo.currentData()
         if pacs is None or not destination:
@@ -507,16 +538,23 @@ class MainWindow(QMainWindow):
                                    f"{study.get('StudyDescription')} · series "
                                    f"{item.get('SeriesNumber')} {item.get('Modality')}")
             target = notes.target(study.get("StudyInstanceUID"),
-                                  item.get("SeriesInstanceUID"))
+                                  item.get("SeriesInstanceUID"), patient_id_of(study))
             if target is None:
                 continue
             job_ids.append(self.queue.submit(
-                pacs, MoveRequest(target, destination, priority=self.priority_combo.currentData()),
-                label))
+                pacs, self._move_request(pacs, target, destination), label))
         if notes:
             self.statusBar().showMessage(
                 notes.status(f"Queued {len(job_ids)} series send(s) to {destination}."))
         return job_ids
+
+    def _move_request(self, pacs: PacsNode, target: MoveTarget,
+                      destination: str) -> MoveRequest:
+        """A move in the model ``pacs`` accepted last (Study Root if unknown), the other
+        model proposed too (a Patient Root move only if the target has its Patient ID)."""
+        return MoveRequest(target, destination, model=self.model_memory.model_for(pacs),
+                           priority=self.priority_combo.currentData(),
+                           other_models=self.model_memory.others(pacs))
 
     # ------------------------------------------------------------------ durability
 
@@ -589,9 +627,13 @@ class MainWindow(QMainWindow):
                     f"Cannot resume job {job.id}: the PACS profile {job.pacs_name!r} is gone.")
                 continue
             target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids,
+                                patient_id=job.patient_id or None,
                                 from_pacs=True)  # as accepted when first queued
             patient, _, study = job.label.partition(" — ")
-            job_ids.append(self.queue.submit(pacs, MoveRequest(target, job.destination),
+            request = MoveRequest(target, job.destination,
+                                  model=self.model_memory.model_for(pacs),
+                                  other_models=self.model_memory.others(pacs))
+            job_ids.append(self.queue.submit(pacs, request,
                                              JobLabel(patient=patient, study=study),
                                              retry_of=job.id))
         return job_ids

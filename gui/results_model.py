@@ -26,7 +26,8 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from dicom_courier.core.query import FindMatch
+from dicom_courier.core.distinct import AnswerCount, AnswerTally
+from dicom_courier.core.query import FindMatch, QueryLevel
 from dicom_courier.core.safe_text import csv_cell
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
@@ -302,6 +303,7 @@ class StudyResultsModel(QAbstractTableModel):
         self._undecodable: list[int] = []
         self._search: list[str] = []
         self._sort_keys: tuple[list[SortKey], ...] = tuple([] for _ in _COLUMNS)
+        self._tally = AnswerTally(QueryLevel.STUDY)  # a PACS may name one study many times
 
     # --- Filling --------------------------------------------------------------------------
 
@@ -320,6 +322,7 @@ class StudyResultsModel(QAbstractTableModel):
         self._search.extend(r[2] for r in rows)
         for column, column_keys in enumerate(self._sort_keys):
             column_keys.extend(keys[column::_COLUMN_COUNT])
+        self._tally.add(new)
         self.endInsertRows()
 
     def clear(self) -> None:
@@ -330,7 +333,13 @@ class StudyResultsModel(QAbstractTableModel):
         for column_list in (self._matches, self._display, self._undecodable, self._search,
                             *self._sort_keys):
             column_list.clear()
+        self._tally.clear()
         self.endResetModel()
+
+    @property
+    def answer_count(self) -> AnswerCount:
+        """How many rows (answers) there are and how many distinct studies they name."""
+        return self._tally.count
 
     # --- Lookups for the proxy, the view and the window -----------------------------------
 

@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dicom_courier.core.distinct import count_answers, distinct_matches
 from dicom_courier.core.errors import CourierError
-from dicom_courier.core.query import FindMatch
+from dicom_courier.core.query import FindMatch, QueryLevel
 from dicom_courier.gui.plain_text import cell_text, plain_label
 
 _COLUMNS = (("Series", "SeriesNumber"), ("Modality", "Modality"),
@@ -78,11 +79,18 @@ class SeriesDialog(QDialog):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
-        self.status.setText(f"{len(self._series)} series. Select one or more and send them.")
+        note = count_answers(self._series, QueryLevel.SERIES).note()  # one row per image
+        found = f"{len(self._series)} series" if note is None else note
+        self.status.setText(f"{found}. Select one or more and send them.")
 
     def show_error(self, error: CourierError) -> None:
         self.status.setText(f"The series could not be listed: {error.title} {error.action}")
         self.status.setStyleSheet("color: #c62828;")
+
+    def show_cancelled(self, received: int) -> None:
+        """The search was cancelled (the dialog closed while it ran): nothing to choose from."""
+        self.status.setText(f"Search cancelled after {received} answer(s): the list is "
+                            "incomplete. Open the study's series again to list them.")
 
     def selected_series(self) -> list[FindMatch]:
         rows = sorted({index.row() for index in self.table.selectedIndexes()})
@@ -95,4 +103,5 @@ class SeriesDialog(QDialog):
         chosen = self.selected_series()
         if chosen:
             self.send_requested.emit(chosen)
-            self.status.setText(f"Queued {len(chosen)} series.")
+            distinct = len(distinct_matches(chosen, QueryLevel.SERIES))  # each sent once
+            self.status.setText(f"Queued {distinct} series.")

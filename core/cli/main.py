@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.arguments import undecodable_argument
+from dicom_courier.core.cli.interrupt import ctrl_c_cancels_all
 from dicom_courier.core.cli.move_cmd import MoveRunner
 from dicom_courier.core.cli.pacs_answers import (
     move_exit_code,
@@ -31,9 +32,16 @@ from dicom_courier.core.cli.parser import (
     EXIT_USAGE,
     build_parser,
 )
-from dicom_courier.core.cli.render import print_error, print_matches, print_usage_error, stdout
+from dicom_courier.core.cli.render import (
+    print_error,
+    print_matches,
+    print_usage_error,
+    stderr,
+    stdout,
+)
 from dicom_courier.core.cli.safe_text import PrintableFormatter, line, literal
 from dicom_courier.core.diagnose import Verdict, diagnose
+from dicom_courier.core.distinct import count_answers, distinct_matches, noun
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
 from dicom_courier.core.find import SearchCutShort
@@ -41,7 +49,6 @@ from dicom_courier.core.nodes import DEFAULT_MAX_MESSAGE_MB, PacsNode
 from dicom_courier.core.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
-    MoveTarget,
     QueryLevel,
     QueryModel,
     check_level_in_model,
@@ -51,6 +58,7 @@ from dicom_courier.core.query import (
 from dicom_courier.core.resolve import Resolution, resolve_targets
 from dicom_courier.core.tls import build_context
 from dicom_courier.core.transport import quiet_pynetdicom
+from dicom_courier.core.uid_targets import TypedUids, check_patient_id, targets_for_uids
 
 #: Printed whenever a profile is saved that does not check the PACS's certificate.
 TLS_NO_VERIFY_WARNING = ("WARNING: TLS is on but the PACS's certificate is NOT verified: anyone "
@@ -149,9 +157,16 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
     query = FindQuery(level=level, model=model, keys=options.keys_from(args))
     limit = options.positive_int(args.limit, "--limit")
     operation = courier.find(pacs, query, limit=limit, raise_on_error=False)
-    matches = [match async for match in operation]
-    print_matches(matches, args.format, DEFAULT_RETURN_KEYS[level])
+    with ctrl_c_cancels_all(courier) as interrupt:  # C-CANCEL, then A-ABORT after the grace
+        matches = [match async for match in operation]
+    answers = count_answers(matches, level)  # a PACS may name one study in many answers
+    shown = distinct_matches(matches, level) if args.distinct else matches
+    print_matches(shown, args.format, DEFAULT_RETURN_KEYS[level])
     result = operation.result
+    if interrupt.pressed and result.cancelled:  # the rows received are printed above
+        stderr.print(literal(f"cancelled: {result.count} result(s) received before the "
+                             "search was stopped; the list is incomplete"))
+        return EXIT_CANCELLED
     if isinstance(result.error, SearchCutShort):  # real rows, but maybe not all: partial
         print_error(result.error)
         return EXIT_PARTIAL
@@ -159,6 +174,11 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
         return report_find(result)  # 3 if only unreadable answers were left out
     if args.format == "table":
         note = f"{result.count} result(s) in {result.duration:.2f} s"
+        if answers.repeated:  # "412 answers, 4 distinct studies in 0.50 s"
+            note = f"{answers.note()} in {result.duration:.2f} s" + (
+                f" (each {noun(level, 1)} shown once: --distinct)" if args.distinct else
+                f" (the PACS sent the same {noun(level, 1)} more than once; --distinct shows "
+                "each once)")
         if limit is not None and result.count >= limit:
             note += f" (stopped at --limit {limit}; there may be more)"
         stdout.print(literal(note))
@@ -180,6 +200,7 @@ async def _move_targets(courier: Courier, pacs: PacsNode,
     for flag in ("study", "series", "image"):  # typed UIDs: PS3.5 9.1, before anything is sent
         options.uids_from(getattr(args, flag), f"--{flag}")
     by_uid = bool(args.study or args.series or args.image)
+    patient_id = check_patient_id(args.patient_id)
     if by_uid and keys:
         raise InvalidInput("-k", "give either UIDs (--study/--series/--image) or -k keys, "
                            "not both")
@@ -187,37 +208,33 @@ async def _move_targets(courier: Courier, pacs: PacsNode,
         if not keys:
             raise InvalidInput("--study", "say what to send: --study UID, --series UID, "
                                "--image UID or -k Keyword=Value")
+        if patient_id is not None:
+            raise InvalidInput("--patient-id", "goes with --study/--series/--image; with -k "
+                               "keys give -k PatientID=ID")
         if level is QueryLevel.PATIENT:
             level = QueryLevel.STUDY
         return await resolve_targets(courier, pacs, model=model, level=level, keys=keys)
-    if args.image:
-        if len(args.series) != 1:
-            raise InvalidInput("--image", "needs exactly one --series naming the images' series")
-        keys = {"SeriesInstanceUID": args.series[0],
-                "SOPInstanceUID": "\\".join(args.image)}
-        if args.study:
-            keys["StudyInstanceUID"] = args.study[0]
-        return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
-                                     level=QueryLevel.IMAGE, keys=keys)
-    if args.series:
-        if len(args.study) == 1 and model is QueryModel.STUDY:
-            return Resolution(tuple(MoveTarget(study_uid=args.study[0], series_uids=(uid,))
-                                    for uid in args.series))
-        keys = {"SeriesInstanceUID": "\\".join(args.series)}
-        return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
-                                     level=QueryLevel.SERIES, keys=keys)
-    if model is QueryModel.PATIENT:
-        keys = {"StudyInstanceUID": "\\".join(args.study)}
-        return await resolve_targets(courier, pacs, model=QueryModel.STUDY,
-                                     level=QueryLevel.STUDY, keys=keys)
-    return Resolution(tuple(MoveTarget(study_uid=uid) for uid in args.study))
+    # which look-ups and moves typed UIDs take on this PACS: core.uid_targets (issue 9 §2)
+    typed = TypedUids(studies=tuple(args.study), series=tuple(args.series),
+                      images=tuple(args.image), patient_id=patient_id)
+    return await targets_for_uids(courier, pacs, typed, model)
 
 
 async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> int:
     destination = _destination(pacs, args)
     priority = options.priority_from(args.priority)
     _, model = _level_and_model(args)
-    resolution = await _move_targets(courier, pacs, args)
+    with ctrl_c_cancels_all(courier) as interrupt:  # C-CANCEL, then A-ABORT after the grace
+        try:
+            resolution = await _move_targets(courier, pacs, args)
+        except CourierError:
+            if not interrupt.pressed:
+                raise
+            resolution = None
+    if interrupt.pressed:  # a look-up cut short is never sent, not even in part
+        stderr.print(literal("cancelled while looking up what to send: nothing was sent"))
+        return EXIT_CANCELLED
+    assert resolution is not None
     if not resolution.targets:
         raise nothing_to_send(resolution, pacs.called_aet)
     report_resolution(resolution, as_json=args.json)  # PACS answers left out, odd UIDs

@@ -7,6 +7,7 @@ targets not yet started as cancelled; the counts reached are printed either way.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import time
@@ -20,13 +21,16 @@ from rich.text import Text
 from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
 from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
+from dicom_courier.core.distinct import distinct_targets
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.outcome import overall_outcome, summary_phrase
+from dicom_courier.core.outcome import UNCONFIRMED_CANCEL, overall_outcome, summary_phrase
 from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
 from dicom_courier.core.safe_text import json_text
+
+logger = logging.getLogger(__name__)
 
 
 def overall_exit_code(results: Sequence[MoveResult], cancelled: bool,
@@ -93,6 +97,11 @@ class MoveRunner:
             self.current.abort()
 
     async def run(self, targets: Sequence[MoveTarget]) -> int:
+        """Move each distinct target once (a repeat of an earlier one is dropped, said with
+        -v), one after another; returns the exit code."""
+        targets, repeats = distinct_targets(targets)
+        if repeats:
+            logger.info("%d target(s) named twice: each is sent once.", repeats)
         started = time.monotonic()
         results: list[MoveResult] = []
         with _ctrl_c_cancels(self._cancel, self._abort):
@@ -207,9 +216,16 @@ def _summary_line(results: Sequence[MoveResult], worst: str, where: str,
           if all(r.total is not None for r in results) else "")
     text = f"{head}: {sent}{of} images {where}, {failed} failed, {warning} with warnings"
     unsent = sum(r.total - r.sent - r.failed for r in results
-                 if r.total is not None and r.outcome is MoveOutcome.CANCELLED)
+                 if r.total is not None and r.outcome is MoveOutcome.CANCELLED
+                 and not r.cancel_unconfirmed)
     if unsent > 0:
         text += f", {unsent} not sent"
+    unconfirmed = [r for r in results if r.cancel_unconfirmed]
+    if unconfirmed:  # we aborted; the PACS's own sends may go on (PS3.4 C.4.2.3.1)
+        rest = sum(r.total - r.sent - r.failed for r in unconfirmed if r.total is not None)
+        more = f"{rest} more" if rest > 0 and all(r.total is not None for r in unconfirmed) \
+            else "more"
+        text += f"; {more} may still arrive ({UNCONFIRMED_CANCEL})"
     notes = sorted({r.note for r in results if r.note})
     if notes:
         text += f" ({'; '.join(notes)})"

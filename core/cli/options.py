@@ -23,6 +23,7 @@ from dicom_courier.core.nodes import (
     check_readable_file,
     validate_ae_title,
     validate_host,
+    validate_max_pdu,
     validate_port,
     validate_seconds,
 )
@@ -62,7 +63,10 @@ def pacs_from(args: argparse.Namespace) -> PacsNode:
         if given:
             raise InvalidInput(given[0], "cannot be used with --pacs: the profile's TLS "
                                "settings are used (change them with 'nodes add --replace')")
-        return node.with_changes(timeouts=timeouts_from(args, node.timeouts))
+        node = node.with_changes(timeouts=timeouts_from(args, node.timeouts))
+        if getattr(args, "max_pdu", None) is not None:  # this command only, not saved
+            node = node.with_changes(max_pdu=validate_max_pdu(args.max_pdu, "--max-pdu"))
+        return node
     missing = [name for name, value in zip(("--host", "--port", "--aet"), direct, strict=True)
                if value is None]
     if missing:
@@ -76,7 +80,15 @@ def pacs_from(args: argparse.Namespace) -> PacsNode:
         calling_aet=calling_aet_from(args),
         timeouts=timeouts_from(args),
         tls=tls_from(args),
+        max_pdu=max_pdu_from(args),
     )
+
+
+def max_pdu_from(args: argparse.Namespace) -> int:
+    """``--max-pdu BYTES`` (PS3.8 D.1.1 Maximum Length we receive), 0 = unlimited, the
+    profile's rule (:data:`.nodes.MAX_PDU_RULE`); 0 when not given. Raises InvalidInput."""
+    text = getattr(args, "max_pdu", None)
+    return 0 if text is None else validate_max_pdu(text, "--max-pdu")
 
 
 _TLS_FILE_OPTIONS = (("tls_ca", "--tls-ca"), ("tls_cert", "--tls-cert"), ("tls_key", "--tls-key"))

@@ -8,12 +8,15 @@
   cannot be sent are left out, the rest is sent. Each is said before the send (stderr, or
   one ``{"event": "resolved", ...}`` JSON line with ``unreadable_answers`` under ``--json``);
   a send that completed is then reported with exit code 3, since not everything the keys
-  matched was sent. A non-conformant UID the PACS returned is sent back verbatim with a
-  warning and changes no exit code.
+  matched was sent. Answers that repeat a target (a PACS answering one row per image) are
+  sent once: said in the verbose log and as ``repeated_answers`` of the JSON line. A
+  non-conformant UID the PACS returned is sent back verbatim with a warning and changes no
+  exit code.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from dicom_courier.core.cli.parser import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
@@ -23,6 +26,8 @@ from dicom_courier.core.errors import CourierError, UnreadableResults
 from dicom_courier.core.find import FindResult, unreadable_summary
 from dicom_courier.core.resolve import Resolution
 from dicom_courier.core.safe_text import json_text
+
+logger = logging.getLogger(__name__)
 
 
 def report_find(result: FindResult) -> int:
@@ -43,12 +48,16 @@ def report_find(result: FindResult) -> int:
 def report_resolution(resolution: Resolution, *, as_json: bool) -> None:
     """Say what a move by keys will not send, and every warning, before the first C-MOVE."""
     warnings = resolution.warnings
+    if resolution.repeated:  # a PACS answering per image: said with -v, sent once anyway
+        logger.info("The PACS named the same target in %d more answer(s): %d target(s) to "
+                    "send, each once.", resolution.repeated, len(resolution.targets))
     if as_json:
-        if warnings or resolution.incomplete:
+        if warnings or resolution.incomplete or resolution.repeated:
             sys.stdout.write(json_text({
                 "event": "resolved", "targets": len(resolution.targets),
                 "left_out": len(resolution.left_out),
                 "unreadable_answers": resolution.unreadable,
+                "repeated_answers": resolution.repeated,
                 "warnings": list(warnings)}) + "\n")
             sys.stdout.flush()
         return

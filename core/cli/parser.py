@@ -65,6 +65,9 @@ def _pacs_options() -> argparse.ArgumentParser:
                        help="give up when the PACS is silent this long (default 120)")
     group.add_argument("--deadline", metavar="S", help="give up after this long in total")
     group.add_argument("--connect-timeout", metavar="S", help="TCP connect timeout (default 10)")
+    group.add_argument("--max-pdu", metavar="BYTES",
+                       help="the largest PDU we receive (PS3.8 D.1.1): 0 = unlimited (the "
+                       "default), or 4096 to 2147483648")
     add_tls_options(parent)
     return parent
 
@@ -128,6 +131,9 @@ def build_parser() -> OneLineParser:
     find = commands.add_parser("find", parents=[pacs, query], help="search a PACS (C-FIND)")
     find.add_argument("--format", choices=("table", "json", "csv"), default="table")
     find.add_argument("--limit", metavar="N", help="stop after N results (sends C-CANCEL)")
+    find.add_argument("--distinct", action="store_true",
+                      help="show each study (patient, series, image: the level's unique key) "
+                      "once, the first answer for it, even if the PACS sent it several times")
 
     move = commands.add_parser(
         "move", parents=[pacs, query], help="send studies, series or images (C-MOVE)",
@@ -138,6 +144,9 @@ def build_parser() -> OneLineParser:
     move.add_argument("--series", action="append", default=[], metavar="UID")
     move.add_argument("--image", action="append", default=[], metavar="UID",
                       help="a SOP Instance UID (needs --series)")
+    move.add_argument("--patient-id", metavar="ID",
+                      help="with --model patient: the patient's ID, for a PACS that cannot "
+                      "look it up from the study")
     move.add_argument("--priority", default="medium", help="low, medium or high")
     move.add_argument("--json", action="store_true",
                       help="one JSON object per line for each progress event, then a summary")

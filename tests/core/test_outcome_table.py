@@ -384,3 +384,13 @@ def test_a_count_going_backwards_is_noted_in_the_details() -> None:
     verdict = decide_move(tally, error=None, cancel_sent=False, peer=PEER, destination="WS")
     assert verdict.outcome is MoveOutcome.PARTIAL and verdict.error is not None
     assert "went backwards (3, then 2)" in " ".join(verdict.error.details.values())
+
+
+@pytest.mark.parametrize(("model", "suggests_study_root"), [("study", False), ("patient", True)])
+def test_a_move_refused_with_0xa900_never_suggests_the_model_in_use(
+        model: str, suggests_study_root: bool) -> None:
+    verdict = decide_move(_tally((0xA900, (None, None, None, None))), error=None,
+                          cancel_sent=False, peer=PEER, destination="WS", model=model)
+    assert verdict.outcome is MoveOutcome.FAILED and verdict.error is not None
+    assert "0xA900" in verdict.error.explanation
+    assert ("Study Root" in verdict.error.action) is suggests_study_root

@@ -172,7 +172,9 @@ def test_a_stat_send_goes_first_with_high_dimse_priority(qtbot: QtBot, tmp_path:
             window.send_selection()
             assert [j.job_id for j in window.queue.queued()][0] == window.queue.jobs()[1].job_id
             window.pause_action.trigger()
-            await until(lambda: all(j.state.is_finished for j in window.queue.jobs()), 30)
+            await until(lambda: all(j.state.is_finished for j in window.queue.jobs()), 30,
+                        lambda: [(j.job_id, j.state.value, j.progress, j.result)
+                                 for j in window.queue.jobs()])
 
         run_async(scenario(), timeout=40)
         normal, stat = window.queue.jobs()
