@@ -388,6 +388,12 @@ class OperationControl:
     ``releaser`` (the engine's, see :mod:`.release`) takes the association over after the
     final response, so that its release costs the operation no time; without one the worker
     releases in place, still bounded by :data:`~.watchdog.RELEASE_LIMIT`.
+
+    Once the final response is in, the result is final: a cancel or abort arriving after it
+    (a ``find --limit`` cancel that crossed the last answer, Esc or a queue cancel just after
+    the result) does nothing to that association, which is released, not aborted. No
+    C-CANCEL goes out once the association is detached (its release may have started:
+    pynetdicom cannot send P-DATA after our A-RELEASE-RQ, PS3.8 9.2 Sta7).
     """
 
     def __init__(self, releaser: Releaser | None = None) -> None:
@@ -398,6 +404,7 @@ class OperationControl:
         self._msg_id = 1
         self.cancel_requested = threading.Event()
         self._cancel_sent = False
+        self._over = False  # the operation's last request got its final response
         self._connecting: Association | None = None
         self.abort_reason: str | None = None
         self.guard: AssociationGuard | None = None
@@ -446,9 +453,20 @@ class OperationControl:
         if cancel_now and self.abort_reason is None:
             self._send_cancel()
 
-    def detach(self) -> None:
+    def detach(self, *, final: bool = False) -> None:
+        """Runs on: DIMSE worker thread, when its request ended (before the association is
+        released or aborted); no C-CANCEL goes out after this. ``final``: the operation's
+        last request got its final response, so the operation is over: from now on
+        :meth:`abort` and a cancel do nothing (see the class doc)."""
         with self._lock:
             self._assoc = None
+            self._over = self._over or final
+
+    @property
+    def over(self) -> bool:
+        """True once the operation's last request got its final response."""
+        with self._lock:
+            return self._over
 
     def request_cancel(self) -> None:
         """Any thread: send C-CANCEL now if the request is out, else as soon as it is."""
@@ -456,23 +474,39 @@ class OperationControl:
         self._send_cancel()
 
     def _send_cancel(self) -> None:
+        """Send C-CANCEL (PS3.7 9.1.2.1.5) while the request is attached and unanswered.
+
+        The lock is held across the send (it only queues P-DATA for pynetdicom's reader
+        thread), so :meth:`detach`, and the release that follows it, cannot overtake it.
+        """
         with self._lock:
-            assoc, model_uid = self._assoc, self._model_uid
+            assoc, model_uid, guard = self._assoc, self._model_uid, self.guard
             if assoc is None or self._cancel_sent or model_uid is None:
                 return
+            if guard is not None and (guard.phase is not Phase.RUNNING or guard.answered):
+                return  # the final response is in: nothing left to cancel
             self._cancel_sent = True
-        try:
-            assoc.send_c_cancel(self._msg_id, query_model=model_uid)
-        except (RuntimeError, ValueError, OSError) as exc:
-            log.info("C-CANCEL not sent, association already gone: %s", exc)
+            if guard is not None:
+                guard.cancel_sent = True  # the PACS may now end the association itself
+            try:
+                assoc.send_c_cancel(self._msg_id, query_model=model_uid)
+            except (RuntimeError, ValueError, OSError) as exc:
+                log.info("C-CANCEL not sent, association already gone: %s", exc)
 
     def abort(self, reason: str) -> None:
-        """Any thread: one A-ABORT and an unblocked worker; ``reason`` is kept for the error."""
+        """Any thread: one A-ABORT and an unblocked worker; ``reason`` is kept for the error.
+
+        Nothing once the operation is over (:attr:`over`); an association whose final
+        response is in (``guard.answered``: a look-up before the operation's own request) is
+        left to its release, and ``reason`` stops the next request before it goes out.
+        """
         with self._lock:
+            if self._over:
+                return
             if self.abort_reason is None:
                 self.abort_reason = reason
             guard, connecting = self.guard, self._connecting
-        if guard is not None:
+        if guard is not None and not guard.answered:
             guard.trip(self.abort_reason or reason)
         if connecting is not None and (guard is None or guard.assoc is None):
             self._close_connection(connecting)
@@ -493,7 +527,10 @@ def finish_association(assoc: Association, *, clean: bool,
         if assoc.is_established:
             assoc.release() if clean else assoc.abort()
         return
-    if clean and not guard.tripped and (assoc.is_established or assoc.is_released):
+    if (clean or assoc.is_released) and not guard.tripped and \
+            (assoc.is_established or assoc.is_released):
+        # A released association (the PACS asked, we answered: after our C-CANCEL, or
+        # right after its final response) has nothing left to abort.
         if guard.releaser is not None:
             guard.releaser.submit(assoc, guard)
         else:

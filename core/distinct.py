@@ -41,17 +41,22 @@ def noun(level: QueryLevel, count: int) -> str:
     return singular if count == 1 else plural
 
 
-def unique_key(match: FindMatch, level: QueryLevel) -> tuple[str, ...] | None:
-    """The values of :data:`UNIQUE_KEYS` ``[level]`` in ``match``, padding stripped; None when
-    the row lacks its own level's key (such a row is distinct from every other)."""
-    key = tuple(match.get(keyword).strip(" \x00") for keyword in UNIQUE_KEYS[level])
-    return key if key[-1] else None
+def unique_key(match: FindMatch, level: QueryLevel) -> str | None:
+    """The values of :data:`UNIQUE_KEYS` ``[level]`` in ``match``, padding stripped, joined
+    with a backslash (which no single UI, LO value can hold); None when the row lacks its own
+    level's key (such a row is distinct from every other).
+
+    A string, not a tuple: a set of 50,000 strings is not tracked by the garbage collector,
+    a set of tuples is, and its collections stalled the window during a large search.
+    """
+    parts = [match.get(keyword).strip(" \x00") for keyword in UNIQUE_KEYS[level]]
+    return "\\".join(parts) if parts[-1] else None
 
 
 def distinct_matches(matches: Iterable[FindMatch], level: QueryLevel) -> list[FindMatch]:
     """``matches`` with every row whose unique key an earlier row had left out (the first
     wins; order kept). Rows without a unique key are all kept."""
-    seen: set[tuple[str, ...]] = set()
+    seen: set[str] = set()
     out = []
     for match in matches:
         key = unique_key(match, level)
@@ -90,7 +95,7 @@ class AnswerTally:
 
     def __init__(self, level: QueryLevel) -> None:
         self.level = level
-        self._seen: set[tuple[str, ...]] = set()
+        self._seen: set[str] = set()
         self._answers = 0
         self._unkeyed = 0
 

@@ -111,6 +111,9 @@ class MoveResult:
     #: True when we ended the association ourselves before the PACS confirmed the cancel
     #: (the grace period ran out): the PACS may still send the images not yet counted.
     cancel_unconfirmed: bool = False
+    #: False when the C-MOVE request never went out (no connection, association rejected,
+    #: no accepted presentation context, stopped before the request): the PACS sent nothing.
+    request_sent: bool = True
 
     @property
     def is_success(self) -> bool:
@@ -143,6 +146,8 @@ class MoveResult:
             out["note"] = self.note
         if self.cancel_unconfirmed:
             out["cancel_unconfirmed"] = True  # the rest may still arrive at the destination
+        if not self.request_sent:
+            out["request_sent"] = False  # the PACS never got the move request
         if self.error is not None:
             out["error"] = self.error.title
             out["error_type"] = type(self.error).__name__

@@ -240,7 +240,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                     break
                 channel.put_many(batch)
             finally:
-                self.control.detach()
+                self.control.detach(final=clean)  # a late cancel no longer aborts it
                 finish_association(assoc, clean=clean, guard=self.control.guard)
         except CourierError as exc:
             error = exc
@@ -249,7 +249,8 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         finally:
             channel.close()
         guard = self.control.guard
-        if guard is not None and guard.data_set_missing and self.control.abort_reason is None:
+        if guard is not None and guard.data_set_missing and self.control.abort_reason is None \
+                and not self.cancel_requested:  # an answer cut off by our cancel is not one
             # The search ended early (the error says how): that answer is one more that
             # cannot be read, and the error that ended the search keeps its words.
             unreadable.note_missing_data_set()
@@ -288,6 +289,11 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         if reason is not None:
             return Cancelled("The search was cancelled.",
                              f"{count} results arrived before it ended.", "", peer=peer)
+        if self.cancel_requested:  # PS3.4 C.4.1.3.1: it ended the search after our C-CANCEL
+            return Cancelled("The search was cancelled.",
+                             f"{peer.called_aet} ended the association after our cancel "
+                             f"instead of confirming it; {count} results arrived before.", "",
+                             peer=peer)
         if self._idle_tripped() or time.monotonic() - last >= timeouts.idle * 0.9:
             return PeerTimeout(
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",

@@ -119,11 +119,29 @@ def patient_id_of(match: FindMatch) -> str | None:
     """The Patient ID a PACS returned in ``match``, padding stripped, if a Patient Root
     request can carry it as one LO value (PS3.5 6.2: at most 64 characters, no backslash or
     control character); None otherwise or when absent."""
-    value = match.get("PatientID").strip(" \x00")
+    return usable_patient_id(match.get("PatientID"))
+
+
+def usable_patient_id(value: str) -> str | None:
+    """``value`` (a Patient ID the PACS returned), padding stripped, if a Patient Root
+    request can carry it as one LO value (PS3.5 6.2); None otherwise."""
+    value = value.strip(" \x00")
     if not value or len(value) > 64 or "\\" in value or \
             any(ord(ch) < 0x20 or 0x7f <= ord(ch) < 0xa0 for ch in value):
         return None
     return value
+
+
+def move_models_looking_up(request: MoveRequest) -> tuple[QueryModel, ...]:
+    """:func:`move_models`, but when the target lacks the Patient ID, Patient Root (if the
+    request may use it) comes last: a PACS that also offers another model is asked in that
+    one, and a PACS that accepts only Patient Root gets the Patient ID looked up first
+    (:mod:`.patient_lookup`) instead of a request it cannot serve."""
+    usable = move_models(request)
+    if request.target.patient_id or \
+            QueryModel.PATIENT not in (request.model, *request.other_models):
+        return usable
+    return (*(m for m in usable if m is not QueryModel.PATIENT), QueryModel.PATIENT)
 
 
 class ModelMemory:

@@ -26,7 +26,7 @@ from dicom_courier.core.errors import (
     PeerTimeout,
 )
 from dicom_courier.core.events import MoveProgress, MoveResult
-from dicom_courier.core.model_choice import accepted_model, move_models
+from dicom_courier.core.model_choice import accepted_model, move_models_looking_up
 from dicom_courier.core.operation import (
     ABORT_BY_USER,
     ABORT_CANCEL_GRACE,
@@ -34,7 +34,8 @@ from dicom_courier.core.operation import (
     ABORT_DEADLINE,
     DimseOperation,
 )
-from dicom_courier.core.outcome import decide_move
+from dicom_courier.core.outcome import decide_move, target_words
+from dicom_courier.core.patient_lookup import needs_patient_id, patient_id_first
 from dicom_courier.core.query import MoveRequest, QueryModel
 from dicom_courier.core.suboperations import SubOperationTally
 from dicom_courier.core.watchdog import TRIP_IDLE
@@ -54,6 +55,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         self.request = request
         self._pending_counted = False  # set by the worker: see MoveResult.pending_counted
         self._model_used: QueryModel | None = None  # the model the PACS accepted
+        self._request_sent = False  # set by the worker once the C-MOVE request went out
 
     def _work(self, channel: Channel[MoveProgress]) -> MoveResult:
         """Runs on: DIMSE worker thread."""
@@ -86,18 +88,28 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         """Associate, send the C-MOVE and read responses until the final one or a fault.
 
         The request's model and its usable ``other_models`` are proposed together; the move
-        is asked in the first the PACS accepted (:mod:`.model_choice`)."""
-        models = move_models(self.request)
-        self.request.target.to_identifier(models[0])  # InvalidInput before connecting
+        is asked in the first the PACS accepted (:mod:`.model_choice`). Patient Root accepted
+        for a target without the Patient ID: that association is released, the Patient ID
+        looked up on its own association (:mod:`.patient_lookup`), and the move asked on a
+        new one."""
+        models = move_models_looking_up(self.request)
+        target = self.request.target
+        target.to_identifier(  # InvalidInput before connecting
+            QueryModel.STUDY if needs_patient_id(models[0], target) else models[0])
         assoc = open_association(self.pacs, [m.move_uid for m in models], self.control)
+        model = self._model_used = accepted_model(assoc, models, move=True)
+        if needs_patient_id(model, target):  # PS3.4 C.4.2.2.1: the Patient ID is a key
+            finish_association(assoc, clean=True, guard=self.control.guard)
+            target = patient_id_first(self.pacs, target, self.control)
+            assoc = open_association(self.pacs, [model.move_uid], self.control)
         counts.last_response_at = time.monotonic()
         clean = False
         try:
-            model = self._model_used = accepted_model(assoc, models, move=True)
             model_uid = model.move_uid
-            identifier = self.request.target.to_identifier(model)
+            identifier = target.to_identifier(model)
             responses = assoc.send_c_move(identifier, self.request.destination, model_uid,
                                           msg_id=_MSG_ID, priority=int(self.request.priority))
+            self._request_sent = True
             self.control.attach(assoc, model_uid, _MSG_ID)
             for status, response_identifier in responses:
                 if "Status" not in status:
@@ -112,7 +124,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                     return None
             return self._no_status_error(counts)
         finally:
-            self.control.detach()
+            self.control.detach(final=clean)  # a late cancel no longer aborts it
             finish_association(assoc, clean=clean, guard=self.control.guard)
 
     def _no_status_error(self, counts: _Counts) -> CourierError:
@@ -180,7 +192,8 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
         peer = peer_of(self.pacs)
         verdict = decide_move(counts, error=error, cancel_sent=self.cancel_requested,
                               peer=peer, destination=destination,
-                              model=(self._model_used or self.request.model).value)
+                              model=(self._model_used or self.request.model).value,
+                              target=target_words(self.request.target))
         return MoveResult(
             outcome=verdict.outcome, total=counts.total, completed=counts.completed,
             failed=counts.failed, warning=counts.warning, status=counts.status,
@@ -189,5 +202,7 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             counts_reported=counts.reported, note=verdict.note,
             completed_reported=not counts.completed_unknown,
             cancel_sent=self.cancel_requested, pending_counted=self._pending_counted,
-            cancel_unconfirmed=error is not None and self.control.abort_reason in (
-                ABORT_CANCEL_GRACE, ABORT_CONSUMER_GONE))
+            cancel_unconfirmed=error is not None and (self.control.abort_reason in (
+                ABORT_CANCEL_GRACE, ABORT_CONSUMER_GONE) or (  # or the PACS ended it after
+                self.cancel_requested and self._request_sent  # our C-CANCEL, unconfirmed
+                and self.control.abort_reason is None)), request_sent=self._request_sent)

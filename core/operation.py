@@ -88,8 +88,10 @@ class DimseOperation(Generic[ItemT, ResultT]):
         """Send C-CANCEL now; abort if the PACS has not ended the operation after the grace.
 
         Before the request is out there is nothing to cancel politely: the attempt ends now.
+        After the final response (the operation finished, or its association was handed
+        over for release) there is nothing to cancel: nothing happens.
         """
-        if self.control.cancel_requested.is_set():
+        if self.control.cancel_requested.is_set() or self.finished or self.control.over:
             return
         if not self.control.request_sent:
             self.control.cancel_requested.set()
@@ -104,7 +106,10 @@ class DimseOperation(Generic[ItemT, ResultT]):
                 self.cancel_grace, self._abort_soon, ABORT_CANCEL_GRACE)
 
     def abort(self) -> None:
-        """End at once with A-ABORT (a second Ctrl-C, or closing the app)."""
+        """End at once with A-ABORT (a second Ctrl-C, or closing the app); nothing after
+        the final response (the association is being released)."""
+        if self.finished or self.control.over:
+            return
         self.control.cancel_requested.set()
         self._abort_soon(ABORT_BY_USER)
 

@@ -24,6 +24,7 @@ from dicom_courier.core.errors import (
     Peer,
 )
 from dicom_courier.core.events import MoveOutcome, MoveResult
+from dicom_courier.core.query import MoveTarget
 from dicom_courier.core.status import category_of, failure_for_status
 from dicom_courier.core.suboperations import SubOperationTally, finishes_all
 
@@ -51,14 +52,17 @@ def status_words(code: int) -> str:
 
 
 def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel_sent: bool,
-                peer: Peer, destination: str, model: str | None = None) -> Verdict:
+                peer: Peer, destination: str, model: str | None = None,
+                target: str | None = None) -> Verdict:
     """The outcome of one C-MOVE, per ``docs/outcome-table.md``.
 
     ``counts`` holds the last status (``counts.status``; None if no response came) and the
     counts; ``error`` is set when the association ended before a final response (then the
     status, if any, was Pending); ``cancel_sent`` is True once we asked for C-CANCEL;
     ``model`` ("study"/"patient") is the request's Q/R model, so that 0xA900 advice never
-    suggests the model already in use. Never raises.
+    suggests the model already in use; ``target`` names what the move asked for ("study
+    1.2.3", :func:`target_words`), so that "found nothing to send" says for what (row 10).
+    Never raises.
     """
     code = counts.status
     if error is not None:  # ended early: no final status
@@ -139,7 +143,8 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
         return Verdict(MoveOutcome.FAILED, NothingMatched(
             f"{pacs} found nothing to send.",
             f"The PACS answered {status_words(code)} with zero images: nothing matched the "
-            "request (the study may have been deleted, or the UID is wrong).",
+            f"request{f' for {target}' if target else ''} (the study may have been deleted, "
+            "or the UID is wrong).",
             "Search again and send from the fresh results.", **common))  # type: ignore[arg-type]
 
     if counts.failed and not counts.sent:
@@ -199,10 +204,14 @@ def _ended_after_cancel(error: CourierError, counts: SubOperationTally, peer: Pe
     """The PACS ended the association (A-ABORT or closed) after our C-CANCEL: our cancel."""
     details = dict(error.details)
     details["How it ended"] = error.title
+    text = counts.describe()
+    rest = (f"; {counts.remaining} more may still arrive" if counts.remaining
+            else "; more may still arrive")
     return Cancelled(
         "The send was cancelled.",
-        f"{peer.called_aet} ended the association after our cancel instead of confirming it. "
-        f"{_sentence(counts)}; images already sent stay at the destination.",
+        f"{peer.called_aet} ended the association after our cancel instead of confirming it, "
+        f"so it may still send the rest. {text[0].upper() + text[1:]}{rest}; images already "
+        "sent stay at the destination.",
         _RETRY_ACTION, peer=peer, details=details)
 
 
@@ -213,21 +222,55 @@ def _sentence(counts: SubOperationTally) -> str:
     return text[0].upper() + text[1:]
 
 
+def target_words(target: MoveTarget) -> str:
+    """What one move asks for, by its UIDs: "study 1.2.3", "series 1.2.3.4" (several: "series
+    A, B of study S"), "image 1.2.3.4.5" or "3 images of series 1.2.3.4"."""
+    if target.sop_uids:
+        if len(target.sop_uids) == 1:
+            return f"image {target.sop_uids[0]}"
+        return f"{len(target.sop_uids)} images of series {target.series_uids[0]}"
+    if target.series_uids:
+        return f"series {', '.join(target.series_uids)} of study {target.study_uid}"
+    return f"study {target.study_uid}"
+
+
 def overall_outcome(results: Sequence[MoveResult], cancelled: bool,
                     not_started: int = 0) -> MoveOutcome:
     """The worst outcome of several sends (failed > cancelled > partial > with warnings).
 
+    A failed send among other sends that delivered images (completed, with warnings, or
+    partial) makes the run partial, not failed (a failed send alone stays failed, whatever
+    arrived before it failed): part of what was asked arrived (``move --study A
+    --study MISSING``: "partial", exit code 3).
     ``cancelled`` is True when a person stopped the run; it counts only for sends that were
     cancelled (their own outcome) or never started (``not_started`` > 0, or no result at all):
     a send the PACS finished before the cancel took effect keeps its own outcome.
     """
     outcomes = {r.outcome for r in results}
+    if MoveOutcome.FAILED in outcomes and any(
+            r.outcome is not MoveOutcome.FAILED and _delivered(r) for r in results):
+        outcomes = (outcomes - {MoveOutcome.FAILED}) | {MoveOutcome.PARTIAL}
     stopped = cancelled and (not_started > 0 or not results)
     for worst in (MoveOutcome.FAILED, MoveOutcome.CANCELLED, MoveOutcome.PARTIAL,
                   MoveOutcome.COMPLETED_WITH_WARNINGS):
         if worst in outcomes or (worst is MoveOutcome.CANCELLED and stopped):
             return worst
     return MoveOutcome.COMPLETED
+
+
+def _delivered(result: MoveResult) -> bool:
+    """Whether images of this send arrived: completed (with or without counts), with
+    warnings, or any image counted as sent."""
+    return result.outcome in (MoveOutcome.COMPLETED, MoveOutcome.COMPLETED_WITH_WARNINGS) \
+        or result.sent > 0
+
+
+def failed_moves_note(results: Sequence[MoveResult]) -> str | None:
+    """"1 of 2 moves failed" when some sends of a run failed and others did not, else None."""
+    failed = sum(1 for r in results if r.outcome is MoveOutcome.FAILED)
+    if not failed or failed == len(results):
+        return None
+    return f"{failed} of {len(results)} moves failed"
 
 
 def summary_phrase(result: MoveResult) -> str:

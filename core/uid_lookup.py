@@ -103,7 +103,7 @@ async def look_up(courier: Courier, pacs: PacsNode, *, model: QueryModel, level:
     error: CourierError | None = None
     if len(asked) > 1:
         for chunk in chunked(asked):  # at most UIDS_PER_REQUEST UIDs per identifier
-            matches, unread, error = await _find(courier, pacs, FindQuery(
+            matches, unread, error = await find_for_move(courier, pacs, FindQuery(
                 level=level, model=model, keys={**keys, key: "\\".join(chunk)}))
             unreadable += unread
             if error is not None and not _list_refusal(error):
@@ -114,14 +114,16 @@ async def look_up(courier: Courier, pacs: PacsNode, *, model: QueryModel, level:
             found.update(_by_uid(matches, key, chunk))
         todo = [uid for uid in asked if uid not in found]
         if todo:
+            # after a refusal nothing was "not found": the list was not matched at all
             how = (f"refused the list ({_status_text(error)})" if error is not None
                    else f"matched {len(found)} of the {len(asked)} {several} in the list")
-            LOGGER.info("%s %s: looking up the %d %s not found, each on its own (%s model, "
-                        "%s level)", pacs.called_aet, how, len(todo),
-                        one if len(todo) == 1 else several, MODEL_NAMES[model], level.value)
+            which = "" if error is not None else " not found"
+            LOGGER.info("%s %s: looking up the %d %s%s one by one (%s model, %s level)",
+                        pacs.called_aet, how, len(todo), one if len(todo) == 1 else several,
+                        which, MODEL_NAMES[model], level.value)
             lists_work = error is None  # stays True if none of the others exists either
     for uid in todo:
-        matches, unread, error = await _find(courier, pacs, FindQuery(
+        matches, unread, error = await find_for_move(courier, pacs, FindQuery(
             level=level, model=model, keys={**keys, key: uid}))
         unreadable += unread
         if error is not None:
@@ -139,12 +141,15 @@ async def look_up(courier: Courier, pacs: PacsNode, *, model: QueryModel, level:
 
 
 def refused_look_up(error: CourierError, pacs: PacsNode, *, model: QueryModel,
-                    level: QueryLevel, sent: Collection[str], what: str = "") -> CourierError:
+                    level: QueryLevel, sent: Collection[str], what: str = "",
+                    by_keys: bool = False) -> CourierError:
     """``error`` of a look-up re-worded: "QUIRKY refused the look-up of the series' study
     (Study Root model, SERIES level)." For 0xA900 the explanation names the upper unique keys
     ``sent`` lacked and the action says how to give them (PS3.4 C.4.1.2.2.1); Study Root is
-    suggested only to a Patient Root look-up. Errors that are not DIMSE failures (no
-    association, a timeout) are returned unchanged. Returns an error of ``error``'s class.
+    suggested only to a Patient Root look-up. ``by_keys``: the request was made from ``-k``
+    keys, so the advice is ``-k StudyInstanceUID=…`` (not ``--study``, which cannot be
+    combined with ``-k``). Errors that are not DIMSE failures (no association, a timeout) are
+    returned unchanged. Returns an error of ``error``'s class.
     """
     if not isinstance(error, DimseFailure):
         return error
@@ -156,11 +161,14 @@ def refused_look_up(error: CourierError, pacs: PacsNode, *, model: QueryModel,
         lacking = [k for k in upper_keys(model, level) if k not in sent]
         if lacking:
             names = " and ".join(_KEY_WORDS[k][0] for k in lacking)
-            flags = " and ".join(_KEY_WORDS[k][1] for k in lacking)
+            # a request made from -k keys takes -k advice (--study with -k is a usage error)
+            flags = " and ".join(f"-k {k}=…" if by_keys else _KEY_WORDS[k][1] for k in lacking)
+            article = "an" if level.value[0] in "AEIOU" else "a"
+            given = "which was not given" if len(lacking) == 1 else "which were not given"
             explanation = (
                 "The PACS answered \"identifier does not match SOP class\" (0xA900): it "
-                f"searches hierarchically (PS3.4 C.4.1.2.2.1), so a {level.value} request "
-                f"must name {names}, which was not given.")
+                f"searches hierarchically (PS3.4 C.4.1.2.2.1), so {article} {level.value} "
+                f"request must name {names}, {given}.")
             action = f"Give {names} (command line: {flags})."
         else:
             explanation = ("The PACS answered \"identifier does not match SOP class\" "
@@ -196,9 +204,14 @@ def _by_uid(matches: Sequence[FindMatch], key: str, asked: Sequence[str]) -> dic
     return out
 
 
-async def _find(courier: Courier, pacs: PacsNode,
-                query: FindQuery) -> tuple[list[FindMatch], int, CourierError | None]:
-    """Run one look-up: (answers, unreadable answers, the error the PACS ended it with)."""
+async def find_for_move(courier: Courier, pacs: PacsNode,
+                        query: FindQuery) -> tuple[list[FindMatch], int, CourierError | None]:
+    """Run one look-up of what a move will send: (answers, unreadable answers, the error the
+    PACS ended it with, None for unreadable answers alone, which are counted).
+
+    Raises :class:`.find.SearchCutShort`'s refusal when the PACS stopped the C-FIND with
+    0xFE00 we did not ask for: a partial list is never sent (PS3.4 C.4.1.1.4).
+    """
     operation = courier.find(pacs, query, raise_on_error=False)
     matches = [match async for match in operation]
     error = operation.result.error

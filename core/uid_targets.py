@@ -97,6 +97,18 @@ async def targets_for_uids(courier: Courier, pacs: PacsNode, uids: TypedUids,
     return await plan.targets()
 
 
+#: How many UIDs a sentence names before "and N more" (the rest: --json not_found_uids).
+SHOWN_UIDS = 3
+
+
+def some_uids(uids: Sequence[str], shown: int = SHOWN_UIDS) -> str:
+    """``uids`` for a sentence: all of a short list, else the first ``shown`` and "and N
+    more" (``"1.2.3, 1.2.4, 1.2.5 and 187 more"``)."""
+    if len(uids) <= shown + 1:
+        return ", ".join(uids)
+    return f"{', '.join(uids[:shown])} and {len(uids) - shown} more"
+
+
 class _Plan:
     """The look-ups of one selection, and what they found."""
 
@@ -105,6 +117,7 @@ class _Plan:
         self.courier, self.pacs, self.model, self.uids = courier, pacs, model, uids
         self.patient_root = model is QueryModel.PATIENT
         self.left_out: list[str] = []
+        self.not_found: list[str] = []  # typed UIDs the PACS does not have
         self.unreadable = 0
         self.patient_of: dict[str, str] = {}  # study UID → Patient ID (Patient Root only)
 
@@ -128,7 +141,7 @@ class _Plan:
         else:
             targets = [self._target(study) for study in studies]
         return Resolution(targets=tuple(targets), left_out=tuple(self.left_out),
-                          unreadable=self.unreadable)
+                          unreadable=self.unreadable, not_found=tuple(self.not_found))
 
     def _target(self, study: str, series: tuple[str, ...] = (),
                 images: tuple[str, ...] = ()) -> MoveTarget:
@@ -157,7 +170,7 @@ class _Plan:
     def _not_found(self, level: QueryLevel, asked: int, missing: Sequence[str]) -> None:
         """Say which UIDs the PACS does not have; raise when it has none of them."""
         one, several = NOUNS[level]
-        shown = ", ".join(missing)
+        shown = some_uids(missing)
         if len(missing) == asked:
             noun = one if asked == 1 else several
             title = (f"The {one} {shown} was not found on {self.pacs.called_aet}." if asked == 1
@@ -170,6 +183,7 @@ class _Plan:
                 "Check the UID (copy it from 'dicom-courier find' or the window), and that "
                 "this is the PACS that holds it.", peer=peer_of(self.pacs))
         found = asked - len(missing)
+        self.not_found.extend(missing)
         self.left_out.append(f"{found} of {asked} {several} found on {self.pacs.called_aet}; "
                              f"not found: {shown}.")
 

@@ -50,6 +50,7 @@ from pynetdicom.transport import AssociationSocket
 
 if TYPE_CHECKING:
     from pynetdicom import Association
+    from pynetdicom.dul import DULServiceProvider
 
     from dicom_courier.core.release import Releaser
 
@@ -142,6 +143,9 @@ class AssociationGuard:
         self._reader = _PduReader(self)
         #: Where a clean end is handed over (``core.release``); None: released in place.
         self.releaser: Releaser | None = None
+        #: Set (by ``OperationControl``) before our C-CANCEL goes out: from then on the PACS
+        #: may end the operation by asking to release (answered, A-RELEASE-RP) or aborting.
+        self.cancel_sent = False
 
     # ------------------------------------------------------------------ set-up and phases
 
@@ -174,6 +178,13 @@ class AssociationGuard:
         that did not wholly arrive before the association ended: one answer that cannot be
         read (a Pending C-FIND response without its match)."""
         return self._reader.expecting_data
+
+    @property
+    def answered(self) -> bool:
+        """The final response to our request is wholly in (or the association was handed
+        over for release): from here on it ends by release, not by our A-ABORT."""
+        return (self._reader.final_seen and not self._reader.expecting_data) or \
+            self.phase in (Phase.RELEASING, Phase.DONE)
 
     def message_received(self) -> None:
         """Runs on: the reader thread. A whole DIMSE message arrived: the idle timer restarts."""
@@ -246,7 +257,7 @@ class AssociationGuard:
             return
         dul = assoc.dul
         if dul.is_alive():
-            dul.join(join_timeout)
+            _stop_reader_when_closed(dul, join_timeout)
         if dul.is_alive():  # never seen; belt and braces for a reader we cannot reach
             log.warning("pynetdicom's reader did not stop; closing its socket")
             dul._kill_thread = True
@@ -286,11 +297,19 @@ class AssociationGuard:
             self.trip(TRIP_ACSE, f"no answer to the association request within {acse:g} s")
         elif phase is Phase.RUNNING and now - last >= limits.idle:
             self.trip(TRIP_IDLE, f"no complete response within {limits.idle:g} s")
-        elif phase is Phase.RELEASING and now - since >= min(acse, RELEASE_LIMIT):
+        elif phase is Phase.RELEASING and now - since >= min(acse, RELEASE_LIMIT) and \
+                not self._connection_closed():  # closed: released (or dropped) already
             self.trip(TRIP_RELEASE, "no answer to the release request within "
                                     f"{min(acse, RELEASE_LIMIT):g} s")
         elif phase in (Phase.NEGOTIATING, Phase.RUNNING, Phase.RELEASING):
             self._check_reader()
+
+    def _connection_closed(self) -> bool:
+        """pynetdicom's state machine is back in Sta1: nothing can be sent or come any more
+        (the release completed while no release thread waited for it yet, or the PACS
+        closed the connection)."""
+        assoc = self.assoc
+        return assoc is not None and assoc.dul.state_machine.current_state == "Sta1"
 
     def _check_reader(self) -> None:
         """Notice a reader that died, or that pynetdicom aborted after an invalid PDU.
@@ -304,10 +323,30 @@ class AssociationGuard:
         state = dul.state_machine.current_state
         if not dul.is_alive() and state != "Sta1":
             self.trip(TRIP_PROTOCOL, "data that stopped pynetdicom's reader")
+        elif state == "Sta8" and self.phase is Phase.RUNNING and self.cancel_sent and \
+                not self._reader.final_seen:
+            self._answer_release_after_cancel()
         elif state == "Sta13" and self.peer_abort is None and not assoc._sent_release:
             # Sta13 after our A-RELEASE-RP (the PACS released first, PS3.8 9.2 AR-4) is a
             # normal end; without a release of ours it follows an invalid PDU (AA-8).
             self.trip(TRIP_PROTOCOL, "a PDU that is not valid DICOM")
+
+    def _answer_release_after_cancel(self) -> None:
+        """The PACS asked to release after our C-CANCEL, without a final response: it ends
+        the operation that way. Answer it as pynetdicom's reactor would (A-RELEASE-RP, PS3.8
+        9.2 AR-4; the reactor is paused while a request is answered), then wake the worker,
+        which finds the association released (nothing to abort).
+
+        Runs on: the watchdog thread.
+        """
+        assoc = self.assoc
+        if assoc is None or not assoc.acse.is_release_requested():  # takes the indication
+            return
+        log.info("the PACS asked to release after our C-CANCEL; answering it")
+        assoc.acse.send_release(is_response=True)
+        assoc.is_released = True
+        assoc.is_established = False
+        assoc.dimse.msg_queue.put((None, None))
 
     # ------------------------------------------------------------------ what the reader saw
 
@@ -344,6 +383,11 @@ class _PduReader:
         """A command announced a data set whose last fragment has not arrived."""
         return self._expect_data
 
+    @property
+    def final_seen(self) -> bool:
+        """A final (not Pending) response to our request came in."""
+        return self._final_seen
+
     def feed(self, nr_bytes: int, data: bytes | bytearray) -> None:
         guard = self._guard
         if self._expect is None:
@@ -375,7 +419,8 @@ class _PduReader:
             guard.trip(TRIP_PROTOCOL,
                        f"an {_PDU_NAMES[pdu_type]} PDU announcing {length} bytes")
         elif pdu_type not in _EXPECTED_PDUS.get(phase, _KNOWN_PDU_TYPES) and not (
-                pdu_type == 0x05 and self._final_seen):  # a release right after the answer
+                pdu_type == 0x05 and (self._final_seen or guard.cancel_sent)):
+            # A release right after the answer, or in reply to our C-CANCEL, is an end.
             guard.trip(TRIP_PROTOCOL, f"an {_PDU_NAMES[pdu_type]} PDU while {_DOING[phase]}")
 
     def _count_fragments(self, body: bytes) -> None:
@@ -533,6 +578,21 @@ def _command_fields(command: bytes) -> dict[int, int] | None:
             fields[element] = struct.unpack_from("<H", command, pos + 8)[0]
         pos += 8 + length
     return fields
+
+
+def _stop_reader_when_closed(dul: DULServiceProvider, limit: float) -> None:
+    """Wait up to ``limit`` seconds for pynetdicom's reader to reach Sta1 (the connection
+    closed: released, aborted or dropped), then stop it as ``DULServiceProvider.stop_dul``
+    does. pynetdicom's reader does not stop by itself in Sta1; an association whose end
+    nobody ``kill()``-ed (a release we waited for ourselves) would hold ``join`` to ``limit``.
+    """
+    end = time.monotonic() + limit
+    while dul.is_alive() and time.monotonic() < end:
+        if dul.state_machine.current_state == "Sta1":
+            dul._kill_thread = True
+            dul.join(max(0.0, end - time.monotonic()))
+            return
+        time.sleep(0.005)
 
 
 def _send_bounded(raw: socket.socket, data: bytes, limit: float) -> bool:

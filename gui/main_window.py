@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
                                on_store_error=self._on_store_error)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._search: FindOperation | None = None
+        self._search_cancelling = False  # Esc pressed; the PACS has not ended the search yet
         # The Q/R model each PACS accepted (Study or Patient Root), learned by searches.
         self.model_memory = ModelMemory()
         self._recent_sends: dict[tuple[str, str, str], float] = {}
@@ -340,12 +341,13 @@ class MainWindow(QMainWindow):
         if pacs is None:
             return
         if self._search is not None:
-            self._search.cancel()
+            self._search.cancel()  # its late rows never reach the grid (see below)
         limit = self.settings.result_limit
         query = FindQuery(QueryLevel.STUDY, self.model_memory.model_for(pacs), keys)
         operation = self.courier.find(pacs, query, limit=limit, raise_on_error=False,
                                       other_models=self.model_memory.others(pacs))
         self._search = operation
+        self._search_cancelling = False
         self.results_model.clear()
         self.truncated_label.hide()
         self.cancel_search_action.setEnabled(True)
@@ -353,14 +355,20 @@ class MainWindow(QMainWindow):
         try:
             async for batch in operation.batches():
                 for start in range(0, len(batch), 200):
+                    if self._search is not operation:
+                        break  # a newer search owns the grid: this one's rows are dropped
                     self.results_model.append_matches(batch[start:start + 200])
                     await asyncio.sleep(0)  # let the window paint between batches
             result = operation.result
             self.model_memory.learn(pacs, result.model)
         finally:
-            if self._search is operation:
+            replaced = self._search is not operation
+            if not replaced:
                 self._search = None
+                self._search_cancelling = False
                 self.cancel_search_action.setEnabled(False)
+        if replaced:
+            return  # the grid, the count and the labels belong to the newer search
         if result.error is not None:
             shown = self.results_model.rowCount()
             title = result.error.title
@@ -385,7 +393,8 @@ class MainWindow(QMainWindow):
     def cancel_search(self) -> None:
         if self._search is not None:
             self._search.cancel()
-            self.count_label.setText("Cancelling the search…")
+            self._search_cancelling = True
+            self._update_count()
 
     def _update_count(self, *args: object) -> None:
         shown, total = self.results_proxy.rowCount(), self.results_model.rowCount()
@@ -394,9 +403,12 @@ class MainWindow(QMainWindow):
         answers = self.results_model.answer_count
         note = answers.note()
         if note is not None:  # the PACS named the same study in several rows (one per image)
+            distinct = f"{answers.distinct} distinct {noun_of(QueryLevel.STUDY, answers.distinct)}"
             text = (f"{note} (the PACS sent the same study more than once; each is sent once)"
-                    if shown == total else f"{shown} of {total} answers shown "
-                    f"({answers.distinct} distinct {noun_of(QueryLevel.STUDY, answers.distinct)})")
+                    if shown == total else f"{shown} of {total} answers shown; all {total} "
+                    f"name {distinct}")
+        if self._search_cancelling:  # rows may still arrive until the PACS confirms
+            text = f"Cancelling the search… ({text} so far)"
         self.count_label.setText(text)
 
     def _on_selection_count(self, count: int) -> None:

@@ -12,12 +12,13 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.arguments import undecodable_argument
 from dicom_courier.core.cli.interrupt import ctrl_c_cancels_all
-from dicom_courier.core.cli.move_cmd import MoveRunner
+from dicom_courier.core.cli.move_cmd import MoveRunner, json_summary_without_moves
 from dicom_courier.core.cli.pacs_answers import (
     move_exit_code,
     nothing_to_send,
@@ -49,6 +50,7 @@ from dicom_courier.core.nodes import DEFAULT_MAX_MESSAGE_MB, PacsNode
 from dicom_courier.core.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
+    Priority,
     QueryLevel,
     QueryModel,
     check_level_in_model,
@@ -182,6 +184,11 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
         if limit is not None and result.count >= limit:
             note += f" (stopped at --limit {limit}; there may be more)"
         stdout.print(literal(note))
+    elif answers.repeated:  # csv/json: stdout stays pure data; the note goes to stderr
+        stderr.print(literal(f"{answers.note()}" + (
+            f" (each {noun(level, 1)} shown once: --distinct)" if args.distinct else
+            f" (the PACS sent the same {noun(level, 1)} more than once; --distinct shows each "
+            "once)")))
     return EXIT_OK
 
 
@@ -224,6 +231,23 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
     destination = _destination(pacs, args)
     priority = options.priority_from(args.priority)
     _, model = _level_and_model(args)
+    started = time.monotonic()
+    runner: list[MoveRunner] = []  # set once the moves start (it prints its own summary)
+    try:
+        return await _move_with(courier, pacs, args, destination, priority, model, runner)
+    except InvalidInput:
+        raise  # a usage error: one line, exit 2, no JSON
+    except CourierError as exc:  # --json: scripts still get their summary line (README)
+        if args.json and not (runner and runner[0].reported):
+            json_summary_without_moves("failed", exc.title, type(exc).__name__, destination,
+                                       time.monotonic() - started)
+        raise
+
+
+async def _move_with(courier: Courier, pacs: PacsNode, args: argparse.Namespace,
+                     destination: str, priority: Priority, model: QueryModel,
+                     runner_out: list[MoveRunner]) -> int:
+    started = time.monotonic()
     with ctrl_c_cancels_all(courier) as interrupt:  # C-CANCEL, then A-ABORT after the grace
         try:
             resolution = await _move_targets(courier, pacs, args)
@@ -233,6 +257,10 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
             resolution = None
     if interrupt.pressed:  # a look-up cut short is never sent, not even in part
         stderr.print(literal("cancelled while looking up what to send: nothing was sent"))
+        if args.json:
+            json_summary_without_moves("cancelled", "Cancelled while looking up what to "
+                                       "send: nothing was sent.", "Cancelled", destination,
+                                       time.monotonic() - started)
         return EXIT_CANCELLED
     assert resolution is not None
     if not resolution.targets:
@@ -242,7 +270,9 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
 
     with recorded_sends(args.config_dir) as recorder:  # refuses if sends cannot be recorded
         runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
-                            as_json=args.json, recorder=recorder)
+                            as_json=args.json, recorder=recorder,
+                            typed_patient_id=check_patient_id(args.patient_id))
+        runner_out.append(runner)
         return move_exit_code(resolution, await runner.run(resolution.targets))
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
@@ -23,10 +24,16 @@ from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
 from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
 from dicom_courier.core.distinct import distinct_targets
 from dicom_courier.core.engine import Courier
+from dicom_courier.core.errors import CourierError, NothingMatched
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.outcome import UNCONFIRMED_CANCEL, overall_outcome, summary_phrase
+from dicom_courier.core.outcome import (
+    UNCONFIRMED_CANCEL,
+    failed_moves_note,
+    overall_outcome,
+    summary_phrase,
+)
 from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
 from dicom_courier.core.safe_text import json_text
 
@@ -77,18 +84,22 @@ class MoveRunner:
 
     def __init__(self, courier: Courier, pacs: PacsNode, destination: str, *,
                  model: QueryModel, priority: Priority, as_json: bool,
-                 recorder: SendRecorder | None = None) -> None:
+                 recorder: SendRecorder | None = None,
+                 typed_patient_id: str | None = None) -> None:
         self.courier, self.pacs, self.destination = courier, pacs, destination
+        self.typed_patient_id = typed_patient_id  # --patient-id: the person's own input
         self.model, self.priority, self.as_json = model, priority, as_json
         self.recorder = recorder  # every send is a job row, as in the window (send_record)
         self.cancelled = False
         self.current: MoveOperation | None = None
+        self.reported = False  # True once the summary is printed
 
     def _cancel(self) -> None:
         self.cancelled = True
         if self.current is not None:
-            stderr.print("Cancelling: C-CANCEL sent, waiting for the PACS to confirm "
-                         "(Ctrl-C again to abort now)…")
+            stderr.print(literal(  # the same words as find (core.cli.interrupt)
+                f"Cancelling: C-CANCEL sent, waiting up to {self.courier.cancel_grace:g} s "
+                "for the PACS to confirm (Ctrl-C again to abort now)…"))
             self.current.cancel()
 
     def _abort(self) -> None:
@@ -144,7 +155,7 @@ class MoveRunner:
         async for event in operation:
             progress.update(task, total=event.total, completed=event.sent,
                             detail=_detail(event))
-        result = operation.result
+        result = self._explained(operation.result)
         progress.update(task, **_final_bar(result))
         return result
 
@@ -156,10 +167,28 @@ class MoveRunner:
                         "failed": event.failed, "warning": event.warning, "total": event.total,
                         "status": f"0x{event.status:04X}", "elapsed_s": round(event.elapsed, 3),
                         "is_final": event.is_final})  # the outcome is in the result line
-        result = operation.result
+        result = self._explained(operation.result)
         _json_line({"event": "result", "study_uid": target.study_uid,
                     "series_uids": list(target.series_uids), **result.summary()})
         return result
+
+    def _explained(self, result: MoveResult) -> MoveResult:
+        """A move that matched nothing, asked with a Patient ID the person typed: the error
+        says that nothing was found under that Patient ID (shown on their terminal, never
+        logged), since a wrong Patient ID is the likeliest cause."""
+        error = result.error
+        if self.typed_patient_id is None or not isinstance(error, NothingMatched):
+            return result
+        pacs = self.pacs.called_aet
+        return replace(result, error=NothingMatched(
+            f"{pacs} found nothing to send for the Patient ID given (--patient-id).",
+            f"{pacs} answered the move (Patient Root model) with zero images: it holds "
+            f"nothing of this request under the Patient ID \"{self.typed_patient_id}\". "
+            "The Patient ID may not be this study's, the study may have been deleted, or the "
+            "UID is wrong.",
+            "Check the Patient ID, or leave --patient-id out: Courier then looks it up from "
+            "the study.", peer=error.peer, status=error.status, comment=error.comment,
+            details=error.extra_details))
 
     def _report(self, results: Sequence[MoveResult], not_started: int, duration: float) -> None:
         known = all(r.counts_reported for r in results)
@@ -168,24 +197,54 @@ class MoveRunner:
         total = (sum(r.total for r in results if r.total is not None)
                  if all(r.total is not None for r in results) else None)
         worst = _worst(results, self.cancelled, not_started)
+        self.reported = True
         if self.as_json:
             summary: dict[str, Any] = {"event": "summary", "total": total, **totals,
                                        "outcome": worst, "status": worst,
                                        "duration_s": round(duration, 3),
                                        "moves": len(results), "not_started": not_started,
                                        "destination": self.destination}
-            errors = [r.error.title for r in results if r.error is not None]
+            errors = [error.title + (f" ({count} moves)" if count > 1 else "")
+                      for error, count in _distinct_errors(results)]
             if errors:
-                summary["error"] = errors[0] if len(errors) == 1 else "; ".join(errors)
+                summary["error"] = "; ".join(errors)
             _json_line(summary)
             return
-        for result in results:
-            if result.error is not None and result.outcome is not MoveOutcome.CANCELLED:
-                print_error(result.error)
+        for error, count in _distinct_errors(results, skip_cancelled=True):
+            print_error(error)  # an identical error of several moves is printed once
+            if count > 1:
+                stderr.print(literal(f"({count} moves)"))
         line = _summary_line(results, worst, f"sent to {self.destination}", duration)
         if not_started:
             line += f"; {not_started} not started (cancelled)"
         stderr.print(literal(line))
+
+
+def json_summary_without_moves(outcome: str, error: str, error_type: str, destination: str,
+                               duration: float) -> None:
+    """``move --json``: the summary line (README's contract) of a command that ended before
+    any move (a look-up refused, cancelled or finding nothing; sends that cannot be
+    recorded): ``outcome`` ("failed"/"cancelled"), ``error`` (its title), no counts."""
+    _json_line({"event": "summary", "total": None, "completed": None, "failed": None,
+                "warning": None, "outcome": outcome, "status": outcome,
+                "duration_s": round(duration, 3), "moves": 0, "not_started": 0,
+                "destination": destination, "error": error, "error_type": error_type})
+
+
+def _distinct_errors(results: Sequence[MoveResult], *, skip_cancelled: bool = False
+                     ) -> list[tuple[CourierError, int]]:
+    """Each distinct error of ``results`` (same class, words and details) with the number of
+    moves that ended with it, in order of first appearance."""
+    seen: dict[tuple[object, ...], tuple[CourierError, int]] = {}
+    for result in results:
+        error = result.error
+        if error is None or (skip_cancelled and result.outcome is MoveOutcome.CANCELLED):
+            continue
+        key = (type(error), error.title, error.explanation, error.action,
+               tuple(error.details.items()))
+        first, count = seen.get(key, (error, 0))
+        seen[key] = (first, count + 1)
+    return list(seen.values())
 
 
 def _worst(results: Sequence[MoveResult], cancelled: bool, not_started: int = 0) -> str:
@@ -206,9 +265,15 @@ def _summary_line(results: Sequence[MoveResult], worst: str, where: str,
             return (f"{head}: {failed} failed; the PACS did not say how many{of} images "
                     f"arrived ({len(results)} move(s) {where}), in {duration:.1f} s")
         why = f" ({'; '.join(notes)})" if notes else ""
+        unsent = sum(1 for r in results if not r.request_sent)  # never reached the PACS
+        if results and unsent == len(results):
+            return (f"{head}: {unsent} move(s) not sent: the PACS got no move request{why}; "
+                    f"no image was sent, in {duration:.1f} s")
         if head == "failed" and not any(r.sent for r in results):
             why += "; no image is known to have arrived"
-        return f"{head}: {len(results)} move(s) {where}{why}, in {duration:.1f} s"
+        moves = f"{len(results) - unsent} move(s) {where}" + (
+            f", {unsent} not sent (the PACS got no move request)" if unsent else "")
+        return f"{head}: {moves}{why}, in {duration:.1f} s"
     sent = sum(r.sent for r in results)
     failed = sum(r.failed for r in results)
     warning = sum(r.warning for r in results)
@@ -226,6 +291,9 @@ def _summary_line(results: Sequence[MoveResult], worst: str, where: str,
         more = f"{rest} more" if rest > 0 and all(r.total is not None for r in unconfirmed) \
             else "more"
         text += f"; {more} may still arrive ({UNCONFIRMED_CANCEL})"
+    failed_moves = failed_moves_note(results)  # "partial: 23 of 23 … ; 1 of 2 moves failed"
+    if failed_moves:
+        text += f"; {failed_moves}"
     notes = sorted({r.note for r in results if r.note})
     if notes:
         text += f" ({'; '.join(notes)})"

@@ -55,7 +55,9 @@ def report_resolution(resolution: Resolution, *, as_json: bool) -> None:
         if warnings or resolution.incomplete or resolution.repeated:
             sys.stdout.write(json_text({
                 "event": "resolved", "targets": len(resolution.targets),
-                "left_out": len(resolution.left_out),
+                "left_out": len(resolution.left_out),  # sentences (kept for scripts)
+                "not_found": len(resolution.not_found),  # typed UIDs not on the PACS
+                "not_found_uids": list(resolution.not_found),
                 "unreadable_answers": resolution.unreadable,
                 "repeated_answers": resolution.repeated,
                 "warnings": list(warnings)}) + "\n")

@@ -18,7 +18,8 @@ EXIT_CODES_HELP = """exit codes:
   0  everything completed (also when some images arrived with warnings)
   1  failed (the message says what happened and what to do)
   2  usage error (a bad argument or value)
-  3  partly completed (some images failed)
+  3  partly completed (some images failed, some answers of the PACS could not be read,
+     or some typed UIDs are not on the PACS); the rest was printed or sent
   4  cancelled (Ctrl-C)"""
 
 

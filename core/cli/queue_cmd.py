@@ -395,8 +395,11 @@ def _plan(store: JobStore, job: StoredJob, args: argparse.Namespace) -> _Planned
                         from_pacs=True)  # UIDs as accepted when the send was first queued
     patient, _, study = job.label.partition(" — ")
     return _Planned(stored=job, pacs=_pacs_for(store, job, args),
+                    # Study Root first; Patient Root too, for a PACS that offers only it
+                    # (the engine looks a missing Patient ID up first: core.patient_lookup)
                     request=MoveRequest(target=target, destination=job.destination,
-                                        model=QueryModel.STUDY, priority=priority),
+                                        model=QueryModel.STUDY, priority=priority,
+                                        other_models=(QueryModel.PATIENT,)),
                     label=JobLabel(patient=patient, study=study))
 
 

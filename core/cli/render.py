@@ -63,7 +63,7 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
         writer.writerow([csv_cell(c) for c in columns])
         for m in matches:
             writer.writerow([csv_cell(m.get(c)) for c in columns])
-    else:  # literal cells, controls escaped, long values cut (a 64 MB value prints at once)
+    elif columns:  # literal cells, controls escaped, long values cut (64 MB prints at once)
         table = Table(show_lines=False, header_style="bold")
         for column in columns:
             if column.endswith("UID"):  # kept whole, so it can be copied into 'move --study'

@@ -111,13 +111,14 @@ def test_move_asked_in_the_model_the_pacs_accepted(rig: Any) -> None:
                            "StudyInstanceUID": S.study_uid}]
 
 
-def test_without_the_patient_id_patient_root_is_not_proposed(rig: Any) -> None:
+def test_without_the_patient_id_patient_root_is_used_after_a_look_up(rig: Any) -> None:
+    # review J: the Patient ID is looked up first (tests/core/test_patient_id_first.py); the
+    # old engine did not propose Patient Root and advised "--model patient" to the window
     node, pacs, ws = rig(frozenset({"patient"}))
     target = MoveTarget(study_uid=S.study_uid, from_pacs=True)  # no Patient ID known
     result = _move(node, MoveRequest(target, "WORKSTATION", other_models=(PATIENT,)))
-    assert result.outcome is not MoveOutcome.COMPLETED and ws.received_count == 0
-    assert isinstance(result.error, NotSupported)
-    assert "Try the Patient Root model (command line: --model patient)" in result.error.action
+    assert result.outcome is MoveOutcome.COMPLETED and ws.received_count == 4
+    assert [m["PatientID"] for m in pacs.moves] == ["PQ1"]
 
 
 @pytest.mark.parametrize(("asked", "others", "proposed", "advice"), [

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dicom_courier.core.cli.main import run
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.status import failure_for_status
-from tests.fakes.quirky import QuirkyPacs
+from tests.fakes.quirky_cli import CliRun, quirky_cli
 
 A = StudySpec(key="uidreq-a", patient_name="DOE^A", patient_id="PA1", series_count=2,
               instances_per_series=3)
@@ -30,41 +27,14 @@ MISSING_2 = "1.2.826.0.1.3680043.9.7777.2"
 IMAGES = [A.sop_uid(0, i) for i in range(3)]
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    pacs: QuirkyPacs
-    ws: Workstation
-
-    @property
-    def arrived(self) -> set[str]:
-        return self.ws.received_uids()
+Run = CliRun
 
 
 @pytest.fixture
 def move(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
-    """``move(quirks, *argv)``: one CLI move against a fresh QuirkyPacs; returns a Run."""
-    stack: list[Any] = []
-
-    def go(quirks: dict[str, Any], *argv: str) -> Run:
-        ws = Workstation(tmp_path / f"ws{len(stack)}")
-        pacs = QuirkyPacs([A, B], **quirks)
-        ws.__enter__()
-        stack.append(ws)
-        pacs.__enter__()
-        stack.append(pacs)
-        pacs.add_destination("WORKSTATION", "127.0.0.1", ws.port)
-        code = run(["--config-dir", str(tmp_path / "cfg"), "move", "--host", "127.0.0.1",
-                    "--port", str(pacs.port), "--aet", "QUIRKY", "--dest", "WORKSTATION",
-                    *argv])
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err, pacs, ws)
-
-    yield go
-    for item in reversed(stack):
-        item.__exit__(None, None, None)
+    """``move(quirks, *argv)``: one CLI move against a fresh QuirkyPacs; returns a CliRun."""
+    with quirky_cli(tmp_path, capsys, [A, B]) as go:
+        yield lambda quirks, *argv: go(quirks, "move", *argv)
 
 
 def _image_args(images: list[str], *, study: bool = False) -> list[str]:
@@ -90,7 +60,7 @@ def test_several_images_arrive_once_without_uid_lists(
     assert all("\\" not in m.get("SOPInstanceUID", "") for m in result.pacs.moves)
     assert all(m["StudyInstanceUID"] == A.study_uid for m in result.pacs.moves)
     assert "Nothing matched" not in result.err
-    assert "on its own" in caplog.text  # the fallback is said in the verbose log
+    assert "one by one" in caplog.text  # the fallback is said in the verbose log
 
 
 def test_several_images_use_one_list_move_where_lists_work(move: Any) -> None:

@@ -12,6 +12,11 @@ destination) plus the habits seen in the field:
   unique key, single-valued; otherwise 0xA900 (PS3.4 C.4.1.2.2.1 hierarchical search).
 - ``hierarchical_moves``: only C-MOVE requests must carry every upper unique key (PS3.4
   C.4.2.2.1, retrieve without relational negotiation); C-FIND matches relationally.
+- ``ignores_upper_keys``: a SERIES or IMAGE C-FIND does not match on attributes of the levels
+  above it other than their unique keys (matching them there is relational search, PS3.4
+  C.4.1.2.2.2, which dcmqrscp does not do): ``--level SERIES -k PatientID=P12`` answers every
+  series, naming other patients. ``ignored_keys``: keywords never matched on, at any level
+  (returned with the record's own value).
 - ``models``: the Q/R information models offered (``{"patient"}``: Patient Root only).
 - ``ignore_cancel``: keeps answering after C-CANCEL; ``pace`` seconds between C-FIND answers.
   ``finds_cancelled`` counts the C-FINDs that saw a C-CANCEL (either way).
@@ -55,6 +60,13 @@ _MODELS = {
     "study": (StudyRootQueryRetrieveInformationModelFind,
               StudyRootQueryRetrieveInformationModelMove),
 }
+#: Attributes of the levels above SERIES / IMAGE that are not unique keys.
+_UPPER_ATTRIBUTES = {
+    "STUDY": ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+              "StudyTime", "AccessionNumber", "StudyDescription", "ReferringPhysicianName",
+              "StudyID", "ModalitiesInStudy"),
+    "SERIES": ("Modality", "SeriesNumber", "SeriesDescription"),
+}
 _PATIENT_ROOT = (PatientRootQueryRetrieveInformationModelFind,
                  PatientRootQueryRetrieveInformationModelMove)
 
@@ -72,12 +84,15 @@ class QuirkyPacs(DemoPacs):
                  rows_per_image: bool = False, uid_lists: str | None = None,
                  hierarchical: bool = False, models: frozenset[str] = frozenset(
                      {"patient", "study"}), ignore_cancel: bool = False,
-                 pace: float = 0.0, hierarchical_moves: bool = False) -> None:
+                 pace: float = 0.0, hierarchical_moves: bool = False,
+                 ignores_upper_keys: bool = False,
+                 ignored_keys: frozenset[str] = frozenset()) -> None:
         super().__init__(studies, ae_title=ae_title, destinations=destinations)
         self.rows_per_image, self.uid_lists, self.hierarchical = \
             rows_per_image, uid_lists, hierarchical
         self.models, self.ignore_cancel, self.pace = models, ignore_cancel, pace
         self.hierarchical_moves = hierarchical_moves
+        self.ignores_upper_keys, self.ignored_keys = ignores_upper_keys, ignored_keys
         self._records_lock = threading.Lock()
         self.finds: list[dict[str, str]] = []
         self.moves: list[dict[str, str]] = []
@@ -132,6 +147,27 @@ class QuirkyPacs(DemoPacs):
                 elem.value = "9.9.9.9.9"
         return copy
 
+    def _without_upper_keys(self, identifier: Dataset, level: str,
+                            patient_root: bool) -> Dataset:
+        """The identifier without the matching values of ``ignored_keys`` and (with
+        ``ignores_upper_keys``) of upper-level attributes that are not unique keys: they are
+        then only returned."""
+        ignored = set(self.ignored_keys)
+        if self.ignores_upper_keys and level in ("SERIES", "IMAGE"):
+            ignored |= set(_UPPER_ATTRIBUTES["STUDY"]) - ({"PatientID"} if patient_root
+                                                          else set())
+        if self.ignores_upper_keys and level == "IMAGE":
+            ignored |= set(_UPPER_ATTRIBUTES["SERIES"])
+        if not ignored:
+            return identifier
+        copy = Dataset()
+        for elem in identifier:
+            if elem.keyword in ignored:
+                copy.add_new(elem.tag, elem.VR, None)
+            else:
+                copy.add(elem)
+        return copy
+
     def _on_quirky_find(self, event: Event, scp: BackgroundScp) -> Iterator[tuple[int, Any]]:
         identifier = event.identifier
         with self._records_lock:
@@ -141,7 +177,8 @@ class QuirkyPacs(DemoPacs):
             yield refusal, None
             return
         level = str(identifier.QueryRetrieveLevel).strip().upper()
-        query = self._literal(identifier)
+        query = self._without_upper_keys(self._literal(identifier), level,
+                                         event.request.AffectedSOPClassUID in _PATIENT_ROOT)
         cancelled = False
         for record in self._catalogue.records[level]:
             if not matches(record, query):
@@ -153,10 +190,10 @@ class QuirkyPacs(DemoPacs):
             for _ in range(copies):
                 if scp.end_if_over(event):
                     return
-                if not cancelled and event.is_cancelled:
+                if not cancelled and event.is_cancelled:  # True once only: latch it
+                    cancelled = True
                     with self._records_lock:
                         self.finds_cancelled += 1
-                cancelled = cancelled or event.is_cancelled
                 if cancelled and not self.ignore_cancel:
                     yield CANCEL, None
                     return

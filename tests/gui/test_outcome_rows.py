@@ -57,8 +57,9 @@ EXPECTED = {
     "0x0000 counting failures but not completed":
         ("partial: 1 failed; the PACS did not say how many of 3 arrived", "0/3"),
     "cancel answered with A-ABORT from the PACS's application":
-        ("cancelled: 2 of 10 sent, 8 not sent", "2/10"),
-    "cancel answered by closing the connection": ("cancelled: 2 of 10 sent, 8 not sent", "2/10"),
+        ("cancelled: 2 of 10 sent; 8 more may still arrive", "2/10"),
+    "cancel answered by closing the connection":
+        ("cancelled: 2 of 10 sent; 8 more may still arrive", "2/10"),
     "unasked 0xFE00 after every image arrived":
         ("completed (the PACS reported a cancel after every image arrived)", "3/3"),
     "cancel answered with a failure status, nothing sent":

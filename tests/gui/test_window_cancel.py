@@ -110,3 +110,35 @@ def test_closing_the_series_dialog_cancels_its_search_within_the_grace(
     assert cancels == 1  # C-CANCEL first, then A-ABORT after the grace
     assert dialog.status.text().startswith("Search cancelled after")
     assert dialog.table.rowCount() == 0
+
+
+@pytest.mark.parametrize("escape_first", [True, False], ids=["Esc, then search", "search again"])
+def test_a_replaced_search_never_puts_its_rows_in_the_new_grid(
+        qtbot: QtBot, tmp_path: Path, run_async: Any, ignoring_pacs: QuirkyPacs,
+        escape_first: bool) -> None:
+    """Seen: Esc (or Return again) while a search ran on a PACS that ignores C-CANCEL, then a
+    new search: the old search's rows (other patients) kept arriving into the new grid for
+    the grace period, and Ctrl+A, Send would have sent them."""
+    win = _window(qtbot, tmp_path, ignoring_pacs)
+    field = win.form.fields["queryPatientId"]
+
+    async def scenario() -> None:
+        QTest.keyClicks(field, "ESC*")
+        QTest.keyClick(field, Qt.Key.Key_Return)
+        await until(lambda: win.results_model.rowCount() >= 5)
+        if escape_first:
+            QTest.keyClick(win.results_view, Qt.Key.Key_Escape)
+        field.clear()
+        QTest.keyClicks(field, "ESC377")
+        QTest.keyClick(field, Qt.Key.Key_Return)
+        await until(lambda: win._search is None and ignoring_pacs.finds_cancelled == 1
+                    and len(ignoring_pacs.finds) == 2, within=GRACE + 15)
+        await asyncio.sleep(GRACE + 0.5)  # the old search's grace is over, it has ended
+
+    run_async(scenario())
+    run_async(win.shutdown())
+    rows = [win.results_model.match_at(r).get("PatientID")
+            for r in range(win.results_model.rowCount())]
+    assert rows == ["ESC377"]
+    assert win.count_label.text() == "1 study"
+    assert not win.truncated_label.isVisible()

@@ -90,7 +90,7 @@ def test_two_studies_of_many_rows_count_as_two(window: Any, rig: Any, run_async:
     run_async(window.search({"PatientID": "P*"}))
     assert window.count_label.text().startswith("29 answers, 2 distinct studies")
     window.filter_edit.setText("knee")  # 6 rows of the MR study shown
-    assert window.count_label.text() == "6 of 29 answers shown (2 distinct studies)"
+    assert window.count_label.text() == "6 of 29 answers shown; all 29 name 2 distinct studies"
     window.filter_edit.clear()
     window.results_view.selectAll()
     window.send_selection()
