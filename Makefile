@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-cli test lint bench clean
+.PHONY: demo demo-cli test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,16 @@ demo-cli: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
+# ruff on the whole tree, then strict mypy on the engine (core/, as dicom_courier.core).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python .ci/typecheck.py
+
+typecheck: $(STAMP)
+	$(BIN)/python .ci/typecheck.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build/mypy-tree build/mypy-cache

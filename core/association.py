@@ -157,8 +157,9 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
             observed.rejection = event.pdu
 
-    handlers = [*NODELAY_HANDLERS, *RELEASE_COLLISION_HANDLERS, (evt.EVT_CONN_OPEN, on_open),
-                (evt.EVT_PDU_RECV, on_pdu)]
+    handlers: list[evt.EventHandlerType] = [
+        *NODELAY_HANDLERS, *RELEASE_COLLISION_HANDLERS, (evt.EVT_CONN_OPEN, on_open),
+        (evt.EVT_PDU_RECV, on_pdu)]
     started = time.monotonic()
     try:
         assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Unpack
 
 from dicom_courier.core.association import (
     ABORT_DEADLINE,
@@ -39,6 +40,7 @@ from dicom_courier.core.errors import (
     ConnectionFailed,
     CourierError,
     DimseFailure,
+    ErrorContext,
     MoveDestinationUnknown,
     NothingMatched,
     Peer,
@@ -84,11 +86,18 @@ class DestinationFault(DimseFailure):
 
     diagnosis = "undecided"
 
-    def __init__(self, *args: object, destination: str, echo: DestinationEcho,
-                 **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, title: str, explanation: str, action: str, *, destination: str,
+                 echo: DestinationEcho, **context: Unpack[ErrorContext]) -> None:
+        super().__init__(title, explanation, action, **context)
         self.destination = destination
         self.echo = echo
+
+
+class _VerdictContext(ErrorContext):
+    """What every verdict of :func:`verdict_for` takes by keyword."""
+
+    destination: str
+    echo: DestinationEcho
 
 
 class DestinationDown(DestinationFault):
@@ -367,8 +376,8 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
         "PACS implementation (class UID, version name)":
             " / ".join(part or "(none)" for part in implementation),
     })
-    common = {"peer": peer, "status": code, "comment": result.error_comment,
-              "details": details, "destination": dest, "echo": found}
+    common: _VerdictContext = {"peer": peer, "status": code, "comment": result.error_comment,
+                               "details": details, "destination": dest, "echo": found}
 
     if code == 0xA801 and family in _A801_ONLY_WHEN_UNLISTED:
         # dcmqrscp (and Orthanc, which may announce DCMTK) answer 0xA801 only for an AE title
@@ -392,7 +401,7 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
             + (f", and {dest} does not answer at {where} either." if found.reach is Reach.SILENT
                else "."),
             why, todo + " Trying again without that change fails the same way.",
-            **common)  # type: ignore[arg-type]
+            **common)
         unknown.extra_details["Diagnosis"] = unknown.diagnosis
         return unknown
 
@@ -408,14 +417,14 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
         else:
             why = f"{said} We then called {dest} ourselves: {found.finding}."
             more = ""
-        verdict = DestinationDown(
+        verdict: DestinationFault = DestinationDown(
             f"{dest} did not answer at {where} — is it running, and can the PACS reach it?",
             why + f" So {dest} is most likely switched off, not listening on port {port}, or "
             "out of reach (network, firewall); nothing points at the PACS itself.",
             f"Start {dest} (or its DICOM receiver) and check that it listens on port {port} "
             f"at {host}, and that {pacs} may connect to it (firewall). Queued sends are tried "
             f"again automatically, with growing waits.{more}",
-            **common)  # type: ignore[arg-type]
+            **common)
         verdict.extra_details["Diagnosis"] = verdict.diagnosis
         return verdict
 
@@ -434,7 +443,7 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
             f"On the PACS, add {dest} with its host and port to the list of known DICOM "
             f"nodes ({where_list}), or pick a destination the PACS already knows. Trying "
             "again without that change fails the same way.",
-            **common)  # type: ignore[arg-type]
+            **common)
         verdict.extra_details["Diagnosis"] = verdict.diagnosis
         return verdict
 
@@ -480,6 +489,6 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
         f"Check {pacs}'s list of DICOM nodes for {dest} ({where_list}) and {pacs}'s log for "
         f"this send. Test it with: dicom-courier nodes test PROFILE (window: Manage PACS → "
         "Test). Queued sends try once more automatically.",
-        **common)  # type: ignore[arg-type]
+        **common)
     verdict.extra_details["Diagnosis"] = verdict.diagnosis
     return verdict

@@ -2,6 +2,11 @@
 
 The command line and the window both compose exactly one :class:`Courier`. It owns the worker
 pool (never the loop's default executor) and shuts it down in order.
+
+Every failure these calls report is a :class:`~dicom_courier.core.errors.CourierError`
+subclass; see :mod:`dicom_courier.core.errors` for when one is raised and when it is reported in
+a result instead. Times are seconds, from ``pacs.timeouts`` (``connect``, ``acse``, ``idle``
+restarting on every response, ``total`` capping the whole operation; None: no cap).
 """
 
 from __future__ import annotations
@@ -38,7 +43,33 @@ class Courier:
         self.releaser = Releaser()
 
     async def echo(self, pacs: PacsNode) -> EchoResult:
-        """C-ECHO ``pacs``; raises a :class:`~dicom_courier.core.errors.CourierError`."""
+        """Verify that ``pacs`` is there and accepts us: associate, C-ECHO, release.
+
+        Implements the Verification service (PS3.4 Annex A; C-ECHO, PS3.7 9.1.5) over one
+        association (PS3.8 7.1, 7.2). Runs on a DIMSE worker thread; awaits on the loop.
+
+        Args:
+            pacs: the PACS profile (AE titles, address, TLS, timeouts in seconds; the
+                ``total`` deadline covers connection set-up too).
+
+        Returns:
+            :class:`~dicom_courier.core.events.EchoResult`: the peer and the times taken, in
+            milliseconds (association set-up, echo round trip). Only a success returns.
+
+        Raises:
+            ConnectionFailed: no TCP connection (refused, unreachable, unknown host, the
+                ``connect`` timeout), or a failed secure connection (``tls.TlsError``).
+            AssociationRejected: A-ASSOCIATE-RJ (``CallingAeNotRecognised``,
+                ``CalledAeNotRecognised``; ``permanent`` says if retrying can help).
+            NotSupported: the PACS accepted no Verification presentation context.
+            AssociationAborted: A-ABORT, a dropped connection or no answer within ``idle``
+                (``ProtocolViolation``, ``MessageTooLarge`` for bytes we refuse).
+            DeadlineExceeded: our ``total`` deadline ended it.
+            DimseFailure: the PACS answered with a non-success status.
+            Cancelled: the operation was stopped before the PACS answered.
+            (All in :mod:`dicom_courier.core.errors`.) Cancelling the awaiting task raises
+            ``asyncio.CancelledError`` as usual and aborts a pending connection at once.
+        """
         loop = asyncio.get_running_loop()
         control = OperationControl(self.releaser)
         total = pacs.timeouts.total  # the deadline covers connection set-up, as for find/move
@@ -55,14 +86,70 @@ class Courier:
     def find(self, pacs: PacsNode, query: FindQuery, *, limit: int | None = None,
              raise_on_error: bool = True,
              other_models: tuple[QueryModel, ...] = ()) -> FindOperation:
-        """A C-FIND to iterate with ``async for``; ``limit`` cancels after that many matches;
-        ``other_models``: models the PACS may be asked in instead (see :class:`FindOperation`)."""
+        """A search (C-FIND, PS3.4 C.4.1; DIMSE PS3.7 9.1.2) on its own association.
+
+        Nothing happens until it is iterated: ``async for match in courier.find(...)`` (or
+        ``.batches()``), then read ``.result``. Iterate once; the association is made, used
+        and released on one DIMSE worker thread.
+
+        Args:
+            pacs: the PACS profile; its timeouts (seconds) bound the search.
+            query: level, Q/R model and keys (:class:`~dicom_courier.core.query.FindQuery`).
+            limit: stop after this many matches: a C-CANCEL (PS3.7 9.3.2.3), the search
+                still a success; None: all of them.
+            raise_on_error: True (the default): a failure is raised from the iteration after
+                the matches that did arrive; False: it is only in ``result.error``.
+            other_models: Q/R models the PACS may be asked in instead of ``query.model``,
+                proposed in the same association (:mod:`.model_choice`).
+
+        Returns:
+            :class:`~dicom_courier.core.find.FindOperation`: yields
+            :class:`~dicom_courier.core.query.FindMatch` (text values, never a Dataset);
+            afterwards ``result`` is a :class:`~dicom_courier.core.find.FindResult` (count,
+            final status, duration in seconds, cancelled, error, the model used).
+            ``.cancel()`` sends C-CANCEL, then A-ABORT after ``cancel_grace`` seconds.
+
+        Raises:
+            CourierError: from the iteration, with ``raise_on_error``: the same classes as
+                :meth:`echo` for the association, plus the DIMSE failure statuses
+                (:func:`~dicom_courier.core.status.failure_for_status`),
+                ``UnreadableResults`` and ``SearchCutShort``. ``RuntimeError`` if iterated
+                twice or ``result`` is read before the end (a bug of the caller).
+        """
         return self.running.track(self._released_here(FindOperation(
             pacs, query, self._executor, limit=limit, cancel_grace=self.cancel_grace,
             raise_on_error=raise_on_error, other_models=other_models)))
 
     def move(self, pacs: PacsNode, request: MoveRequest) -> MoveOperation:
-        """A C-MOVE to iterate with ``async for`` (progress), then read ``.result``."""
+        """A send (C-MOVE, PS3.4 C.4.2; DIMSE PS3.7 9.1.4) on its own association.
+
+        Nothing happens until it is iterated: ``async for progress in courier.move(...)``
+        (or ``await op.run()``), then read ``.result``. Iterate once.
+
+        Args:
+            pacs: the PACS profile; its timeouts (seconds) bound the send: ``idle`` between
+                two responses, ``total`` for the whole of it.
+            request: what to send (study / series / image UIDs), the destination AE title,
+                the Q/R model, other models the PACS may be asked in and the DIMSE priority
+                (:class:`~dicom_courier.core.query.MoveRequest`).
+
+        Returns:
+            :class:`~dicom_courier.core.move.MoveOperation`: yields one
+            :class:`~dicom_courier.core.events.MoveProgress` per C-MOVE response (the
+            sub-operation counts, PS3.4 C.4.2.1.6; ``elapsed`` in seconds); afterwards
+            ``result`` is a :class:`~dicom_courier.core.events.MoveResult`: the outcome
+            (completed, with warnings, partial, failed, cancelled, decided in
+            :mod:`.outcome`), the counts, the failed SOP Instance UIDs and, unless it
+            completed, the error. ``.cancel()`` sends C-CANCEL (PS3.7 9.3.4.3), then
+            A-ABORT after ``cancel_grace`` seconds; ``.abort()`` ends it at once.
+
+        Raises:
+            Nothing for a failed send: every failure, the association's included (a
+            ``MoveResult`` with ``request_sent=False``), is ``result.error``, a
+            ``CourierError`` (a destination fault as a
+            :class:`~dicom_courier.core.destination_check.DestinationFault` verdict).
+            ``RuntimeError`` if iterated twice or ``result`` is read before the end.
+        """
         return self.running.track(self._released_here(MoveOperation(
             pacs, request, self._executor, cancel_grace=self.cancel_grace)))
 

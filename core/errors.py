@@ -5,12 +5,41 @@ Each error carries three things a dialog or the command line renders as they are
 (what to do, and where to configure it). Technical facts (AE titles, host, port, status code,
 the peer's error comment) go into ``details`` for a "Details" section and for support.
 ``retryable`` says whether trying again later may help (a transient fault) or not.
+
+The engine's one error convention:
+
+- Every failure a person can meet is a :class:`CourierError` subclass: from this module, or
+  defined next to the rule that finds it and named there (``tls.TlsError``,
+  ``destination_check.DestinationFault``, ``find.SearchCutShort``, ``store_errors.StoreError``,
+  ``settings.SettingsFileError``). pynetdicom's, pydicom's and the OS's exceptions are
+  translated where they happen (``association.unexpected_error``); anything else that escapes
+  is a bug.
+- Raised or reported depends on whether there is partial work to keep. ``Courier.echo`` has
+  none: it returns on success and raises otherwise. A find yields its matches, puts a failure
+  in ``FindResult.error`` and (``raise_on_error``, the default) raises it from the iteration
+  after the matches that arrived. A move never raises for a failed send: the ``MoveResult``
+  carries the outcome, the counts and ``error`` (even when no association came up). The queue
+  turns that into a finished job; ``MoveQueue.submit`` raises ``StoreError`` when ``jobs.db``
+  cannot record the job (then nothing was queued).
+- A person's cancel (``.cancel()`` on an operation or a queued job) is reported, not raised: a
+  find's ``FindResult.cancelled`` (its ``error`` stays None), a move's outcome CANCELLED with a
+  :class:`Cancelled` error; only ``echo`` raises :class:`Cancelled`. Cancelling the asyncio
+  task that awaits a call raises ``asyncio.CancelledError`` as usual (and aborts the
+  association).
+- Calling the API wrongly (iterating an operation twice, retrying a job that is not finished,
+  an unknown job id) raises ``RuntimeError``, ``ValueError`` or ``KeyError``: a bug of the
+  caller, never shown to a person as a :class:`CourierError`.
+- The class says *what happened*; ``retryable`` whether trying again later may help (the
+  queue's automatic retries read it); ``status`` the DIMSE status, if any (plain words in
+  :mod:`dicom_courier.core.status`). The keyword facts are the same for every class
+  (:class:`ErrorContext`). Public calls name what they raise in their docstrings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 
 @dataclass(frozen=True)
@@ -31,6 +60,18 @@ class Peer:
             "PACS AE title (called)": self.called_aet,
             "PACS address": f"{self.host}:{self.port}",
         }
+
+
+class ErrorContext(TypedDict, total=False):
+    """The technical facts every :class:`CourierError` takes by keyword, none required.
+
+    Build one dict of them and pass it to several error classes with ``**context``.
+    """
+
+    peer: Peer | None
+    status: int | None
+    comment: str | None
+    details: Mapping[str, str] | None
 
 
 class CourierError(Exception):
@@ -114,8 +155,9 @@ class ConnectionFailed(CourierError):
 class AssociationRejected(CourierError):
     """The PACS answered A-ASSOCIATE-RJ; ``permanent`` tells if retrying can help."""
 
-    def __init__(self, *args: object, permanent: bool, reason: str, **kwargs: object) -> None:
-        super().__init__(*args, retryable=not permanent, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, title: str, explanation: str, action: str, *, permanent: bool,
+                 reason: str, **context: Unpack[ErrorContext]) -> None:
+        super().__init__(title, explanation, action, retryable=not permanent, **context)
         self.permanent = permanent
         self.reason = reason
 

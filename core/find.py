@@ -7,6 +7,7 @@ A person's cancel sends C-CANCEL at once; a PACS that keeps answering ends at th
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -177,7 +178,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         self.limit = limit
         self.raise_on_error = raise_on_error
 
-    async def _iterate(self):  # type: ignore[no-untyped-def, override]
+    async def _iterate(self) -> AsyncIterator[FindMatch]:
         async for match in super()._iterate():
             yield match
         if self.raise_on_error and self.result.error is not None:

@@ -24,9 +24,9 @@ from typing import TextIO
 
 from dicom_courier.core.app_settings import LoadedSettings
 from dicom_courier.core.atomic import write_text_atomically
-from dicom_courier.core.queue import JobState
+from dicom_courier.core.jobs import JobState, StoredJob
 from dicom_courier.core.safe_text import csv_cell
-from dicom_courier.core.store import INTERRUPTED, REQUEUED, JobStore, StoredJob
+from dicom_courier.core.store import JobStore
 from dicom_courier.core.store_errors import StoreError
 
 #: How long finished jobs are kept by default (days).
@@ -132,7 +132,12 @@ def export_csv(jobs: Iterable[StoredJob], target: str | os.PathLike[str] | TextI
     leading ``'`` and a control character is written escaped (``\\x1b``,
     :func:`.safe_text.csv_cell`); every other character is written as it is.
     """
-    path = _export_path(target) if isinstance(target, str | os.PathLike) else None
+    path: Path | None = None
+    stream: TextIO | None = None
+    if isinstance(target, str | os.PathLike):
+        path = _export_path(target)
+    else:
+        stream = target
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -140,11 +145,11 @@ def export_csv(jobs: Iterable[StoredJob], target: str | os.PathLike[str] | TextI
     for job in jobs:
         writer.writerow([csv_cell(value) for value in csv_row(job)])
         count += 1
-    if path is not None:
+    if stream is not None:
+        stream.write(buffer.getvalue())
+        stream.flush()
+    elif path is not None:
         write_text_atomically(path, "\ufeff" + buffer.getvalue())
-    else:
-        target.write(buffer.getvalue())
-        target.flush()
     return count
 
 
@@ -200,7 +205,7 @@ def retention_at_start(store: JobStore, loaded: LoadedSettings, *,
         return RetentionRun(skipped=f"old history was not deleted: {exc.title}")
 
 
-def known_states(store: JobStore) -> list[str]:
-    """Every state a filter may ask for: the queue's, the store's own ("interrupted",
-    "requeued") and any found in the database (states added later are not refused)."""
-    return sorted({*(s.value for s in JobState), INTERRUPTED, REQUEUED, *store.states()})
+def known_states(store: JobStore) -> list[JobState]:
+    """Every state a filter may ask for, sorted by its text: every :class:`.jobs.JobState`
+    and any other state found in the database (a hand-edited file's is not refused)."""
+    return sorted({*JobState, *store.states()})

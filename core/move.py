@@ -8,6 +8,7 @@ act on. Our own timers close the gaps pynetdicom leaves (see :mod:`.operation`).
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor
 
 from dicom_courier.core.abort_report import ended_early_error
 from dicom_courier.core.association import (
@@ -27,6 +28,7 @@ from dicom_courier.core.errors import (
 )
 from dicom_courier.core.events import MoveProgress, MoveResult
 from dicom_courier.core.model_choice import accepted_model, move_models_looking_up
+from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.operation import (
     ABORT_BY_USER,
     ABORT_CANCEL_GRACE,
@@ -50,7 +52,8 @@ _Counts = SubOperationTally
 class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
     """One C-MOVE on its own association. ``async for progress in op`` then ``op.result``."""
 
-    def __init__(self, pacs, request: MoveRequest, executor, *, cancel_grace: float = 5.0):  # type: ignore[no-untyped-def]
+    def __init__(self, pacs: PacsNode, request: MoveRequest, executor: Executor, *,
+                 cancel_grace: float = 5.0) -> None:
         super().__init__(pacs, executor, cancel_grace=cancel_grace)
         self.request = request
         self._pending_counted = False  # set by the worker: see MoveResult.pending_counted

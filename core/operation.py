@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
@@ -146,9 +146,9 @@ class DimseOperation(Generic[ItemT, ResultT]):
         raise NotImplementedError
 
 
-def _in_thread(target: object, name: str) -> None:
+def _in_thread(target: Callable[[], object], name: str) -> None:
     """Run a short, possibly blocking pynetdicom call off the loop thread, without a pool.
 
     A pool could be full of running moves; a cancel must not wait behind them.
     """
-    threading.Thread(target=target, name=name, daemon=True).start()  # type: ignore[arg-type]
+    threading.Thread(target=target, name=name, daemon=True).start()

@@ -18,6 +18,7 @@ from dicom_courier.core.errors import (
     Cancelled,
     CourierError,
     DimseFailure,
+    ErrorContext,
     NoImageArrived,
     NothingMatched,
     PartialFailure,
@@ -80,7 +81,8 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
     details = {"Move destination": destination, "Images": counts.describe()}
     for number, remark in enumerate(counts.remarks, 1):
         details[f"Note {number}"] = remark
-    common = {"peer": peer, "status": code, "comment": counts.comment, "details": details}
+    common: ErrorContext = {"peer": peer, "status": code, "comment": counts.comment,
+                            "details": details}
     remaining = counts.remaining or 0
     sent_of = (f"{counts.sent} of {counts.total}" if counts.total is not None
                else str(counts.sent))
@@ -99,7 +101,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             "The send was cancelled.",
             f"{pacs} {asked} with status {status_words(code)}. {_sentence(counts)}; images "
             "already sent stay at the destination.",
-            _RETRY_ACTION, **common))  # type: ignore[arg-type]
+            _RETRY_ACTION, **common))
 
     if not finishes_all(code) and counts.sent:  # a Failure status after images arrived
         return _failure_after_images(counts, code, pacs, destination, common)
@@ -108,7 +110,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             "The send was cancelled.",
             f"{pacs} ended it after our cancel with status {status_words(code)}. "
             f"{_sentence(counts)}.",
-            _RETRY_ACTION, **common))  # type: ignore[arg-type]
+            _RETRY_ACTION, **common))
     if not finishes_all(code):  # a Failure (or unknown) final status
         failure = failure_for_status(code, operation="send", peer=peer, comment=counts.comment,
                                      destination=destination, counts=counts.describe(),
@@ -126,7 +128,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
                 f"{pacs} answered {status_words(code)} but reported no image counts, so we "
                 "cannot tell which images arrived.",
                 f"Check on {destination} which images arrived, and send again what is missing.",
-                **common))  # type: ignore[arg-type]
+                **common))
         return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
                        f"the PACS answered 0x{code:04X} and did not report image counts")
 
@@ -137,7 +139,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             f"{pacs} answered {status_words(code)}: {counts.failed} failed; the PACS did not "
             f"say how many{of} arrived.",
             f"Check on {destination} which images arrived, and send again what is missing.",
-            **common))  # type: ignore[arg-type]
+            **common))
 
     if counts.done == 0 and remaining == 0:
         return Verdict(MoveOutcome.FAILED, NothingMatched(
@@ -145,7 +147,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             f"The PACS answered {status_words(code)} with zero images: nothing matched the "
             f"request{f' for {target}' if target else ''} (the study may have been deleted, "
             "or the UID is wrong).",
-            "Search again and send from the fresh results.", **common))  # type: ignore[arg-type]
+            "Search again and send from the fresh results.", **common))
 
     if counts.failed and not counts.sent:
         return Verdict(MoveOutcome.FAILED, NoImageArrived(
@@ -154,7 +156,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             f"send to {destination} failed.",
             f"Check that {destination} is running, reachable from the PACS and has disk space "
             "(its log names rejected images), then send again.",
-            **common))  # type: ignore[arg-type]
+            **common))
 
     if counts.failed or remaining:
         why = (f"{counts.failed} failed" if counts.failed else "")
@@ -166,7 +168,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
             f"{pacs} answered {status_words(code)}{cancel}; {why}.",
             f"Check {destination}'s log for rejected images (disk space, storage rules), "
             "then retry the failed images.",
-            **common))  # type: ignore[arg-type]
+            **common))
 
     if counts.warning:
         return Verdict(MoveOutcome.COMPLETED_WITH_WARNINGS, None,
@@ -178,7 +180,7 @@ def decide_move(counts: SubOperationTally, *, error: CourierError | None, cancel
 
 
 def _failure_after_images(counts: SubOperationTally, code: int, pacs: str, destination: str,
-                          common: dict[str, object]) -> Verdict:
+                          common: ErrorContext) -> Verdict:
     """A Failure status after images arrived: never "no image could be sent", never retried
     whole. Every counted image arrived → completed with warnings (the failure is noted);
     otherwise partial with the images not accounted for."""
@@ -197,7 +199,7 @@ def _failure_after_images(counts: SubOperationTally, code: int, pacs: str, desti
         f"{pacs} ended the send with {status_words(code)} after {counts.sent} image(s) "
         f"arrived" + (f"; {', '.join(why)}." if why else "."),
         f"Check on {destination} which images arrived and {pacs}'s log, then retry the "
-        "failed images.", **common))  # type: ignore[arg-type]
+        "failed images.", **common))
 
 
 def _ended_after_cancel(error: CourierError, counts: SubOperationTally, peer: Peer) -> Cancelled:

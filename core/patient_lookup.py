@@ -131,7 +131,7 @@ def _patient_id(answer: Dataset | None, study_uid: str) -> str | None:
     return usable_patient_id(value) if study == study_uid else None
 
 
-def _refused(pacs: PacsNode, error: DimseFailure) -> CourierError:
+def _refused(pacs: PacsNode, error: DimseFailure | Cancelled) -> CourierError:
     """The PACS refused the look-up: say so, with the model, and what to do (no flags)."""
     aet = pacs.called_aet
     return type(error)(

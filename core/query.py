@@ -44,13 +44,15 @@ class QueryModel(StrEnum):
 
     @property
     def find_uid(self) -> str:
-        return (StudyRootQueryRetrieveInformationModelFind if self is QueryModel.STUDY
-                else PatientRootQueryRetrieveInformationModelFind)
+        uid: str = (StudyRootQueryRetrieveInformationModelFind if self is QueryModel.STUDY
+                    else PatientRootQueryRetrieveInformationModelFind)
+        return uid
 
     @property
     def move_uid(self) -> str:
-        return (StudyRootQueryRetrieveInformationModelMove if self is QueryModel.STUDY
-                else PatientRootQueryRetrieveInformationModelMove)
+        uid: str = (StudyRootQueryRetrieveInformationModelMove if self is QueryModel.STUDY
+                    else PatientRootQueryRetrieveInformationModelMove)
+        return uid
 
 
 class QueryLevel(StrEnum):

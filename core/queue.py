@@ -1,10 +1,16 @@
 """The move queue: every send a person asked for, its state, and which one starts next.
 
 Qt-free and loop-bound: jobs run as asyncio tasks the queue holds strong references to, each
-move on its own association in a DIMSE worker thread. Every change is reported as an immutable
-:class:`JobSnapshot` to one ``on_change`` callback (the window turns it into a Qt signal via
-:mod:`.signals`, the command line prints it). Nothing a person queued is dropped: a job ends
+move on its own association in a DIMSE worker thread. Every job added, every change (as an
+immutable :class:`JobSnapshot`) and every removal is announced on one road, a
+:class:`~.queue_listener.QueueListener`: first to the job recorder (:mod:`.job_recorder`, when
+the queue has a job store), so it is on disk before it is shown, then to the front end's
+listener (the window turns it into Qt signals via :mod:`.signals`, the command line prints it).
+The scheduler itself never writes a record. Nothing a person queued is dropped: a job ends
 as completed, partial, failed or cancelled, and stays listed until "Clear finished".
+
+Moves are started by a factory (``start_move``, by default :meth:`.engine.Courier.move`), so a
+test can hand the queue a scripted move that needs no socket.
 
 Scheduling is explicit rather than a semaphore per PACS, because a semaphore wakes waiters in
 arrival order and cannot be paused or reordered: the queue keeps the queued jobs in one run
@@ -23,38 +29,25 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Protocol
 
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
-from dicom_courier.core.move import MoveOperation
+from dicom_courier.core.job_recorder import JobRecorder
+from dicom_courier.core.jobs import JobLabel as JobLabel
+from dicom_courier.core.jobs import JobSnapshot as JobSnapshot
+from dicom_courier.core.jobs import JobState as JobState
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, Priority
+from dicom_courier.core.queue_listener import ChangeCallback, QueueListener, as_listener
 from dicom_courier.core.retry import UIDS_PER_REQUEST, RetryPolicy, chunked, series_of_images
 from dicom_courier.core.store import JobStore
 from dicom_courier.core.store_errors import StoreError
 
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    RETRYING = "retrying"  # an attempt failed transiently; the next one waits for its time
-    COMPLETED = "completed"
-    COMPLETED_WITH_WARNINGS = "completed_with_warnings"  # every image arrived, some flagged
-    PARTIAL = "partial"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_finished(self) -> bool:
-        return self in _FINISHED
-
-
-_FINISHED = {JobState.COMPLETED, JobState.COMPLETED_WITH_WARNINGS, JobState.PARTIAL,
-             JobState.FAILED, JobState.CANCELLED}
+# JobLabel, JobSnapshot and JobState live in core.jobs (the one job vocabulary); they are
+# re-exported above (``import X as X``) for code that imports them from the queue.
 _STATE_OF_OUTCOME = {
     MoveOutcome.COMPLETED: JobState.COMPLETED,
     MoveOutcome.COMPLETED_WITH_WARNINGS: JobState.COMPLETED_WITH_WARNINGS,
@@ -68,68 +61,32 @@ LOGGER = logging.getLogger(__name__)
 _RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
 
 
-@dataclass(frozen=True)
-class JobLabel:
-    """What a person recognises a send by (shown in the queue, never sent to the PACS)."""
-
-    patient: str = ""
-    study: str = ""
-
-
-@dataclass(frozen=True)
-class JobSnapshot:
-    """One job as it is now; a new snapshot replaces the old one on every change.
-
-    ``attempt`` counts automatic attempts of this job (1 = the first); ``next_retry_at`` is
-    when a RETRYING job tries again, on the queue's clock (``time.monotonic`` unless a test
-    injected another). ``queued_at``/``started_at``/``finished_at`` are always
-    ``time.monotonic``; ``started_at`` is that of the current attempt, so rates stay right.
-    """
-
-    job_id: int
-    pacs: PacsNode
-    request: MoveRequest
-    label: JobLabel
-    state: JobState
-    queued_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    progress: MoveProgress | None = None
-    result: MoveResult | None = None
-    retry_of: int | None = None
-    attempt: int = 1
-    next_retry_at: float | None = None
-
-    @property
-    def destination(self) -> str:
-        return self.request.destination
-
-    @property
-    def priority(self) -> Priority:
-        return self.request.priority
-
-    @property
-    def elapsed(self) -> float:
-        if self.started_at is None:
-            return 0.0
-        return (self.finished_at or time.monotonic()) - self.started_at
-
-    @property
-    def images_per_second(self) -> float | None:
-        done = self.progress.done if self.progress else 0
-        return done / self.elapsed if done and self.elapsed > 0 else None
-
-    @property
-    def seconds_remaining(self) -> float | None:
-        rate = self.images_per_second
-        if self.progress is None or self.progress.remaining is None or not rate:
-            return None
-        return self.progress.remaining / rate
-
-
-JobListener = Callable[[JobSnapshot], None]
+JobListener = ChangeCallback  # a plain callback still works as the queue's listener
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class RunningMove(Protocol):
+    """One C-MOVE as the queue drives it: :class:`~.move.MoveOperation`, or a test's fake.
+
+    Iterate once with ``async for`` for the responses (PS3.4 C.4.2.1.6 counts as
+    :class:`MoveProgress`, the final one last), then read ``result``. ``cancel`` asks the PACS
+    to stop (C-CANCEL, PS3.7 9.3.4.3; A-ABORT after the grace period), ``abort`` ends the
+    association at once; both may be called at any time and end the iteration.
+    """
+
+    def __aiter__(self) -> AsyncIterator[MoveProgress]: ...
+
+    @property
+    def result(self) -> MoveResult: ...
+
+    def cancel(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+#: Starts a C-MOVE of ``request`` on ``pacs`` (nothing is sent before it is iterated).
+MoveStarter = Callable[[PacsNode, MoveRequest], RunningMove]
 
 
 def _crashed(task: asyncio.Task[None]) -> bool:
@@ -149,24 +106,37 @@ class MoveQueue:
     """Runs submitted moves in priority order: at most ``per_pacs_limit`` at once against each
     PACS and ``global_limit`` in all.
 
+    ``on_change`` hears every job added, changed and removed: a
+    :class:`~.queue_listener.QueueListener`, or a plain callback for added and changed jobs.
+    With a ``store`` (``jobs.db``), a :class:`~.job_recorder.JobRecorder` hears each of them
+    first; a send it cannot record is not made: the queue pauses and tells ``on_store_error``.
+    ``start_move`` starts each C-MOVE (default: ``courier.move``; ``courier`` may then be
+    None, and "retry failed images" re-sends a whole job whose images it cannot place).
     ``retry_policy`` turns on automatic retries of transient failures (None: a failure is
     final, as before). ``clock`` (monotonic seconds) and ``sleep`` (async) time the retry
     waits; ``rng`` draws their jitter. Tests inject fakes for all three.
+
+    Raises ValueError if there is neither a ``courier`` nor a ``start_move``.
     """
 
-    def __init__(self, courier: Courier, on_change: JobListener, *,
+    def __init__(self, courier: Courier | None, on_change: QueueListener | ChangeCallback, *,
                  per_pacs_limit: int = 2, store: JobStore | None = None,
                  global_limit: int = 4, retry_policy: RetryPolicy | None = None,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  rng: random.Random | None = None,
-                 on_store_error: Callable[[StoreError], None] | None = None) -> None:
+                 on_store_error: Callable[[StoreError], None] | None = None,
+                 start_move: MoveStarter | None = None) -> None:
+        if start_move is None:
+            if courier is None:
+                raise ValueError("a MoveQueue needs a courier or a start_move factory")
+            start_move = courier.move
         self._courier = courier
+        self._start_move = start_move
         self._on_store_error = on_store_error
-        #: Final records the store refused (disk full, locked): written again before the next
-        #: send starts, in order, so no send goes unrecorded for longer than it must.
-        self._unrecorded: list[tuple[int, Callable[[], None]]] = []
-        self._store = store
-        self._on_change = on_change
+        #: Listens first: every change is on disk before anyone else hears of it.
+        self._recorder = (JobRecorder(store, clock=clock, on_error=on_store_error)
+                          if store is not None else None)
+        self._listeners: list[QueueListener] = [as_listener(on_change)]
         self.per_pacs_limit = per_pacs_limit
         self.global_limit = global_limit
         self.retry_policy = retry_policy
@@ -176,7 +146,7 @@ class MoveQueue:
         self._ids = itertools.count(1)
         self._jobs: dict[int, JobSnapshot] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._operations: dict[int, MoveOperation] = {}
+        self._operations: dict[int, RunningMove] = {}
         self._order: list[int] = []             # queued jobs, in the order they will start
         self._running: dict[str, int] = {}      # per PACS key: moves holding a slot
         self._paused = False
@@ -212,32 +182,36 @@ class MoveQueue:
 
     def submit(self, pacs: PacsNode, request: MoveRequest, label: JobLabel = JobLabel(),
                *, retry_of: int | None = None, priority: Priority | None = None) -> int:
-        """Queue a move; it starts when its turn comes and the PACS has a free slot.
+        """Queue a move (C-MOVE, PS3.4 C.4.2); it starts when its turn comes and the PACS has
+        a free slot. Returns at once; progress and the end arrive as job snapshots.
 
+        ``request`` says what goes to which destination AE title; ``label`` is what a person
+        recognises the job by (data, never markup); ``retry_of`` the job this one repeats.
         ``priority`` overrides ``request.priority``; either way it orders the queue and is
-        the DIMSE priority of the C-MOVE. Returns the job id.
+        the DIMSE priority of the C-MOVE (PS3.7 9.1.1.1). Returns the job id (with a job
+        store: its row id in ``jobs.db``). Raises StoreError if the job store cannot record
+        it: then nothing was queued.
         """
         if priority is not None and priority != request.priority:
             request = replace(request, priority=Priority(priority))
-        job_id = next(self._ids)
-        if self._store is not None:  # on disk before it is shown; the row id is the job id
-            job_id = self._store.add(
-                pacs_json=pacs.to_json(), destination=request.destination,
-                study_uid=request.target.study_uid, series_uids=request.target.series_uids,
-                patient_id=request.target.patient_id or "",
-                label=f"{label.patient} — {label.study}".strip(" —"), retry_of=retry_of)
-            self._store.set_priority(job_id, int(request.priority))
-            if request.target.sop_uids:
-                self._store.set_sop_uids(job_id, request.target.sop_uids)
-        self._publish(JobSnapshot(job_id=job_id, pacs=pacs, request=request, label=label,
-                                  state=JobState.QUEUED, queued_at=time.monotonic(),
-                                  retry_of=retry_of))
+        job = JobSnapshot(job_id=0, pacs=pacs, request=request, label=label,
+                          state=JobState.QUEUED, queued_at=time.monotonic(), retry_of=retry_of)
+        # On disk before it is shown: the recorder numbers the job (its row id is the job id).
+        job_id = self._recorder.register(job) if self._recorder is not None else next(self._ids)
+        self._announce_added(replace(job, job_id=job_id))
         self._enqueue(job_id)
         return job_id
 
     def cancel(self, job_id: int) -> None:
-        """Queued or retrying: cancelled at once. Running: C-CANCEL now, A-ABORT after the
-        grace period."""
+        """Stop job ``job_id`` (the id :meth:`submit` returned); returns at once.
+
+        Queued or waiting to retry: it ends CANCELLED now and no request goes out. Running:
+        the job shows CANCELLING, a C-CANCEL goes out now (PS3.7 9.3.4.3) and, if the PACS
+        has not ended the move after the courier's ``cancel_grace`` seconds, an A-ABORT
+        (PS3.8 7.3); the job then ends with the outcome the move reports (cancelled, or
+        completed if the PACS had already finished). Images already sent stay at the
+        destination. A finished, cancelling or unknown job: nothing happens. Raises nothing.
+        """
         job = self._jobs.get(job_id)
         if job is None or job.state.is_finished or job.state is JobState.CANCELLING:
             return
@@ -270,6 +244,18 @@ class MoveQueue:
         with a C-FIND, because the Failed SOP Instance UID List names images only. Without a
         list of failed images, or if the lookup cannot place every image, the whole send is
         retried instead: re-sending too much is better than silently missing an image.
+
+        Args:
+            job_id: a finished job of this queue (the id :meth:`submit` returned).
+
+        Returns:
+            The ids of the new jobs, each queued with ``retry_of=job_id`` and the job's
+            destination, label and priority (each a C-MOVE, PS3.4 C.4.2, at IMAGE level; the
+            series lookup is a C-FIND, PS3.4 C.4.1, whose failure only widens the retry).
+
+        Raises:
+            KeyError: no job ``job_id`` in this queue. ValueError: the job is not finished.
+            StoreError: ``jobs.db`` could not record a new job (as :meth:`submit`).
         """
         job = self._jobs[job_id]
         if not job.state.is_finished:
@@ -280,7 +266,7 @@ class MoveQueue:
         lists_work = True  # an image list in one move needs List of UID matching
         if failed and len(target.series_uids) == 1:
             groups = {target.series_uids[0]: failed}
-        elif failed:
+        elif failed and self._courier is not None:  # without one: the whole send again
             placed = await series_of_images(self._courier, job.pacs, target.study_uid, failed,
                                             model=job.request.model,
                                             patient_id=target.patient_id)
@@ -327,24 +313,30 @@ class MoveQueue:
         self.reorder(job_id, self._position(job_id) + 1)
 
     def clear_finished(self) -> list[int]:
+        """Stop listing every finished job (``jobs.db`` keeps them all); announced to the
+        listeners as one removal. Returns the ids removed, in submission order."""
         gone = [i for i, job in self._jobs.items() if job.state.is_finished]
         for job_id in gone:
             del self._jobs[job_id]
+        if gone:
+            removed = tuple(gone)
+            for listener in self._all_listeners():
+                listener.on_jobs_removed(removed)
         return gone
 
     @property
     def unrecorded(self) -> list[int]:
         """Jobs whose latest state the job store refused to record (disk full, locked)."""
-        return [job_id for job_id, _write in self._unrecorded]
+        return self._recorder.unrecorded if self._recorder is not None else []
 
     async def flush_records(self, *, attempts: int = 1, interval: float = 1.0) -> list[int]:
         """Write owed records again, up to ``attempts`` times ``interval`` seconds apart;
         returns the jobs still unrecorded (an empty list when all are written)."""
+        if self._recorder is None:
+            return []
         for attempt in range(attempts):
             try:
-                while self._unrecorded:
-                    self._unrecorded[0][1]()
-                    self._unrecorded.pop(0)
+                self._recorder.write_owed()
             except StoreError:
                 if attempt + 1 < attempts:
                     await self._sleep(interval)
@@ -410,47 +402,30 @@ class MoveQueue:
         self._order.remove(job_id)
         job = self._jobs[job_id]
         key = _pacs_key(job.pacs)
-        if self._store is not None and not self._record_start(job_id):
+        try:  # the recorder writes what is owed, then "started"; or refuses
+            self._publish(replace(job, state=JobState.RUNNING, started_at=time.monotonic(),
+                                  finished_at=None, progress=None, result=None))
+        except StoreError as exc:
             self._order.insert(0, job_id)  # not recorded, so not sent: it waits, first in line
+            self._refused_start(job_id, exc)
             return
         self._running[key] = self._running.get(key, 0) + 1
-        self._publish(replace(job, state=JobState.RUNNING, started_at=time.monotonic(),
-                              finished_at=None, progress=None, result=None))
         task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"move-{job_id}")
         self._tasks[job_id] = task
         # A callback, not a finally: a task cancelled before its first step never runs its body.
         task.add_done_callback(functools.partial(self._attempt_ended, job_id, key))
 
-    def _record_start(self, job_id: int) -> bool:
-        """Write what is owed and then "started"; on a store fault pause the queue and say why.
+    def _refused_start(self, job_id: int, exc: StoreError) -> None:
+        """The job store could not record a start: pause the queue and say why.
 
         An unrecorded send is not allowed: the queue waits until the person resumes it.
+        Paused first, so ``on_store_error`` sees the queue paused.
         """
-        assert self._store is not None
-        try:
-            while self._unrecorded:
-                self._unrecorded[0][1]()
-                self._unrecorded.pop(0)
-            self._store.started(job_id)
-        except StoreError as exc:
-            self._paused = True
-            LOGGER.warning("job %d not started: the job store cannot be written (%s)", job_id,
-                        exc.title)
-            if self._on_store_error is not None:
-                self._on_store_error(exc)
-            return False
-        return True
-
-    def _record(self, job_id: int, write: Callable[[], None]) -> None:
-        """Write a job's record; if the store refuses it, keep it owed and say so once."""
-        try:
-            write()
-        except StoreError as exc:
-            LOGGER.warning("job %d: record not written, kept to write later (%s)", job_id,
-                        exc.title)
-            self._unrecorded.append((job_id, write))
-            if self._on_store_error is not None:
-                self._on_store_error(exc)
+        self._paused = True
+        LOGGER.warning("job %d not started: the job store cannot be written (%s)", job_id,
+                       exc.title)
+        if self._on_store_error is not None:
+            self._on_store_error(exc)
 
     def _attempt_ended(self, job_id: int, key: str, task: asyncio.Task[None]) -> None:
         self._running[key] -= 1
@@ -468,13 +443,9 @@ class MoveQueue:
     async def _run(self, job_id: int) -> None:
         try:
             job = self._jobs[job_id]
-            operation = self._courier.move(job.pacs, job.request)
+            operation = self._start_move(job.pacs, job.request)
             self._operations[job_id] = operation
             async for progress in operation:
-                if self._store is not None:
-                    self._store.progress(job_id, total=progress.total,
-                                         completed=progress.completed,
-                                         failed=progress.failed, warning=progress.warning)
                 self._publish(replace(self._jobs[job_id], progress=progress))
             result = operation.result
         except asyncio.CancelledError:
@@ -496,13 +467,6 @@ class MoveQueue:
     def _wait_to_retry(self, job_id: int, result: MoveResult, delay: float) -> None:
         job = self._jobs[job_id]
         due = self._clock() + delay
-        if self._store is not None:
-            error = result.error
-            store = self._store
-            self._record(job_id, functools.partial(
-                store.retrying, job_id, attempt=job.attempt, next_retry_at=time.time() + delay,
-                status=result.status, error=error.title if error else None,
-                error_type=type(error).__name__ if error else None))
         self._publish(replace(job, state=JobState.RETRYING, result=result,
                               finished_at=time.monotonic(), next_retry_at=due))
         task = asyncio.get_running_loop().create_task(self._retry_when_due(job_id, due),
@@ -516,9 +480,7 @@ class MoveQueue:
         job = self._jobs.get(job_id)
         if job is None or job.state is not JobState.RETRYING:
             return
-        attempt = job.attempt + 1
-        if self._store is not None:
-            self._store.retry_due(job_id, attempt=attempt)
+        attempt = job.attempt + 1  # a refused record raises: the job then ends failed
         self._publish(replace(job, state=JobState.QUEUED, attempt=attempt, next_retry_at=None))
         self._enqueue(job_id)
 
@@ -536,29 +498,29 @@ class MoveQueue:
     def _finish(self, job_id: int, *, state: JobState, result: MoveResult | None = None) -> None:
         job = self._jobs[job_id]
         final = result or job.result
-        if self._store is not None:
-            self._record(job_id, functools.partial(self._write_finished, job_id, job, state,
-                                                   final))
         self._publish(replace(job, state=state, result=final, next_retry_at=None,
                               finished_at=time.monotonic()))
 
-    def _write_finished(self, job_id: int, job: JobSnapshot, state: JobState,
-                        final: MoveResult | None) -> None:
-        assert self._store is not None
-        progress = job.progress
-        self._store.finished(
-            job_id, state=state.value,
-            total=final.total if final else (progress.total if progress else None),
-            completed=final.completed if final else (progress.completed if progress else 0),
-            failed=final.failed if final else (progress.failed if progress else 0),
-            warning=final.warning if final else (progress.warning if progress else 0),
-            status=final.status if final else None,
-            error=final.error.title if final and final.error else None)
-        if final is not None and (final.failed_sop_uids or final.error is not None):
-            self._store.set_failure(
-                job_id, failed_uids=final.failed_sop_uids,
-                error_type=type(final.error).__name__ if final.error else None)
+    # ------------------------------------------------------------------ announcing
+
+    def _all_listeners(self) -> list[QueueListener]:
+        """The recorder first (on disk before it is shown), then the others in order."""
+        first: list[QueueListener] = [self._recorder] if self._recorder is not None else []
+        return first + self._listeners
+
+    def _announce_added(self, job: JobSnapshot) -> None:
+        self._jobs[job.job_id] = job
+        for listener in self._all_listeners():
+            listener.on_job_added(job)
 
     def _publish(self, job: JobSnapshot) -> None:
+        """Announce a newer snapshot of a known job, to the recorder first.
+
+        If the recorder raises StoreError (a start or a due retry it cannot write), the
+        change did not happen: the queue keeps the previous snapshot and no one else hears.
+        """
+        if self._recorder is not None:
+            self._recorder.on_job_changed(job)
         self._jobs[job.job_id] = job
-        self._on_change(job)
+        for listener in self._listeners:
+            listener.on_job_changed(job)

@@ -21,6 +21,7 @@ PS3.8 7.2.2), is answered with A-RELEASE-RP (see :mod:`.release_collision`).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +122,8 @@ def _await_release(assoc: Association, guard: AssociationGuard) -> None:
     indication before it was paused) ends the wait too, instead of holding this thread.
     """
     acse, dul = assoc.acse, assoc.dul
-    backstop = time.monotonic() + assoc.acse_timeout  # the watchdog ends it long before
+    limit = assoc.acse_timeout  # None: no limit of pynetdicom's; the watchdog ends it long before
+    backstop = time.monotonic() + (math.inf if limit is None else limit)
     while True:
         primitive = dul.receive_pdu(wait=True, timeout=_POLL)
         if primitive is None and _connection_closed(assoc):

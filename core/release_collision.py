@@ -83,7 +83,7 @@ def install(event: Event) -> None:
         if fsm_event == _LOCAL_RELEASE_RESPONSE and state == _AWAITING_LOCAL_RESPONSE:
             answered = True
 
-    machine.do_action = do_action  # type: ignore[method-assign]
+    machine.do_action = do_action  # type: ignore[method-assign, assignment]
     machine._courier_release_fix = True  # type: ignore[attr-defined]
 
 
@@ -95,4 +95,4 @@ def _confirm(dul: DULServiceProvider) -> None:
 
 
 #: Bind to every association we request (``core.association.open_association``).
-RELEASE_COLLISION_HANDLERS: list[tuple[evt.EventType, object]] = [(evt.EVT_CONN_OPEN, install)]
+RELEASE_COLLISION_HANDLERS: list[evt.EventHandlerType] = [(evt.EVT_CONN_OPEN, install)]

@@ -135,8 +135,8 @@ def targets_from_matches(matches: Sequence[FindMatch], level: QueryLevel, *,
                     patient_id=members[0].get("PatientID") or None, from_pacs=True))
         return targets
     for m in matches:
-        series = (m.get("SeriesInstanceUID"),) if level is QueryLevel.SERIES else ()
-        targets.append(MoveTarget(study_uid=m.get("StudyInstanceUID"), series_uids=series,
+        series_uids = (m.get("SeriesInstanceUID"),) if level is QueryLevel.SERIES else ()
+        targets.append(MoveTarget(study_uid=m.get("StudyInstanceUID"), series_uids=series_uids,
                                   patient_id=m.get("PatientID") or None,
                                   description=_describe(m), from_pacs=True))
     return targets

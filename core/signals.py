@@ -2,7 +2,8 @@
 
 Only ``PySide6.QtCore`` is imported here (never QtWidgets), so the window can connect progress
 bars and failure dialogs to signals while the engine itself stays plain asyncio. The move queue
-calls ``report_job`` on the qasync loop (the GUI thread); workers never touch this object.
+announces to this object, its :class:`~.queue_listener.QueueListener`, on the qasync loop (the
+GUI thread); workers never touch it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,22 @@ from dicom_courier.core.queue import JobSnapshot
 class EngineSignals(QObject):
     """Signals named for what happened; payloads are the engine's frozen events."""
 
-    #: JobSnapshot (core.queue): a queued send changed state or made progress
+    #: JobSnapshot (core.queue): a send was queued, changed state or made progress
     job_changed = Signal(object)
+    #: list[int]: job ids the queue no longer lists (finished jobs cleared)
+    jobs_removed = Signal(list)
 
     def report_job(self, job: JobSnapshot) -> None:
-        """The MoveQueue's ``on_change`` listener; runs on the loop (= GUI) thread."""
+        """Emit ``job_changed``; runs on the loop (= GUI) thread."""
         self.job_changed.emit(job)
+
+    # The MoveQueue's QueueListener (core.queue_listener): one road for add, change, remove.
+
+    def on_job_added(self, job: JobSnapshot) -> None:
+        self.job_changed.emit(job)
+
+    def on_job_changed(self, job: JobSnapshot) -> None:
+        self.job_changed.emit(job)
+
+    def on_jobs_removed(self, job_ids: tuple[int, ...]) -> None:
+        self.jobs_removed.emit(list(job_ids))

@@ -14,6 +14,7 @@ from pynetdicom.status import code_to_category
 from dicom_courier.core.errors import (
     Cancelled,
     DimseFailure,
+    ErrorContext,
     IdentifierMismatch,
     MoveDestinationUnknown,
     NotSupported,
@@ -78,7 +79,7 @@ def failure_for_status(
     destination: str | None = None,
     counts: str | None = None,
     model: str | None = None,
-) -> DimseFailure:
+) -> DimseFailure | Cancelled:
     """The typed error for a non-success final ``code`` of a C-FIND or C-MOVE.
 
     ``operation`` is "search" or "send"; ``destination`` is the move destination AE title;
@@ -89,7 +90,7 @@ def failure_for_status(
     extra = {"Move destination": destination} if destination else {}
     if counts:
         extra["Images"] = counts
-    common = {"peer": peer, "status": code, "comment": comment, "details": extra}
+    common: ErrorContext = {"peer": peer, "status": code, "comment": comment, "details": extra}
 
     if code == 0xA801:
         return MoveDestinationUnknown(
@@ -98,7 +99,7 @@ def failure_for_status(
             f"for the AE title {destination!r}, so it cannot send the images there. (A few PACS "
             "also answer 0xA801 when they know the destination but cannot connect to it.)",
             _where_pacs_configures_destinations(),
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if code in (0xA700, 0xA701, 0xA702):
         what = {
@@ -111,7 +112,7 @@ def failure_for_status(
             "The PACS is busy or short of memory, disk or connections right now.",
             "Try again in a few minutes. If it keeps happening, ask the PACS administrator "
             "to check the PACS's load and its limit of simultaneous associations.",
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if code == 0xA900:
         return IdentifierMismatch(
@@ -122,7 +123,7 @@ def failure_for_status(
             + (", e.g. the Patient ID." if model == "patient" else
                ", e.g. the Study Instance UID of a series." if model == "study" else "."),
             _identifier_mismatch_action(model),
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if code == 0x0122:
         return NotSupported(
@@ -130,7 +131,7 @@ def failure_for_status(
             "The PACS answered \"SOP class not supported\" (0x0122).",
             "Choose the other query model (Study Root / Patient Root), or ask the PACS "
             "administrator which query/retrieve services are enabled for our AE title.",
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if operation == "search" and category_of(code) is Category.WARNING:
         return PartialFailure(
@@ -140,7 +141,7 @@ def failure_for_status(
             "returns)" + (f": \"{comment}\"." if comment else "."),
             "Narrow the search (date range, modality) or use fewer keys, and search again if "
             "a study you expect is missing.",
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if code in (0x0000, 0xB000) or category_of(code) is Category.WARNING:
         # Sends decide these in core.outcome; this is the catalogue's fallback wording.
@@ -150,14 +151,14 @@ def failure_for_status(
             "with warnings.",
             "Check the destination's disk space and its log for rejected images, then retry "
             "the failed images.",
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if code == 0xFE00:
-        return Cancelled(  # type: ignore[return-value]
+        return Cancelled(
             f"The {operation} was cancelled.",
             "The PACS confirmed the cancel (0xFE00). Images already sent stay at the destination.",
             "Send again if it was cancelled by mistake.",
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     if (code & 0xF000) == 0xC000:
         if comment:
@@ -184,10 +185,10 @@ def failure_for_status(
             else "Simplify the query (fewer keys, Study Root) and check the PACS's log."
         )
         return UnableToProcess(f"{pacs} could not process the {operation}.", explanation,
-                               action, **common)  # type: ignore[arg-type]
+                               action, **common)
     return DimseFailure(
         f"{pacs} answered the {operation} with status 0x{code:04X}.",
         f"The status is in the category \"{category_of(code).value}\".",
         "Check the PACS's log for this request; send the details to support.",
-        **common,  # type: ignore[arg-type]
+        **common,
     )

@@ -11,7 +11,10 @@ read-only folder is healthy: it is opened read-only if it can be (listing works)
 change raises a typed :class:`.store_errors.StoreError` saying why, with nothing changed. A
 store opened that way tries the file again (read-write) at each change, so freeing the disk
 or the lock is enough. The file and its ``-wal``/``-shm`` are owner-only (0600, folder 0700).
-The format carries ``PRAGMA user_version``; :data:`MIGRATIONS` upgrade older files in place.
+The format carries ``PRAGMA user_version``; :data:`MIGRATIONS` upgrade older files in place,
+and a file from a newer DICOM Courier is never changed (:class:`.store_errors.StoreTooNew`).
+Rows are read by column name, so a file of any earlier format can be listed even while it
+cannot be upgraded (read-only). States are :class:`.jobs.JobState` values.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import logging
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from dicom_courier.core.jobs import CLAIMABLE as CLAIMABLE
+from dicom_courier.core.jobs import FINISHED as FINISHED
+from dicom_courier.core.jobs import IN_PROGRESS, JobState, stored
+from dicom_courier.core.jobs import StoredJob as StoredJob
 from dicom_courier.core.private_files import create_private_file, make_private_dir, tighten_file
 from dicom_courier.core.store_errors import (
     StoreBusy,
@@ -79,12 +85,43 @@ CREATE TABLE IF NOT EXISTS destinations (
 );
 """
 
-#: The format this version writes (``PRAGMA user_version``). Issue 4's files carry 0.
-SCHEMA_VERSION = 1
-#: ``MIGRATIONS[n]`` upgrades a file of version n to n + 1 (run in one transaction).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 0 -> 1: versioned format; find a waiting duplicate of a send without a full scan.
-    ("CREATE INDEX IF NOT EXISTS jobs_by_study ON jobs(study_uid, destination)",),
+#: Columns the ``jobs`` table gained after the 0.1.0 format, with their definitions (each
+#: has a default, so ``ALTER TABLE ... ADD COLUMN`` fills existing rows).
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("attempt", "INTEGER NOT NULL DEFAULT 1"),
+    ("next_retry_at", "REAL"),
+    ("failed_uids", "TEXT NOT NULL DEFAULT '[]'"),
+    ("sop_uids", "TEXT NOT NULL DEFAULT '[]'"),
+    ("error_type", "TEXT"),
+)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Add each of :data:`ADDED_COLUMNS` the ``jobs`` table lacks (the 0.1.0 format had none
+    of them); a table that has them all is left as it is."""
+    have = {str(row[1]) for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, definition in ADDED_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+
+
+def _index_by_study(db: sqlite3.Connection) -> None:
+    """Find a waiting duplicate of a send without a full scan."""
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_by_study ON jobs(study_uid, destination)")
+
+
+#: The format this version writes (``PRAGMA user_version``). Known earlier files:
+#: 0 = 0.1.0 (no priority, retry or SOP UID columns) and issue 4's files (all columns), both
+#: without a version; 1 = a version stamped by builds whose upgrade did not add the columns
+#: (a 0.1.0 file opened by them still lacks them: "no such column: priority").
+SCHEMA_VERSION = 2
+Migration = Callable[[sqlite3.Connection], None]
+#: ``MIGRATIONS[n]`` upgrades a file of version n to n + 1; all the steps a file needs run in
+#: one transaction, after :data:`SCHEMA` created any table the file lacks.
+MIGRATIONS: tuple[tuple[Migration, ...], ...] = (
+    (_add_missing_columns, _index_by_study),  # 0 -> 1
+    (_add_missing_columns,),                  # 1 -> 2: repair files stamped 1 without them
 )
 #: How long a change waits for another process's lock on the file before StoreBusy (s).
 DEFAULT_BUSY_TIMEOUT = 5.0
@@ -93,48 +130,13 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 class _Damaged(Exception):
     """PRAGMA quick_check found damage."""
 
+# The states come from core.jobs (the one job vocabulary); these names stay for callers that
+# import them from here. CLAIMABLE, FINISHED and StoredJob are re-exported above.
 #: States in which a job was still being worked on; after a restart they are "interrupted".
-UNFINISHED = ("running", "cancelling", "retrying")
-INTERRUPTED = "interrupted"
+UNFINISHED = IN_PROGRESS
+INTERRUPTED = JobState.INTERRUPTED
 #: A queued or interrupted job a runner took over: a later job (``retry_of`` = its id) runs it.
-REQUEUED = "requeued"
-#: States a runner may take a job from (``JobStore.claim_queued``): not sent yet, and no
-#: process is sending it (whoever runs jobs holds the profile's ``instance_lock``).
-CLAIMABLE = ("queued", INTERRUPTED, "retrying")
-#: States in which a job is over for good; only these are ever deleted by retention.
-FINISHED = ("completed", "completed_with_warnings", "partial", "failed", "cancelled",
-            REQUEUED)
-
-
-@dataclass(frozen=True)
-class StoredJob:
-    """One row of the history, as an immutable value."""
-
-    id: int
-    state: str
-    os_user: str
-    pacs_name: str
-    destination: str
-    patient_id: str
-    study_uid: str
-    series_uids: tuple[str, ...]
-    label: str
-    queued_at: float
-    started_at: float | None
-    finished_at: float | None
-    total: int | None
-    completed: int
-    failed: int
-    warning: int
-    status: int | None
-    error: str | None
-    retry_of: int | None
-    priority: int = 0
-    attempt: int = 1
-    next_retry_at: float | None = None
-    failed_uids: tuple[str, ...] = ()
-    sop_uids: tuple[str, ...] = ()
-    error_type: str | None = None
+REQUEUED = JobState.REQUEUED
 
 
 class JobStore:
@@ -201,11 +203,13 @@ class JobStore:
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                              check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            # Read the version before anything writes (WAL mode rewrites the file header):
+            # a file from a newer version is left exactly as it is.
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise StoreTooNew(self.path, version, SCHEMA_VERSION)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
             if version < SCHEMA_VERSION:
                 _migrate(db)
             db.execute("SELECT count(*) FROM jobs").fetchone()
@@ -279,9 +283,9 @@ class JobStore:
     def _mark_interrupted(self) -> list[int]:
         """Jobs a killed process left running: mark them, keep their counts."""
         rows = self._db.execute(
-            f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(UNFINISHED))})",
-            UNFINISHED).fetchall()
-        ids = [row[0] for row in rows]
+            f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(UNFINISHED))}) ORDER BY id",
+            stored(UNFINISHED)).fetchall()
+        ids = [int(row[0]) for row in rows]
         if ids:
             with self._transaction():
                 self._db.executemany("UPDATE jobs SET state=? WHERE id=?",
@@ -337,12 +341,10 @@ class JobStore:
         """
         name = str(pacs_json.get("name", "")).casefold()
         with self._transaction():
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE study_uid=? AND destination=? AND state IN "
-                f"({','.join('?' * len(CLAIMABLE))}) ORDER BY id",
-                (study_uid, destination, *CLAIMABLE)).fetchall()
-            for row in rows:
-                job = _row_to_job(row)
+            for job in self._select(
+                    f"SELECT * FROM jobs WHERE study_uid=? AND destination=? AND state IN "
+                    f"({','.join('?' * len(CLAIMABLE))}) ORDER BY id",
+                    (study_uid, destination, *stored(CLAIMABLE))):
                 if job.pacs_name.casefold() == name and job.series_uids == tuple(series_uids):
                     return job.id, job
             return self._insert(pacs_json=pacs_json, destination=destination,
@@ -356,15 +358,17 @@ class JobStore:
         cursor = self._db.execute(
             "INSERT INTO jobs (state, os_user, pacs, destination, patient_id, study_uid, "
             "series_uids, label, queued_at, retry_of) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            ("queued", _os_user(), json.dumps(pacs_json), destination, patient_id,
+            (JobState.QUEUED.value, _os_user(), json.dumps(pacs_json), destination, patient_id,
              study_uid, json.dumps(list(series_uids)), label,
              time.time() if queued_at is None else queued_at, retry_of))
         return int(cursor.lastrowid or 0)
 
     def started(self, job_id: int) -> None:
+        """Record that the send's C-MOVE is starting now (RUNNING); raises StoreError like
+        :meth:`add`, and then the caller must not send."""
         with self._transaction():
-            self._db.execute("UPDATE jobs SET state='running', started_at=? WHERE id=?",
-                             (time.time(), job_id))
+            self._db.execute("UPDATE jobs SET state=?, started_at=? WHERE id=?",
+                             (JobState.RUNNING.value, time.time(), job_id))
 
     def progress(self, job_id: int, *, total: int | None, completed: int, failed: int,
                  warning: int, force: bool = False) -> bool:
@@ -387,34 +391,45 @@ class JobStore:
             return False
         return True
 
-    def set_state(self, job_id: int, state: str) -> None:
+    def set_state(self, job_id: int, state: JobState) -> None:
+        """Record ``state`` as it is (its text); raises StoreError like :meth:`add`."""
         with self._transaction():
-            self._db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+            self._db.execute("UPDATE jobs SET state=? WHERE id=?", (str(state), job_id))
 
-    def finished(self, job_id: int, *, state: str, total: int | None, completed: int,
+    def finished(self, job_id: int, *, state: JobState, total: int | None, completed: int,
                  failed: int, warning: int, status: int | None, error: str | None) -> None:
+        """Record the end of a send: its final state, counts, DIMSE status (PS3.7 C) and the
+        error's title, at the wall-clock time now. Raises StoreError like :meth:`add`."""
         self._last_checkpoint.pop(job_id, None)
         with self._transaction():
             self._db.execute(
                 "UPDATE jobs SET state=?, finished_at=?, total=?, completed=?, failed=?, "
                 "warning=?, status=?, error=? WHERE id=?",
-                (state, time.time(), total, completed, failed, warning, status, error, job_id))
+                (str(state), time.time(), total, completed, failed, warning, status, error, job_id))
 
     # ------------------------------------------------------------------ reads
 
-    def jobs(self, *, states: tuple[str, ...] | None = None) -> list[StoredJob]:
+    def _select(self, query: str, params: Iterable[object] = ()) -> list[StoredJob]:
+        """The jobs a ``SELECT * FROM jobs ...`` finds, each row read by column name."""
+        cursor = self._db.cursor()
+        cursor.row_factory = sqlite3.Row
+        return [_row_to_job(row) for row in cursor.execute(query, tuple(params))]
+
+    def jobs(self, *, states: Iterable[JobState] | None = None) -> list[StoredJob]:
+        """Every job (or those in ``states``), oldest first."""
         query = "SELECT * FROM jobs"
         params: tuple[str, ...] = ()
         if states:
-            query += f" WHERE state IN ({','.join('?' * len(states))})"
-            params = states
-        return [_row_to_job(row) for row in self._db.execute(query + " ORDER BY id", params)]
+            params = tuple(str(state) for state in states)
+            query += f" WHERE state IN ({','.join('?' * len(params))})"
+        return self._select(query + " ORDER BY id", params)
 
     def get(self, job_id: int) -> StoredJob:
-        row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-        if row is None:
+        """The job ``job_id``; raises KeyError if there is none."""
+        found = self._select("SELECT * FROM jobs WHERE id=?", (job_id,))
+        if not found:
             raise KeyError(job_id)
-        return _row_to_job(row)
+        return found[0]
 
     def close(self) -> None:
         self._db.close()
@@ -438,13 +453,12 @@ class JobStore:
                 clauses.append(clause)
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._db.execute(f"SELECT * FROM jobs{where} ORDER BY queued_at DESC, id DESC",
-                                params)
-        return [_row_to_job(row) for row in rows]
+        return self._select(f"SELECT * FROM jobs{where} ORDER BY queued_at DESC, id DESC",
+                            params)
 
-    def states(self) -> list[str]:
-        """Every state some job is in (so a filter can accept states added later)."""
-        return [str(row[0]) for row in
+    def states(self) -> list[JobState]:
+        """Every state some job is in, as written (so a filter accepts any state found)."""
+        return [JobState.read(str(row[0])) for row in
                 self._db.execute("SELECT DISTINCT state FROM jobs ORDER BY state")]
 
     def destinations_used(self) -> list[str]:
@@ -483,14 +497,14 @@ class JobStore:
         """
         now = time.time()
         with self._transaction():
-            rows = self._db.execute(
+            claimed = self._select(
                 f"SELECT * FROM jobs WHERE (state IN ({','.join('?' * len(CLAIMABLE))}) "
                 "OR (state=? AND finished_at < ?)) AND NOT EXISTS "
                 "(SELECT 1 FROM jobs AS later WHERE later.retry_of = jobs.id) ORDER BY id",
-                (*CLAIMABLE, REQUEUED, now - orphan_after)).fetchall()
+                (*stored(CLAIMABLE), REQUEUED.value, now - orphan_after))
             self._db.executemany("UPDATE jobs SET state=?, finished_at=? WHERE id=?",
-                                 [(REQUEUED, now, row[0]) for row in rows])
-        return [_row_to_job(row) for row in rows]
+                                 [(REQUEUED.value, now, job.id) for job in claimed])
+        return claimed
 
     def delete_finished_before(self, cutoff: float) -> int:
         """Delete jobs in a finished state that ended before ``cutoff`` (wall-clock epoch).
@@ -501,7 +515,8 @@ class JobStore:
         with self._transaction():
             cursor = self._db.execute(
                 f"DELETE FROM jobs WHERE state IN ({','.join('?' * len(FINISHED))}) "
-                "AND COALESCE(finished_at, started_at, queued_at) < ?", (*FINISHED, cutoff))
+                "AND COALESCE(finished_at, started_at, queued_at) < ?",
+                (*stored(FINISHED), cutoff))
         return int(cursor.rowcount)
 
     # ------------------------------------------------------------------ scheduling and retries
@@ -520,16 +535,17 @@ class JobStore:
         self._last_checkpoint.pop(job_id, None)
         with self._transaction():
             self._db.execute(
-                "UPDATE jobs SET state='retrying', attempt=?, next_retry_at=?, status=?, "
+                "UPDATE jobs SET state=?, attempt=?, next_retry_at=?, status=?, "
                 "error=?, error_type=? WHERE id=?",
-                (attempt, next_retry_at, status, error, error_type, job_id))
+                (JobState.RETRYING.value, attempt, next_retry_at, status, error, error_type,
+                 job_id))
 
     def retry_due(self, job_id: int, *, attempt: int) -> None:
         """The retry wait is over: the job waits for a free slot again as attempt ``attempt``."""
         with self._transaction():
             self._db.execute(
-                "UPDATE jobs SET state='queued', attempt=?, next_retry_at=NULL WHERE id=?",
-                (attempt, job_id))
+                "UPDATE jobs SET state=?, attempt=?, next_retry_at=NULL WHERE id=?",
+                (JobState.QUEUED.value, attempt, job_id))
 
     def set_failure(self, job_id: int, *, failed_uids: tuple[str, ...],
                     error_type: str | None) -> None:
@@ -556,24 +572,44 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _row_to_job(row: tuple[object, ...]) -> StoredJob:
-    (job_id, state, os_user, pacs, destination, patient_id, study_uid, series_uids, label,
-     queued_at, started_at, finished_at, total, completed, failed, warning, status, error,
-     retry_of, priority, attempt, next_retry_at, failed_uids, sop_uids, error_type) = row[:25]
-    pacs_data = json.loads(str(pacs))
+def _row_to_job(row: sqlite3.Row) -> StoredJob:
+    """A ``jobs`` row, read by column name. A column the file lacks (a file of an earlier
+    format listed read-only, before it could be upgraded) reads as its default."""
+    names = set(row.keys())
+
+    def value(name: str) -> object:
+        return row[name] if name in names else None
+
+    def text(name: str, default: str = "") -> str:
+        found = value(name)
+        return default if found is None else str(found)
+
+    def integer(name: str) -> int | None:
+        found = value(name)
+        return None if found is None else int(str(found))
+
+    def real(name: str) -> float | None:
+        found = value(name)
+        return None if found is None else float(str(found))
+
+    def uids(name: str) -> tuple[str, ...]:
+        return tuple(str(uid) for uid in json.loads(text(name, "[]")) or ())
+
+    pacs_data = json.loads(text("pacs", "{}"))
+    error, error_type = value("error"), value("error_type")
     return StoredJob(
-        id=int(job_id), state=str(state), os_user=str(os_user),  # type: ignore[call-overload]
-        pacs_name=str(pacs_data.get("name", "")), destination=str(destination),
-        patient_id=str(patient_id), study_uid=str(study_uid),
-        series_uids=tuple(json.loads(str(series_uids))), label=str(label),
-        queued_at=float(queued_at),  # type: ignore[arg-type]
-        started_at=started_at, finished_at=finished_at,  # type: ignore[arg-type]
-        total=total, completed=int(completed), failed=int(failed),  # type: ignore[arg-type]
-        warning=int(warning), status=status, error=error,  # type: ignore[arg-type]
-        retry_of=retry_of, priority=int(priority),  # type: ignore[arg-type]
-        attempt=int(attempt), next_retry_at=next_retry_at,  # type: ignore[arg-type]
-        failed_uids=tuple(json.loads(str(failed_uids))),
-        sop_uids=tuple(json.loads(str(sop_uids))), error_type=error_type)  # type: ignore[arg-type]
+        id=integer("id") or 0, state=JobState.read(text("state")), os_user=text("os_user"),
+        pacs_name=str(pacs_data.get("name", "")) if isinstance(pacs_data, dict) else "",
+        destination=text("destination"), patient_id=text("patient_id"),
+        study_uid=text("study_uid"), series_uids=uids("series_uids"), label=text("label"),
+        queued_at=real("queued_at") or 0.0, started_at=real("started_at"),
+        finished_at=real("finished_at"), total=integer("total"),
+        completed=integer("completed") or 0, failed=integer("failed") or 0,
+        warning=integer("warning") or 0, status=integer("status"),
+        error=None if error is None else str(error), retry_of=integer("retry_of"),
+        priority=integer("priority") or 0, attempt=integer("attempt") or 1,
+        next_retry_at=real("next_retry_at"), failed_uids=uids("failed_uids"),
+        sop_uids=uids("sop_uids"), error_type=None if error_type is None else str(error_type))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -587,8 +623,8 @@ def _migrate(db: sqlite3.Connection) -> None:
                 if statement.strip():
                     db.execute(statement)
             for steps in MIGRATIONS[version:]:
-                for statement in steps:
-                    db.execute(statement)
+                for step in steps:
+                    step(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

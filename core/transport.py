@@ -72,6 +72,6 @@ def _disable_nagle(event: Event) -> None:
 
 
 #: Bind these to every AE.associate() / AE.start_server() call.
-NODELAY_HANDLERS: list[tuple[evt.EventType, object]] = [
+NODELAY_HANDLERS: list[evt.EventHandlerType] = [
     (evt.EVT_CONN_OPEN, _disable_nagle),
 ]

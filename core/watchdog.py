@@ -625,7 +625,7 @@ class GuardedSocket(AssociationSocket):
         # A tripped guard makes the reader call recv(), which sends the A-ABORT and closes.
         if self._guard.tripped and not self._guard.bailed:
             return True
-        return bool(AssociationSocket.ready.fget(self))  # type: ignore[attr-defined]
+        return bool(super().ready)
 
     def recv(self, nr_bytes: int) -> bytearray:
         """Read ``nr_bytes``; fewer (pynetdicom: connection closed) if the guard trips."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dicom_courier.core.errors import CourierError, PartialFailure
 from dicom_courier.core.events import MoveOutcome, MoveResult
 from dicom_courier.core.nodes import PacsNode
+from dicom_courier.core.people_text import format_person_name
 from dicom_courier.core.queue import JobLabel, JobSnapshot
 
 
@@ -26,10 +27,9 @@ def counts_text(result: MoveResult) -> str:
 
 
 def readable_person_name(value: str) -> str:
-    """"DOE^JANE" -> "DOE, JANE": a DICOM PN (PS3.5 6.2) as people write it."""
-    family, _, rest = value.partition("^")
-    given = " ".join(part for part in rest.split("^") if part)
-    return f"{family}, {given}" if family and given else (family or given)
+    """"DOE^JANE" -> "DOE, JANE": a DICOM PN (PS3.5 6.2) as people write it (the words of
+    :func:`dicom_courier.core.people_text.format_person_name`, as in the grid and the CLI)."""
+    return format_person_name(value)
 
 
 @dataclass(frozen=True)

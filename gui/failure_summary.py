@@ -1,9 +1,10 @@
 """The summary of a batch of failed sends: one dialog listing them, over a table model.
 
-Split from :mod:`dicom_courier.gui.failure_dialog`, which keeps the dialog for one failure and
-the policy that decides between the two. A batch hitting the same misconfigured PACS becomes
-ONE :class:`FailureSummaryDialog` (never modal, like every dialog shown while the qasync loop
-runs), and a person opens a :class:`FailureDialog` for any row.
+Split from :mod:`dicom_courier.gui.failure_dialog`, which keeps the dialog for one failure;
+the policy that decides between the two is :mod:`dicom_courier.gui.failure_policy`. A batch
+hitting the same misconfigured PACS becomes ONE :class:`FailureSummaryDialog` (never modal,
+like every dialog shown while the qasync loop runs), and a person opens a
+:class:`FailureDialog` for any row.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -27,6 +27,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    SignalInstance,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,7 +56,8 @@ from dicom_courier.core.history import (
     local_iso,
     query_history,
 )
-from dicom_courier.core.store import INTERRUPTED, REQUEUED, JobStore, StoredJob
+from dicom_courier.core.jobs import JobState, StoredJob
+from dicom_courier.core.store import JobStore
 from dicom_courier.gui.plain_text import cell_text, make_plain, plain_tooltip
 from dicom_courier.gui.queue_model import (
     FAILED_COLOUR,
@@ -63,6 +65,9 @@ from dicom_courier.gui.queue_model import (
     format_duration,
     short_uid,
 )
+
+if TYPE_CHECKING:
+    from dicom_courier.core.queue import JobSnapshot
 
 _Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -149,10 +154,10 @@ def study_text(job: StoredJob) -> str:
 
 def status_tooltip(job: StoredJob) -> str | None:
     """Why a job is in its state, where the state alone does not say it."""
-    if job.state == REQUEUED:
+    if job.state is JobState.REQUEUED:
         return ("Taken over by a later run of the queue: the job whose \"retry of\" is "
                 f"{job.id} sent it.")
-    if job.state == INTERRUPTED:
+    if job.state is JobState.INTERRUPTED:
         return ("DICOM Courier stopped while this job was running, at the counts shown. "
                 "It is sent again by a later job whose \"retry of\" is "
                 f"{job.id} (the PACS may resend images the destination already has).")
@@ -270,9 +275,10 @@ def _foreground(job: StoredJob, column: HistoryColumn) -> Any:
     if column is HistoryColumn.FAILED and job.failed:
         return FAILED_COLOUR
     if column is HistoryColumn.STATUS:
-        if job.state == "failed":
+        if job.state is JobState.FAILED:
             return FAILED_COLOUR
-        if job.state in ("partial", "completed_with_warnings", INTERRUPTED):
+        if job.state in (JobState.PARTIAL, JobState.COMPLETED_WITH_WARNINGS,
+                         JobState.INTERRUPTED):
             return PARTIAL_COLOUR
     return None
 
@@ -422,6 +428,11 @@ class HistoryDialog(QDialog):
         self.model.set_jobs(jobs)
         self._show_status(f"{len(jobs)} job(s) shown")
 
+    def on_job_changed(self, job: JobSnapshot) -> None:
+        """Slot for ``EngineSignals.job_changed``: a finished send shows up at once."""
+        if job.state.is_finished and self.isVisible():
+            self.refresh()
+
     def _on_text_changed(self) -> None:
         self._typing.start()  # query once typing pauses, not per keystroke
 
@@ -469,6 +480,37 @@ class HistoryDialog(QDialog):
     def _show_status(self, text: str, *, error: bool = False) -> None:
         self.status_label.setText(text)
         self.status_label.setStyleSheet(f"color: {FAILED_COLOUR.name()};" if error else "")
+
+
+def show_history(parent: QWidget, store: JobStore,
+                 job_changed: SignalInstance) -> HistoryDialog:
+    """Show THE history window of ``parent``: raise the one already open, else open one.
+
+    Args:
+        parent: the main window; the dialog is its child (and closes with it).
+        store: the job database the dialog queries.
+        job_changed: ``EngineSignals.job_changed`` (one ``JobSnapshot`` per emit); while the
+            dialog is open it refreshes when a send finishes.
+
+    Returns:
+        The dialog on screen. A new one is deleted when it closes (Close, Esc, the title
+        bar), and its ``job_changed`` connection goes with it: opening and closing the
+        history any number of times leaves no dialog and no listener behind.
+    """
+    for dialog in parent.findChildren(HistoryDialog, options=Qt.FindChildOption
+                                      .FindDirectChildrenOnly):
+        if dialog.isVisible():  # a closed one is only waiting for its deferred delete
+            dialog.refresh()
+            dialog.raise_()
+            dialog.activateWindow()
+            return dialog
+    dialog = HistoryDialog(store, parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    job_changed.connect(dialog.on_job_changed)
+    dialog.finished.connect(lambda _result: job_changed.disconnect(dialog.on_job_changed),
+                            type=Qt.ConnectionType.SingleShotConnection)
+    dialog.show()
+    return dialog
 
 
 def _fill(combo: QComboBox, any_text: str, values: Sequence[str]) -> None:

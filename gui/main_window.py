@@ -9,7 +9,6 @@ Dialogs are non-modal (``open()``), never ``exec()`` inside a coroutine.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -49,13 +48,20 @@ from dicom_courier.core.query import (
     QueryModel,
 )
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.resume import (
+    offered_for_resume,
+    pacs_for,
+    resume_question,
+    resumption_of,
+)
 from dicom_courier.core.retry import RetryPolicy
+from dicom_courier.core.send_checks import send_questions
 from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.core.store import JobStore, StoredJob
 from dicom_courier.core.store_errors import StoreError
-from dicom_courier.gui.failure_dialog import FailureReporter
-from dicom_courier.gui.history_view import HistoryDialog
+from dicom_courier.gui.failure_policy import FailureReporter
+from dicom_courier.gui.history_view import HistoryDialog, show_history
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.pacs_uids import UidNotes
 from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
@@ -68,7 +74,7 @@ from dicom_courier.gui.results_model import (
     format_person_name,
 )
 from dicom_courier.gui.results_view import ResultsView
-from dicom_courier.gui.send_summary import SendPlan, describe_plan
+from dicom_courier.gui.send_summary import SendPlan
 from dicom_courier.gui.series_dialog import SeriesDialog
 from dicom_courier.gui.tls_box import NO_VERIFY_WARNING
 
@@ -92,7 +98,7 @@ class MainWindow(QMainWindow):
         # Every send, durably (issue 4). Locked, full or read-only: listed, sends refused.
         self.history = JobStore(paths.data_dir / "jobs.db", allow_unreadable=True)
         self.destination_memory = DestinationMemory(self.history)
-        self.queue = MoveQueue(courier, self.signals.report_job,
+        self.queue = MoveQueue(courier, self.signals,  # announces add, change, remove
                                per_pacs_limit=self.settings.moves_per_pacs, store=self.history,
                                retry_policy=RetryPolicy(),
                                on_store_error=self._on_store_error)
@@ -101,7 +107,6 @@ class MainWindow(QMainWindow):
         self._search_cancelling = False  # Esc pressed; the PACS has not ended the search yet
         # The Q/R model each PACS accepted (Study or Patient Root), learned by searches.
         self.model_memory = ModelMemory()
-        self._recent_sends: dict[tuple[str, str, str], float] = {}
         self._nodes: list[PacsNode] = []
         self._dialogs: list[QWidget] = []
 
@@ -245,7 +250,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.form.search_requested.connect(self._on_search_requested)
         self.form.pacs_combo.currentIndexChanged.connect(self._on_pacs_changed)
-        self.signals.job_changed.connect(self.queue_model.apply)
+        self.queue_model.listen_to(self.signals)  # the queue's announcements, nothing else
         self.signals.job_changed.connect(self._on_job_changed)
         # Slots here return None on purpose: a Python slot that returns a value (a bool from
         # "a and b", an int from queue.retry) crashed PySide6 6.12 at interpreter exit.
@@ -432,27 +437,15 @@ class MainWindow(QMainWindow):
         plan = SendPlan(pacs=pacs, destination=destination,
                         destination_label=self.destination_combo.currentText(),
                         matches=tuple(matches))
-        repeats = self._repeats(plan)
-        questions = []
-        if self.destination_memory.get(pacs.name, destination).refused_last_time:
-            questions.append(f"Last time, {pacs.called_aet} answered that it does not know "
-                             f"the destination {destination} (0xA801). Unless its DICOM node "
-                             "list was fixed since, this send will fail too.")
-        if len(matches) > self.settings.confirm_over:  # the text counts distinct studies
-            summary = describe_plan(plan)
-            if len(plan.studies) < len(matches):  # a PACS answering one row per image
-                summary += (f"\n({len(matches)} selected rows name {len(plan.studies)} "
-                            f"{'study' if len(plan.studies) == 1 else 'studies'}: each study "
-                            "is sent once.)")
-            questions.append(summary)
-        if repeats:
-            questions.append(f"{len(repeats)} of these studies are already queued or were sent "
-                             f"to {destination} in the last "
-                             f"{self.settings.resend_warning_minutes} minutes. Send again?")
+        questions = send_questions(  # the engine decides; the window only asks
+            plan, store=self.history, destinations=self.destination_memory,
+            confirm_over=self.settings.confirm_over,
+            resend_minutes=self.settings.resend_warning_minutes)
         if not questions:
             self.enqueue(plan)
             return
-        box = PlainMessageBox(QMessageBox.Icon.Question, "Send studies?", "\n\n".join(questions),
+        box = PlainMessageBox(QMessageBox.Icon.Question, "Send studies?",
+                              "\n\n".join(question.text for question in questions),
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                           self)
         box.setObjectName("confirmSend")
@@ -460,18 +453,6 @@ class MainWindow(QMainWindow):
         box.finished.connect(lambda answer: self._if_yes(answer, lambda: self.enqueue(plan)))
         self._keep(box)
         box.open()
-
-    def _repeats(self, plan: SendPlan) -> list[str]:
-        window = self.settings.resend_warning_minutes * 60
-        now = time.monotonic()
-        found = []
-        for match in plan.studies:
-            uid = match.get("StudyInstanceUID")
-            recent = self._recent_sends.get((plan.pacs.name, uid, plan.destination))
-            if self.queue.active_for(plan.pacs.name, uid, plan.destination) or (
-                    recent is not None and now - recent < window):
-                found.append(uid)
-        return found
 
     def enqueue(self, plan: SendPlan) -> list[int]:
         """Queue one move per distinct study, by Study Instance UID only: the PACS's own UID,
@@ -494,7 +475,6 @@ class MainWindow(QMainWindow):
             except StoreError as exc:  # not recorded, so not sent: say why, keep running
                 self._show_error(exc)
                 break
-            self._recent_sends[(plan.pacs.name, uid, plan.destination)] = time.monotonic()
         message = f"Queued {len(job_ids)} send(s) to {plan.destination}."
         self.statusBar().showMessage(notes.status(message), 0 if notes else 5000)
         return job_ids
@@ -580,17 +560,12 @@ class MainWindow(QMainWindow):
             box.setObjectName("storeMovedAside")
             self._keep(box)
             box.open()
-        interrupted = [self.history.get(i) for i in self.history.interrupted]
-        if not interrupted:
+        question = resume_question(offered_for_resume(self.history))  # the engine decides
+        if question is None:
             return
-        reached = ", ".join(f"{job.label or job.study_uid}: {job.completed} of "
-                            f"{job.total if job.total is not None else '?'} images"
-                            for job in interrupted[:5])
+        interrupted = list(question.jobs)
         box = PlainMessageBox(
-            QMessageBox.Icon.Question, "Resume interrupted sends?",
-            f"{len(interrupted)} send(s) were interrupted when DICOM Courier last stopped "
-            f"({reached}). Resume them now?\n\nA resumed send asks the PACS for the whole "
-            "study again: the PACS may send images the destination already has.",
+            QMessageBox.Icon.Question, question.title, question.text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setObjectName("resumeInterrupted")
         box.button(QMessageBox.StandardButton.Yes).setText("Resume")
@@ -629,25 +604,21 @@ class MainWindow(QMainWindow):
         box.show()
 
     def resume_interrupted(self, jobs: list[StoredJob]) -> list[int]:
-        """Queue each interrupted send again (a new job pointing at the interrupted one)."""
+        """Queue each interrupted send again (a new job pointing at the interrupted one), as
+        ``queue run`` does (:mod:`core.resume`: priority, level and UIDs, Patient ID kept)."""
         nodes = {node.name: node for node in self._nodes}
         job_ids = []
         for job in jobs:
-            pacs = nodes.get(job.pacs_name)
-            if pacs is None:
-                self.statusBar().showMessage(
-                    f"Cannot resume job {job.id}: the PACS profile {job.pacs_name!r} is gone.")
-                continue
-            target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids,
-                                patient_id=job.patient_id or None,
-                                from_pacs=True)  # as accepted when first queued
-            patient, _, study = job.label.partition(" — ")
-            request = MoveRequest(target, job.destination,
-                                  model=self.model_memory.model_for(pacs),
-                                  other_models=self.model_memory.others(pacs))
-            job_ids.append(self.queue.submit(pacs, request,
-                                             JobLabel(patient=patient, study=study),
-                                             retry_of=job.id))
+            try:
+                plan = resumption_of(job, pacs_for(job, nodes, self.history.pacs_json),
+                                     self.model_memory)
+                job_ids.append(self.queue.submit(plan.pacs, plan.request, plan.label,
+                                                 retry_of=plan.retry_of))
+            except CourierError as exc:  # a profile or UID that cannot be used; not recorded
+                self.statusBar().showMessage(f"Cannot resume job {job.id}: {exc.title}")
+                if isinstance(exc, StoreError):
+                    self._show_error(exc)
+                    break
         return job_ids
 
     def _on_job_changed(self, job: JobSnapshot) -> None:
@@ -657,18 +628,9 @@ class MainWindow(QMainWindow):
             self.failures.report(job)
 
     def open_history(self) -> HistoryDialog:
-        """Every send ever made from this profile: filter, search, export CSV."""
-        dialog = HistoryDialog(self.history, self)
-        self.signals.job_changed.connect(
-            lambda job: self._refresh_history(dialog, job))
-        self._keep(dialog)
-        dialog.show()
-        return dialog
-
-    @staticmethod
-    def _refresh_history(dialog: HistoryDialog, job: JobSnapshot) -> None:
-        if job.state.is_finished and dialog.isVisible():
-            dialog.refresh()
+        """Every send ever made from this profile: filter, search, export CSV. One window:
+        asked again, it is raised; closed, it is deleted with its ``job_changed`` listener."""
+        return show_history(self, self.history, self.signals.job_changed)
 
     def _on_store_error(self, error: StoreError) -> None:
         """The job database refused a record: the queue paused itself (nothing unrecorded is
@@ -703,7 +665,7 @@ class MainWindow(QMainWindow):
                 (self.queue.move_up if step < 0 else self.queue.move_down)(job.job_id)
 
     def _clear_finished(self) -> None:
-        self.queue_model.remove_jobs(self.queue.clear_finished())
+        self.queue.clear_finished()  # the rows go when the queue announces the removal
 
     def _show_job_details(self, job_id: int) -> None:
         try:

@@ -1,4 +1,9 @@
-"""The move queue as a table: one row per job, fed by ``EngineSignals.job_changed``.
+"""The move queue as a table: one row per job, fed by the queue's announcements only.
+
+The queue announces every job added, changed and removed (:mod:`core.queue_listener`);
+:class:`~dicom_courier.core.signals.EngineSignals` relays them as ``job_changed`` and
+``jobs_removed``, and :meth:`MoveQueueModel.listen_to` connects exactly those two. Nothing else
+changes the rows: "Clear finished" asks the queue, and the rows go when the queue says so.
 
 The queue reports every change as a fresh immutable :class:`JobSnapshot`, and a 1,000-image move
 reports one per image. Storing a snapshot is cheap; telling the view is not. So snapshots are
@@ -25,6 +30,7 @@ from PySide6.QtGui import QColor
 
 from dicom_courier.core.outcome import summary_phrase
 from dicom_courier.core.queue import JobSnapshot, JobState
+from dicom_courier.core.signals import EngineSignals
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -165,6 +171,13 @@ class MoveQueueModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ feeding
 
+    def listen_to(self, signals: EngineSignals) -> None:
+        """Follow the queue behind ``signals``: rows are added, changed and removed only as
+        it announces (``job_changed`` → :meth:`apply`, ``jobs_removed`` → :meth:`remove_jobs`).
+        """
+        signals.job_changed.connect(self.apply)
+        signals.jobs_removed.connect(self.remove_jobs)
+
     def apply(self, job: JobSnapshot) -> None:
         """Slot for ``EngineSignals.job_changed``: insert a new job, or store the newer snapshot.
 
@@ -188,7 +201,8 @@ class MoveQueueModel(QAbstractTableModel):
             self._tick_timer.start()
 
     def remove_jobs(self, job_ids: list[int]) -> None:
-        """Drop rows (after "Clear finished"), one removal per contiguous block of rows."""
+        """Slot for ``EngineSignals.jobs_removed``: drop rows, one removal per contiguous
+        block of rows (unknown ids are ignored)."""
         rows = sorted({self._rows[i] for i in job_ids if i in self._rows}, reverse=True)
         while rows:
             last = first = rows.pop(0)

@@ -33,12 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.query import FindMatch
-from dicom_courier.gui.results_model import (
-    Column,
-    ResultsFilterProxy,
-    StudyResultsModel,
-    results_as_tsv,
-)
+from dicom_courier.gui.results_model import Column, StudyResultsModel
+from dicom_courier.gui.results_proxy import ResultsFilterProxy, results_as_tsv
 
 #: Typical content per column; default widths fit these (or the title) in the current font.
 _WIDTH_SAMPLES: dict[Column, str] = {

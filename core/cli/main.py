@@ -46,7 +46,13 @@ from dicom_courier.core.distinct import count_answers, distinct_matches, noun
 from dicom_courier.core.engine import Courier
 from dicom_courier.core.errors import CourierError, InvalidInput
 from dicom_courier.core.find import SearchCutShort
-from dicom_courier.core.nodes import DEFAULT_MAX_MESSAGE_MB, PacsNode
+from dicom_courier.core.nodes import (
+    DEFAULT_MAX_MESSAGE_MB,
+    PacsNode,
+    validate_ae_title,
+    validate_host,
+    validate_port,
+)
 from dicom_courier.core.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
@@ -194,7 +200,7 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
 
 def _destination(pacs: PacsNode, args: argparse.Namespace) -> str:
     if args.dest:
-        return options.validate_ae_title(args.dest, "--dest")
+        return validate_ae_title(args.dest, "--dest")
     if pacs.default_destination is None:
         raise InvalidInput("--dest", "is required (the PACS profile has no saved destination)")
     return pacs.default_destination.ae_title
@@ -267,8 +273,11 @@ async def _move_with(courier: Courier, pacs: PacsNode, args: argparse.Namespace,
         raise nothing_to_send(resolution, pacs.called_aet)
     report_resolution(resolution, as_json=args.json)  # PACS answers left out, odd UIDs
     from dicom_courier.core.cli.send_record import recorded_sends
+    from dicom_courier.core.cli.send_warnings import warn_before_send
 
     with recorded_sends(args.config_dir) as recorder:  # refuses if sends cannot be recorded
+        warn_before_send(recorder.store, pacs, destination, resolution.targets,
+                         args.config_dir)  # already sent recently, refused last time
         runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
                             as_json=args.json, recorder=recorder,
                             typed_patient_id=check_patient_id(args.patient_id))
@@ -282,9 +291,9 @@ async def _nodes(args: argparse.Namespace) -> int:
     if action == "add":
         node = PacsNode(
             name=options.profile_name(args.name),
-            called_aet=options.validate_ae_title(args.aet, "--aet"),
-            host=options.validate_host(args.host, "--host"),
-            port=options.validate_port(args.port, "--port"),
+            called_aet=validate_ae_title(args.aet, "--aet"),
+            host=validate_host(args.host, "--host"),
+            port=validate_port(args.port, "--port"),
             calling_aet=options.calling_aet_from(args),
             timeouts=options.timeouts_from(args),
             destinations=tuple(options.destination_from(d) for d in args.dest),

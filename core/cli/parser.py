@@ -53,7 +53,7 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
                        "pose as the PACS; testing only)")
 
 
-def _pacs_options() -> argparse.ArgumentParser:
+def _pacs_options() -> OneLineParser:
     parent = OneLineParser(add_help=False)
     group = parent.add_argument_group("which PACS (a saved profile, or an address)")
     group.add_argument("--pacs", metavar="NAME", help="a PACS profile saved with 'nodes add'")
@@ -73,7 +73,7 @@ def _pacs_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _query_options() -> argparse.ArgumentParser:
+def _query_options() -> OneLineParser:
     parent = OneLineParser(add_help=False)
     parent.add_argument("--level", default="STUDY", help="PATIENT, STUDY, SERIES or IMAGE")
     parent.add_argument("--model", default="study", help="study (Study Root) or patient")

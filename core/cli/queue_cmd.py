@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,8 +59,9 @@ from dicom_courier.core.input_rules import check_text, parse_whole_number
 from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock
 from dicom_courier.core.nodes import PacsNode, validate_ae_title
 from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
-from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.query import MoveTarget, Priority
+from dicom_courier.core.queue import JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.resume import Resumption, resumption_of
 from dicom_courier.core.safe_text import json_text
 from dicom_courier.core.store import (
     CLAIMABLE,
@@ -244,14 +244,14 @@ def _copy_target_details(store: JobStore, job: StoredJob, new_id: int) -> None:
 # ---------------------------------------------------------------------- list, export, purge
 
 
-def _state(store: JobStore, text: str | None, field_name: str) -> str | None:
+def _state(store: JobStore, text: str | None, field_name: str) -> JobState | None:
     if text is None:
         return None
     state = text.strip().lower()
     known = known_states(store)
     if state not in known:
         raise InvalidInput(field_name, f"must be one of {', '.join(known)}", text)
-    return state
+    return JobState.read(state)
 
 
 def _day(text: str | None, field_name: str) -> date | None:
@@ -369,14 +369,8 @@ def _purge(store: JobStore, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- run
 
 
-@dataclass(frozen=True)
-class _Planned:
-    """A stored job, claimed, with what it takes to send it again."""
-
-    stored: StoredJob
-    pacs: PacsNode
-    request: MoveRequest
-    label: JobLabel
+#: A stored job, claimed, with what it takes to send it again (the engine's one rule).
+_Planned = Resumption
 
 
 def _pacs_for(store: JobStore, job: StoredJob, args: argparse.Namespace) -> PacsNode:
@@ -389,18 +383,10 @@ def _pacs_for(store: JobStore, job: StoredJob, args: argparse.Namespace) -> Pacs
 
 
 def _plan(store: JobStore, job: StoredJob, args: argparse.Namespace) -> _Planned:
-    priority = _priority(job)
-    target = MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids,
-                        sop_uids=job.sop_uids, patient_id=job.patient_id or None,
-                        from_pacs=True)  # UIDs as accepted when the send was first queued
-    patient, _, study = job.label.partition(" — ")
-    return _Planned(stored=job, pacs=_pacs_for(store, job, args),
-                    # Study Root first; Patient Root too, for a PACS that offers only it
-                    # (the engine looks a missing Patient ID up first: core.patient_lookup)
-                    request=MoveRequest(target=target, destination=job.destination,
-                                        model=QueryModel.STUDY, priority=priority,
-                                        other_models=(QueryModel.PATIENT,)),
-                    label=JobLabel(patient=patient, study=study))
+    """The claimed ``job`` as a send again, every field kept (:mod:`..resume`, the rule the
+    window's resume uses too): Study Root first, Patient Root proposed too for a PACS that
+    offers only it (a missing Patient ID is looked up first: core.patient_lookup)."""
+    return resumption_of(job, _pacs_for(store, job, args))
 
 
 async def _run(store: JobStore, args: argparse.Namespace) -> int:
@@ -413,7 +399,7 @@ async def _run(store: JobStore, args: argparse.Namespace) -> int:
         try:
             planned.append(_plan(store, job, args))
         except CourierError as exc:  # recorded as failed with the reason, never dropped
-            store.finished(job.id, state=JobState.FAILED.value, total=job.total,
+            store.finished(job.id, state=JobState.FAILED, total=job.total,
                            completed=job.completed, failed=job.failed, warning=job.warning,
                            status=None, error=exc.title)
             print_error(exc)

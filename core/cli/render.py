@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dicom_courier.core.cli.safe_text import cell, console, line, literal
 from dicom_courier.core.errors import CourierError
+from dicom_courier.core.people_text import format_value
 from dicom_courier.core.query import FindMatch
 from dicom_courier.core.safe_text import csv_cell, display, json_text
 
@@ -53,7 +54,13 @@ def columns_of(matches: Sequence[FindMatch], preferred: Sequence[str]) -> list[s
 
 def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[str], *,
                   only_preferred: bool = False) -> None:
-    """Print ``matches`` as a table, JSON or CSV; ``preferred`` columns come first."""
+    """Print ``matches`` as a table, JSON or CSV; ``preferred`` columns come first.
+
+    JSON and CSV (for scripts) carry every value as the PACS sent it; the table (for people)
+    shows names, dates, times and code lists as :func:`.people_text.format_value` words them
+    (``Müller^Jürgen`` → "Müller, Jürgen", ``20240301`` → "2024-03-01", ``CT\\MR`` →
+    "CT, MR"), and UIDs, IDs and text as they came.
+    """
     columns = list(preferred) if only_preferred else columns_of(matches, preferred)
     if fmt == "json":
         rows = [{c: m.get(c) for c in columns} for m in matches]
@@ -63,7 +70,8 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
         writer.writerow([csv_cell(c) for c in columns])
         for m in matches:
             writer.writerow([csv_cell(m.get(c)) for c in columns])
-    elif columns:  # literal cells, controls escaped, long values cut (64 MB prints at once)
+    elif columns:  # worded for people as the window words them (names, dates, code lists);
+        # literal cells, controls escaped, long values cut (64 MB prints at once)
         table = Table(show_lines=False, header_style="bold")
         for column in columns:
             if column.endswith("UID"):  # kept whole, so it can be copied into 'move --study'
@@ -71,7 +79,7 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
             else:
                 table.add_column(cell(column), overflow="fold")
         for m in matches:
-            table.add_row(*[cell(m.get(c)) + _mark(m, c) for c in columns])
+            table.add_row(*[cell(format_value(c, m.get(c))) + _mark(m, c) for c in columns])
         stdout.print(table)
 
 

@@ -25,6 +25,7 @@ from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.errors import CourierError
 from dicom_courier.core.events import MoveProgress, MoveResult
 from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock
+from dicom_courier.core.jobs import JobState
 from dicom_courier.core.move import MoveOperation
 from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.paths import app_paths
@@ -56,8 +57,9 @@ class SendRecorder:
             self.store.started(job_id)
         except StoreError:
             with contextlib.suppress(StoreError):  # not left "queued" for 'queue run' to send
-                self.store.finished(job_id, state="failed", total=None, completed=0, failed=0,
-                                    warning=0, status=None, error="not recorded; not sent")
+                self.store.finished(job_id, state=JobState.FAILED, total=None, completed=0,
+                                    failed=0, warning=0, status=None,
+                                    error="not recorded; not sent")
             raise
         return job_id
 
@@ -69,9 +71,9 @@ class SendRecorder:
     def finish(self, job_id: int, result: MoveResult) -> None:
         """The final row; a failure to write it is reported, never raised (the move ran)."""
         try:
-            self.store.finished(job_id, state=result.outcome.value, total=result.total,
-                                completed=result.completed, failed=result.failed,
-                                warning=result.warning, status=result.status,
+            self.store.finished(job_id, state=JobState.of_outcome(result.outcome),
+                                total=result.total, completed=result.completed,
+                                failed=result.failed, warning=result.warning, status=result.status,
                                 error=result.error.title if result.error else None)
             if result.failed_sop_uids or result.error is not None:
                 self.store.set_failure(job_id, failed_uids=result.failed_sop_uids,
@@ -108,7 +110,7 @@ class RecordedOperation:
             elif not finished:
                 with contextlib.suppress(StoreError):
                     self.recorder.store.finished(
-                        self.job_id, state="cancelled", total=None, completed=0, failed=0,
+                        self.job_id, state=JobState.CANCELLED, total=None, completed=0, failed=0,
                         warning=0, status=None, error="the command ended before the result")
 
     def _result_or_none(self) -> MoveResult | None:

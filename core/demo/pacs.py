@@ -18,7 +18,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelFind,
@@ -105,7 +105,7 @@ class DemoPacs(ServedAe):
         for model in (*_FIND_MODELS, *_MOVE_MODELS):
             ae.add_supported_context(model)
 
-    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+    def _handlers(self, scp: BackgroundScp) -> list[evt.EventHandlerType]:
         return [
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_FIND, scp.tracked(self._on_find), [scp]),
@@ -161,7 +161,7 @@ class DemoPacs(ServedAe):
             return
 
         identifier = event.identifier
-        instances = self._instances_to_move(event.request.AffectedSOPClassUID, identifier)
+        instances = self._instances_to_move(event.request.AffectedSOPClassUID or "", identifier)
         # pynetdicom associates with the destination before it reads any status, so even an
         # identifier failure has to go through the destination (PS3.4 C.4.2.3 allows it).
         yield (*address, {"contexts": _store_contexts(instances or []),

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from pynetdicom import AE
-from pynetdicom.events import Event
+from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
@@ -56,7 +56,7 @@ class BackgroundScp:
         self._ending: set[threading.Thread] = set()
         self._server: _QuickStopServer | None = None
 
-    def start(self, host: str, port: int, evt_handlers: list[tuple[Any, Any]]) -> int:
+    def start(self, host: str, port: int, evt_handlers: list[EventHandlerType]) -> int:
         """Listen on (host, port), 0 picking a free port; returns the bound port."""
         self.stopping.clear()
         server = self.ae.make_server(
@@ -193,7 +193,7 @@ class ServedAe:
     def _configure(self, ae: AE) -> None:
         """Add presentation contexts and settings before the AE listens."""
 
-    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+    def _handlers(self, scp: BackgroundScp) -> list[EventHandlerType]:
         """The (event, handler[, args]) bindings; NODELAY_HANDLERS are added for you."""
         return []
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
@@ -116,9 +117,9 @@ def make_instance(spec: StudySpec, series_index: int, instance_index: int) -> Da
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = stable_uid("implementation")
+    meta.ImplementationClassUID = UID(stable_uid("implementation"))
     meta.ImplementationVersionName = f"COURIER_{__version__}"[:16]
     ds.file_meta = meta
     return ds

@@ -14,12 +14,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from pydicom.uid import UID, AllTransferSyntaxes
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import Verification
 
 from dicom_courier.core.demo.serving import BackgroundScp, ServedAe
 
@@ -87,9 +87,10 @@ class Workstation(ServedAe):
         self.folder.mkdir(parents=True, exist_ok=True)
         ae.add_supported_context(Verification)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, _TRANSFER_SYNTAXES)
+            if context.abstract_syntax is not None:  # always set in pynetdicom's list
+                ae.add_supported_context(context.abstract_syntax, _TRANSFER_SYNTAXES)
 
-    def _handlers(self, scp: BackgroundScp) -> list[Any]:
+    def _handlers(self, scp: BackgroundScp) -> list[evt.EventHandlerType]:
         return [
             (evt.EVT_C_ECHO, lambda event: _SUCCESS),
             (evt.EVT_C_STORE, scp.tracked(self._on_store)),
@@ -122,7 +123,9 @@ class Workstation(ServedAe):
     def _on_store(self, event: Event) -> int:
         if self.store_delay:
             time.sleep(self.store_delay)
-        sop_uid = _safe_uid(event.request.AffectedSOPInstanceUID)
+        request = event.request
+        assert isinstance(request, C_STORE)  # pynetdicom calls this for EVT_C_STORE only
+        sop_uid = _safe_uid(request.AffectedSOPInstanceUID)
         with self._lock:
             self._attempts += 1
             refuse = bool(self.fail_every) and self._attempts % self.fail_every == 0

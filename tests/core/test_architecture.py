@@ -63,3 +63,73 @@ def test_signals_module_loads_qtcore_but_not_qtwidgets() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+# ---------------------------------------------------------------- core never imports gui
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """Every module an import statement in ``source`` names, relative ones resolved against
+    ``package`` (the dotted package the file belongs to)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{anchor}.{base}" if base else anchor
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)  # from pkg import module
+    return names
+
+
+def _gui_imports(source: str, package: str) -> set[str]:
+    return {name for name in _imported_modules(source, package)
+            if name in ("gui", "dicom_courier.gui") or name.startswith(("gui.",
+                                                                         "dicom_courier.gui."))}
+
+
+def test_gui_import_check_finds_every_spelling() -> None:
+    source = ("import dicom_courier.gui.app\n"
+              "from dicom_courier.gui import queue_model\n"
+              "from dicom_courier import gui\n"
+              "from ..gui.app import App\n"
+              "from .. import gui as window\n"
+              "import gui\n"
+              "from dicom_courier.core import engine\n"
+              "from .errors import CourierError\n"
+              "from ..core.cli import main\n")
+    found = _gui_imports(source, "dicom_courier.core")  # a module directly in core/
+    assert found == {"dicom_courier.gui.app", "dicom_courier.gui.queue_model",
+                     "dicom_courier.gui", "dicom_courier.gui.app.App", "gui"}
+    # one level deeper, ".." is the engine itself: not the window
+    assert _gui_imports("from ..gui import x\n", "dicom_courier.core.cli") == set()
+    assert _gui_imports("from ...gui import x\n", "dicom_courier.core.cli") == {
+        "dicom_courier.gui", "dicom_courier.gui.x"}
+
+
+def test_core_source_never_imports_gui() -> None:
+    offenders: dict[str, set[str]] = {}
+    for path in sorted(CORE_DIR.rglob("*.py")):
+        relative = path.relative_to(CORE_DIR)
+        package = ".".join(("dicom_courier.core", *relative.parent.parts))
+        found = _gui_imports(path.read_text(encoding="utf-8"), package)
+        if found:
+            offenders[str(relative)] = found
+    assert offenders == {}, f"core imports the window: {offenders}"
+
+
+def test_importing_all_of_core_loads_no_gui_module() -> None:
+    modules = _core_modules()
+    assert "dicom_courier.core.signals" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith('dicom_courier.gui'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "", f"core loaded the window: {out.stdout.strip()}"

@@ -171,7 +171,7 @@ def test_cli_find_says_an_answer_could_not_be_read_and_exits_3(
     with PduPeer(_answers(_study("GOOD^ONE"), CUT_OFF)) as peer:
         code, out, err = _cli(capsys, tmp_path, peer.port, "find")
     assert code == 3
-    assert "GOOD^ONE" in out and "CUT^OFF" not in out
+    assert "GOOD, ONE" in out and "CUT" not in out  # the table words names for people
     assert "1 answer from the PACS could not be read" in err
     assert "Traceback" not in err
 
@@ -191,7 +191,7 @@ def test_cli_find_marks_a_value_whose_character_set_was_not_declared(
     with PduPeer(_answers(_name_only("MÜLLER^ANNA".encode()))) as peer:
         code, out, _ = _cli(capsys, tmp_path, peer.port, "find")
     assert code == 0
-    assert "MÜLLER^ANNA (character set not declared)" in out
+    assert "MÜLLER, ANNA (character set not declared)" in out
 
 
 def test_control_characters_never_reach_a_csv_file(

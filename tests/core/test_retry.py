@@ -1,23 +1,26 @@
 """Automatic retries: back-off timing, which failures qualify, and a PACS that comes back.
 
 Retry waits run on a fake clock (the queue's injectable ``clock`` and ``sleep``), so a test
-spends no real time in back-off; the moves themselves are real, against in-process peers.
+spends no real time in back-off; the moves are scripted (:mod:`tests.fakes.fake_move`), so no
+test here opens a socket. What the engine makes of a peer's answer (0xA702 and an unanswered
+echo → DestinationDown, ...) is tested in test_destination_check.py; here the queue is handed
+those results and decides what to do with them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.demo.pacs import DemoPacs
-from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.destination_check import DestinationDown, DestinationUndecided
-from dicom_courier.core.engine import Courier
+from dicom_courier.core.destination_check import (
+    DestinationDown,
+    DestinationEcho,
+    DestinationUndecided,
+    Reach,
+)
 from dicom_courier.core.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -28,19 +31,18 @@ from dicom_courier.core.errors import (
     PeerTimeout,
 )
 from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
+from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, MoveTarget
 from dicom_courier.core.queue import JobSnapshot, JobState, MoveQueue
 from dicom_courier.core.retry import RetryPolicy
 from dicom_courier.core.status import failure_for_status
 from dicom_courier.core.store import JobStore
-from tests.fakes import StatusScp
-from tests.peers import free_port, reserve_dead_port
+from tests.fakes.fake_move import FakeMoves, MoveScript, QueueWatch, failing
 
 #: Seconds a scenario waits for the queue before it fails (rather than hangs).
 WAIT = 20.0
-SPEC = StudySpec(key="retry-1", patient_name="Retry^Pat", patient_id="R1", series_count=1,
-                 instances_per_series=3)
+STUDY_UID = "1.2.826.0.1.3680043.8.498.77"
+NODE = PacsNode(name="busy", called_aet="BUSY", host="127.0.0.1", port=11112)
 
 
 class FakeClock:
@@ -64,15 +66,6 @@ class FakeClock:
             await self.gate.wait()
         self.now += seconds
         await asyncio.sleep(0)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Poll ``condition`` on the loop (the queue reports through callbacks, not awaitables)."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
 
 
 def _result(outcome: MoveOutcome, error: CourierError | None) -> MoveResult:
@@ -135,60 +128,66 @@ def test_cancelled_and_completed_are_never_retried() -> None:
     assert not policy.should_retry(_result(MoveOutcome.FAILED, None))
 
 
-# ---------------------------------------------------------------- the queue, real peers
+# ---------------------------------------------------------------- the queue, scripted moves
+
+
+def _verdict(cls: type[DestinationDown] | type[DestinationUndecided]) -> CourierError:
+    """The destination diagnosis after 0xA702 with nothing sent (see diagnose_move)."""
+    return cls("WS did not answer", "explanation", "action", destination="WS", status=0xA702,
+               echo=DestinationEcho(Reach.SILENT, "127.0.0.1:1", "connection refused"))
+
+
+def _request(destination: str = "WS") -> MoveRequest:
+    return MoveRequest(MoveTarget(STUDY_UID), destination)
 
 
 def test_a_destination_down_is_retried_with_back_off_until_attempts_run_out() -> None:
-    """0xA702 over the wire, and the destination does not answer our echo (DestinationDown),
-    four times: three waits of 10/20/40 s ±20 %, all visible."""
+    """0xA702 and the destination does not answer our echo (DestinationDown), four times:
+    three waits of 10/20/40 s ±20 %, all visible."""
     clock = FakeClock()
-    seen: list[JobSnapshot] = []
-    dead = reserve_dead_port()
+    watch = QueueWatch()
+    down = MoveScript(images=1, failed=1, status=0xA702, outcome=MoveOutcome.FAILED,
+                      error=_verdict(DestinationDown))
+    moves = FakeMoves(default=down)
 
     async def scenario() -> JobSnapshot:
-        with StatusScp(0xA702, completed=0, failed=1) as scp, Courier() as courier:
-            node = PacsNode(name="busy", called_aet=scp.ae_title, host="127.0.0.1",
-                            port=scp.port, timeouts=Timeouts(idle=10), destinations=(
-                                Destination(scp.ae_title, "127.0.0.1",
-                                            dead.getsockname()[1]),))
-            queue = MoveQueue(courier, seen.append, retry_policy=RetryPolicy(),
-                              clock=clock, sleep=clock.sleep, rng=random.Random(3))
-            job_id = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), scp.ae_title))
-            await until(lambda: queue.get(job_id).state.is_finished)
-            return queue.get(job_id)
+        queue = MoveQueue(None, watch, retry_policy=RetryPolicy(), clock=clock,
+                          sleep=clock.sleep, rng=random.Random(3), start_move=moves)
+        job_id = queue.submit(NODE, _request())
+        await watch.until(lambda: queue.get(job_id).state.is_finished, WAIT)
+        return queue.get(job_id)
 
-    try:
-        job = asyncio.run(scenario())
-    finally:
-        dead.close()
+    job = asyncio.run(scenario())
     assert job.state is JobState.FAILED and job.attempt == 4
     assert job.result is not None and job.result.status == 0xA702
     assert isinstance(job.result.error, DestinationDown)
-    assert len(clock.sleeps) == 3
+    assert len(clock.sleeps) == 3 and len(moves.started) == 4
     for wait, nominal in zip(clock.sleeps, (10, 20, 40), strict=True):
         assert 0.8 * nominal <= wait <= 1.2 * nominal
+    seen = watch.snapshots(job.job_id)
     retrying = [j for j in seen if j.state is JobState.RETRYING]
     assert [j.attempt for j in retrying] == [1, 2, 3]
     assert all(j.next_retry_at is not None and j.result is not None for j in retrying)
     assert [j.next_retry_at - (1000.0 + sum(clock.sleeps[:i]))  # type: ignore[operator]
             for i, j in enumerate(retrying)] == pytest.approx(clock.sleeps)
     starts = [j.attempt for j in seen if j.state is JobState.RUNNING and j.progress is None]
-    assert starts == [1, 2, 3, 4] and all(j.job_id == job.job_id for j in seen)
+    assert starts == [1, 2, 3, 4] and len(watch.latest) == 1
 
 
 def test_an_undecided_destination_fault_is_retried_once() -> None:
     """0xA702 with nothing sent and no address to check: undecided, so one retry only."""
     clock = FakeClock()
+    watch = QueueWatch()
+    moves = FakeMoves(default=MoveScript(images=1, failed=1, status=0xA702,
+                                         outcome=MoveOutcome.FAILED,
+                                         error=_verdict(DestinationUndecided)))
 
     async def scenario() -> JobSnapshot:
-        with StatusScp(0xA702, completed=0, failed=1) as scp, Courier() as courier:
-            node = PacsNode(name="busy", called_aet=scp.ae_title, host="127.0.0.1",
-                            port=scp.port, timeouts=Timeouts(idle=10))
-            queue = MoveQueue(courier, lambda job: None, retry_policy=RetryPolicy(),
-                              clock=clock, sleep=clock.sleep, rng=random.Random(3))
-            job_id = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), scp.ae_title))
-            await until(lambda: queue.get(job_id).state.is_finished)
-            return queue.get(job_id)
+        queue = MoveQueue(None, watch, retry_policy=RetryPolicy(), clock=clock,
+                          sleep=clock.sleep, rng=random.Random(3), start_move=moves)
+        job_id = queue.submit(NODE, _request())
+        await watch.until(lambda: queue.get(job_id).state.is_finished, WAIT)
+        return queue.get(job_id)
 
     job = asyncio.run(scenario())
     assert job.state is JobState.FAILED and job.attempt == 2
@@ -197,54 +196,54 @@ def test_an_undecided_destination_fault_is_retried_once() -> None:
 
 
 def test_a_pacs_that_comes_back_completes_the_same_job_on_attempt_two(tmp_path: Path) -> None:
-    """Connection refused (nothing listens yet); the PACS starts while the job waits; the
-    retry, on the fake clock, completes it as the same job and the store records it."""
+    """Connection refused (nothing listens yet); the retry, on the fake clock, completes it as
+    the same job, and the store records the wait and the outcome."""
     clock = FakeClock()
-    port = free_port()
-    node = PacsNode(name="late", called_aet="DEMOPACS", host="127.0.0.1", port=port,
-                    timeouts=Timeouts(connect=3, idle=10))
+    watch = QueueWatch()
     store = JobStore(tmp_path / "jobs.db")
+    moves = FakeMoves([failing(_error(ConnectionFailed), sent=False)],
+                      default=MoveScript(images=3))
 
-    async def scenario() -> tuple[JobSnapshot, JobSnapshot, int]:
+    async def scenario() -> tuple[JobSnapshot, JobSnapshot]:
         clock.gate = asyncio.Event()  # an Event belongs to the running loop: made in it
-        with Courier() as courier, Workstation(tmp_path / "ws", ae_title="WS") as ws:
-            queue = MoveQueue(courier, lambda job: None, store=store,
-                              retry_policy=RetryPolicy(), clock=clock, sleep=clock.sleep)
-            job_id = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), "WS"))
-            await until(lambda: queue.get(job_id).state is JobState.RETRYING)
-            waiting = queue.get(job_id)
-            assert store.get(job_id).state == "retrying"
-            with DemoPacs([SPEC], port=port, destinations={"WS": ("127.0.0.1", ws.port)}):
-                clock.gate.set()
-                await until(lambda: queue.get(job_id).state.is_finished)
-            return waiting, queue.get(job_id), ws.received_count
+        queue = MoveQueue(None, watch, store=store, retry_policy=RetryPolicy(), clock=clock,
+                          sleep=clock.sleep, start_move=moves)
+        job_id = queue.submit(NODE, _request())
+        await watch.until(lambda: queue.get(job_id).state is JobState.RETRYING, WAIT)
+        waiting = queue.get(job_id)
+        assert store.get(job_id).state == "retrying"
+        clock.gate.set()  # the PACS is back when the wait is over
+        await watch.until(lambda: queue.get(job_id).state.is_finished, WAIT)
+        return waiting, queue.get(job_id)
 
-    waiting, done, received = asyncio.run(scenario())
+    waiting, done = asyncio.run(scenario())
     assert waiting.attempt == 1 and waiting.next_retry_at is not None
     assert waiting.result is not None and isinstance(waiting.result.error, ConnectionFailed)
     assert done.state is JobState.COMPLETED and done.attempt == 2
     assert done.job_id == waiting.job_id and done.retry_of is None  # the same job, not a copy
-    assert received == 3 and len(clock.sleeps) == 1 and 8 <= clock.sleeps[0] <= 12
+    assert done.result is not None and done.result.completed == 3
+    assert len(clock.sleeps) == 1 and 8 <= clock.sleeps[0] <= 12
     row = store.get(done.job_id)
     assert (row.state, row.attempt, row.completed, row.next_retry_at) == ("completed", 2, 3, None)
     assert len(store.jobs()) == 1
+    store.close()
 
 
-def test_unknown_destination_is_never_retried(tmp_path: Path) -> None:
+def test_unknown_destination_is_never_retried() -> None:
     """0xA801 fails at once; "retry failed images" has no list to go on, so it re-sends all."""
     clock = FakeClock()
+    watch = QueueWatch()
+    unknown = failure_for_status(0xA801, operation="send", peer=None, destination="NOWHERE")
+    moves = FakeMoves(default=failing(unknown))
 
     async def scenario() -> tuple[JobSnapshot, list[JobSnapshot]]:
-        with DemoPacs([SPEC]) as pacs, Courier() as courier:
-            node = PacsNode(name="demo", called_aet=pacs.ae_title, host="127.0.0.1",
-                            port=pacs.port, timeouts=Timeouts(idle=10))
-            queue = MoveQueue(courier, lambda job: None, retry_policy=RetryPolicy(),
-                              clock=clock, sleep=clock.sleep)
-            job_id = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), "NOWHERE"))
-            await until(lambda: queue.get(job_id).state.is_finished)
-            again = await queue.retry_failed_only(job_id)
-            await until(lambda: all(j.state.is_finished for j in queue.jobs()))
-            return queue.get(job_id), [queue.get(i) for i in again]
+        queue = MoveQueue(None, watch, retry_policy=RetryPolicy(), clock=clock,
+                          sleep=clock.sleep, start_move=moves)
+        job_id = queue.submit(NODE, _request("NOWHERE"))
+        await watch.until(lambda: queue.get(job_id).state.is_finished, WAIT)
+        again = await queue.retry_failed_only(job_id)
+        await watch.until(lambda: all(j.state.is_finished for j in queue.jobs()), WAIT)
+        return queue.get(job_id), [queue.get(i) for i in again]
 
     job, again = asyncio.run(scenario())
     assert job.state is JobState.FAILED and job.attempt == 1 and job.next_retry_at is None
@@ -257,21 +256,20 @@ def test_unknown_destination_is_never_retried(tmp_path: Path) -> None:
 
 def test_a_waiting_retry_can_be_cancelled_and_closing_ends_the_wait() -> None:
     clock = FakeClock()
-    port = free_port()  # nothing listens: every attempt is refused
-    node = PacsNode(name="down", called_aet="DOWN", host="127.0.0.1", port=port,
-                    timeouts=Timeouts(connect=3))
+    watch = QueueWatch()
+    moves = FakeMoves(default=failing(_error(ConnectionFailed), sent=False))  # always refused
 
     async def scenario() -> tuple[JobSnapshot, JobSnapshot]:
         clock.gate = asyncio.Event()  # never opened: the retries wait for ever
-        with Courier() as courier:
-            queue = MoveQueue(courier, lambda job: None, retry_policy=RetryPolicy(),
-                              clock=clock, sleep=clock.sleep)
-            first = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), "WS"))
-            second = queue.submit(node, MoveRequest(MoveTarget(SPEC.study_uid), "WS2"))
-            await until(lambda: all(j.state is JobState.RETRYING for j in queue.jobs()))
-            queue.cancel(first)
-            await queue.close()
-            return queue.get(first), queue.get(second)
+        queue = MoveQueue(None, watch, retry_policy=RetryPolicy(), clock=clock,
+                          sleep=clock.sleep, start_move=moves)
+        first = queue.submit(NODE, _request())
+        second = queue.submit(NODE, _request("WS2"))
+        await watch.until(lambda: all(j.state is JobState.RETRYING for j in queue.jobs()),
+                          WAIT)
+        queue.cancel(first)
+        await queue.close()
+        return queue.get(first), queue.get(second)
 
     first, second = asyncio.run(scenario())
     assert first.state is JobState.CANCELLED and second.state is JobState.CANCELLED

@@ -119,11 +119,11 @@ def test_sigkill_mid_move_loses_no_job(tmp_path: Path) -> None:
                 DemoPacs(specs, destinations={"WS": ("127.0.0.1", ws2.port)}) as pacs2:
             node = PacsNode(name="demo", called_aet="DEMOPACS", host="127.0.0.1",
                             port=pacs2.port, timeouts=Timeouts(idle=30))
-            queue = MoveQueue(courier, lambda job: None, store=store)
+            finished = asyncio.Event()
+            queue = MoveQueue(courier, lambda job: job.state.is_finished and finished.set(),
+                              store=store)
             job_id = queue.submit(node, MoveRequest(MoveTarget(first.study_uid), "WS"),
                                   JobLabel(), retry_of=first.id)
-            finished = asyncio.Event()
-            queue._on_change = lambda job: job.state.is_finished and finished.set()
             await asyncio.wait_for(finished.wait(), 30)
             return queue.get(job_id).state
 

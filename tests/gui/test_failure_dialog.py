@@ -15,7 +15,8 @@ from dicom_courier.core.nodes import PacsNode
 from dicom_courier.core.query import MoveRequest, MoveTarget
 from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState
 from dicom_courier.core.status import failure_for_status
-from dicom_courier.gui.failure_dialog import FailureDialog, FailureReporter
+from dicom_courier.gui.failure_dialog import FailureDialog
+from dicom_courier.gui.failure_policy import FailureReporter
 from dicom_courier.gui.failure_report import summary_headline
 from dicom_courier.gui.failure_summary import FailureSummaryDialog, FailureTableModel
 
@@ -298,3 +299,22 @@ def test_show_details_opens_at_once_and_only_once_per_job(qtbot: QtBot, window: 
     assert reporter.show_details(replace(job, state=JobState.QUEUED, result=None)) is None
     first.close()
     assert reporter.open_dialogs() == []
+
+
+def test_the_failure_modules_import_one_way() -> None:
+    """Issue 10: failure_dialog and failure_summary imported each other (a TYPE_CHECKING
+    import and one inside a method). Now: policy → summary → dialog, and nothing back."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    def imported(module: str) -> set[str]:
+        spec = importlib.util.find_spec(f"dicom_courier.gui.{module}")
+        assert spec is not None and spec.origin is not None
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        return {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+
+    assert not imported("failure_dialog") & {"failure_summary", "failure_policy"}
+    assert "failure_policy" not in imported("failure_summary")
+    assert {"failure_dialog", "failure_summary"} <= imported("failure_policy")

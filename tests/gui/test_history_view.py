@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QDate, Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import SIGNAL, QDate, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 from pytestqt.qtbot import QtBot
 
 from dicom_courier.core.history import CSV_COLUMNS
@@ -201,3 +202,45 @@ def test_screenshot(qtbot: QtBot, store: JobStore) -> None:
     dialog.from_date.setDate(QDate(*(date.today() - timedelta(days=30)).timetuple()[:3]))
     dialog.view.selectRow(2)
     assert dialog.grab().save("/tmp/history.png")
+
+
+# ---------------------------------------------------------------- the window's one history
+
+
+def _job_changed_listeners(window: Any) -> int:
+    return window.signals.receivers(SIGNAL("job_changed(PyObject)"))
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints", "raise")  # the offscreen platform's notes
+def test_send_history_opened_and_closed_three_times_leaves_nothing_behind(
+        qtbot: QtBot, qasync_loop: Any, run_async: Any, tmp_path: Path) -> None:
+    """Issue 10: every "Send history…" used to leave its dialog alive and one more listener on
+    ``job_changed`` (after three cycles: 3 dialogs, 5 listeners instead of 2)."""
+    from dicom_courier.gui import create_main_window
+
+    window = create_main_window(tmp_path / "config")
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        qtbot.waitExposed(window)
+        listeners = _job_changed_listeners(window)
+        assert listeners == 2  # the queue table and the window's send policy
+        for closing in ("Close button", "Escape", "Escape"):
+            window.history_action.trigger()  # Queue → Send history… (Ctrl+H)
+            qtbot.waitUntil(lambda: any(d.isVisible() for d in
+                                        window.findChildren(HistoryDialog)))
+            window.history_action.trigger()
+            dialogs = window.findChildren(HistoryDialog)
+            assert len(dialogs) == 1  # asked again while open: the same window, raised
+            dialog = dialogs[0]
+            assert _job_changed_listeners(window) == listeners + 1  # it refreshes while open
+            if closing == "Close button":
+                close = dialog.findChild(QDialogButtonBox).button(
+                    QDialogButtonBox.StandardButton.Close)
+                qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
+            else:
+                QTest.keyClick(dialog, Qt.Key.Key_Escape)
+            qtbot.waitUntil(lambda: not window.findChildren(HistoryDialog))
+            assert _job_changed_listeners(window) == listeners, closing
+    finally:
+        run_async(window.shutdown())

@@ -19,12 +19,11 @@ from dicom_courier.gui.results_model import (
     UNDECODABLE_MARK,
     UNDECODABLE_TOOLTIP,
     Column,
-    ResultsFilterProxy,
     Role,
     StudyResultsModel,
     format_person_name,
-    results_as_tsv,
 )
+from dicom_courier.gui.results_proxy import ResultsFilterProxy, results_as_tsv
 from dicom_courier.gui.results_view import ResultsView
 
 if TYPE_CHECKING:
@@ -271,7 +270,8 @@ def test_odd_and_missing_values_never_raise() -> None:
             for role in roles:
                 model.data(model.index(row, column), role)
     assert cell(model, 1, Column.STUDY_DATE_TIME) == "2024 25:61:99x"
-    assert cell(model, 1, Column.STUDY_DATE_TIME, Role.SORT_ROLE) == ""
+    # a partial date (year only) sorts in its year, before its first day (was: as no date)
+    assert cell(model, 1, Column.STUDY_DATE_TIME, Role.SORT_ROLE) == "20240000000000"
     assert cell(model, 1, Column.INSTANCE_COUNT) == "many"
     assert cell(model, 1, Column.INSTANCE_COUNT, Role.SORT_ROLE) == -1
     assert cell(model, 1, Column.SERIES_COUNT) == "12"
