@@ -5,7 +5,8 @@ The import package is assembled from top-level folders by ``[tool.setuptools.pac
 import hook, which mypy cannot follow, and ``core/`` imports itself as ``dicom_courier.core``. So
 this script lays the same mapping out as symlinks under ``build/mypy-tree/`` (rebuilt on every run,
 so new modules are seen at once), runs mypy with that folder as its search path, and rewrites the
-paths in mypy's report back to the files in the repository (``core/engine.py:12: error: ...``).
+paths in mypy's report back to the files in the repository
+(``core/dimse/engine.py:12: error: ...``).
 mypy's settings (strict, per-module overrides) are in ``[tool.mypy]`` in ``pyproject.toml``.
 
 Usage: ``python .ci/typecheck.py [PACKAGE ...]`` (default ``dicom_courier.core``); any argument

@@ -47,13 +47,13 @@ import pynetdicom  # noqa: E402
 from pydicom import dcmwrite  # noqa: E402
 
 from dicom_courier import __version__  # noqa: E402
-from dicom_courier.core.association import finish_association, open_association  # noqa: E402
+from dicom_courier.core.config.profiles import PacsNode, Timeouts  # noqa: E402
 from dicom_courier.core.demo.synthetic import StudySpec, iter_study  # noqa: E402
-from dicom_courier.core.engine import Courier  # noqa: E402
-from dicom_courier.core.errors import ConnectionFailed  # noqa: E402
-from dicom_courier.core.events import MoveOutcome  # noqa: E402
-from dicom_courier.core.nodes import PacsNode, Timeouts  # noqa: E402
-from dicom_courier.core.query import (  # noqa: E402
+from dicom_courier.core.dimse.association import finish_association, open_association  # noqa: E402
+from dicom_courier.core.dimse.engine import Courier  # noqa: E402
+from dicom_courier.core.outcome.errors import ConnectionFailed  # noqa: E402
+from dicom_courier.core.outcome.events import MoveOutcome  # noqa: E402
+from dicom_courier.core.qr.query import (  # noqa: E402
     FindQuery,
     MoveRequest,
     MoveTarget,
@@ -418,7 +418,7 @@ def bench_startup(peer: Any, dead_port: int, samples: int) -> dict[str, Any]:
 
     ours_echo, ours_refused = asyncio.run(ours())
     python_import = [timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import dicom_courier.core.engine"], check=True))[0]
+        [sys.executable, "-c", "import dicom_courier.core.dimse.engine"], check=True))[0]
         for _ in range(3)]
     out = {
         "samples": samples,

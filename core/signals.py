@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from dicom_courier.core.queue import JobSnapshot
+from dicom_courier.core.jobs.queue import JobSnapshot
 
 
 class EngineSignals(QObject):

@@ -36,10 +36,10 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    from dicom_courier.core.engine import Courier
-    from dicom_courier.core.nodes import Destination
-    from dicom_courier.core.paths import app_paths
-    from dicom_courier.core.settings import NodeStore
+    from dicom_courier.core.config.paths import app_paths
+    from dicom_courier.core.config.profile_store import NodeStore
+    from dicom_courier.core.config.profiles import Destination
+    from dicom_courier.core.dimse.engine import Courier
     from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
     from dicom_courier.gui.main_window import MainWindow
     from dicom_courier.gui.send_summary import SendPlan

@@ -18,11 +18,11 @@ os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6
 import qasync  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from dicom_courier.core.engine import Courier  # noqa: E402
-from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock  # noqa: E402
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts  # noqa: E402
-from dicom_courier.core.paths import app_paths  # noqa: E402
-from dicom_courier.core.settings import NodeStore  # noqa: E402
+from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock  # noqa: E402
+from dicom_courier.core.config.paths import app_paths  # noqa: E402
+from dicom_courier.core.config.profile_store import NodeStore  # noqa: E402
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts  # noqa: E402
+from dicom_courier.core.dimse.engine import Courier  # noqa: E402
 from dicom_courier.gui.main_window import MainWindow  # noqa: E402
 
 DEMO_PROFILE = "Demo PACS"

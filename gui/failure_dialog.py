@@ -1,7 +1,8 @@
 """A failed send explained in plain words: the dialog for one failure.
 
-Everything shown comes from the engine's error catalogue (:mod:`dicom_courier.core.status`,
-:mod:`dicom_courier.core.errors`) through :class:`~dicom_courier.gui.failure_report.FailureReport`:
+Everything shown comes from the engine's error catalogue (:mod:`dicom_courier.core.outcome.status`,
+:mod:`dicom_courier.core.outcome.errors`) through
+:class:`~dicom_courier.gui.failure_report.FailureReport`:
 title, explanation, what to do, and the technical details for support. The dialogs are never
 modal: they appear while the qasync loop runs, where ``exec()`` fails with "Cannot enter into
 task" (HOUSE_STYLE, Qt side), and a person should be able to keep working in the main window
@@ -28,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.events import MoveResult
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.queue import JobLabel, JobSnapshot
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot
+from dicom_courier.core.outcome.events import MoveResult
 from dicom_courier.gui.failure_report import FailureReport, report_of, what_to_do_html
 
 

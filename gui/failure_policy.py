@@ -12,8 +12,8 @@ from typing import TypeVar
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState
+from dicom_courier.core.outcome.events import MoveOutcome
 from dicom_courier.gui.failure_dialog import FailureDialog
 from dicom_courier.gui.failure_report import FailureReport
 from dicom_courier.gui.failure_summary import FailureSummaryDialog

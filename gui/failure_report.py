@@ -2,7 +2,8 @@
 
 Split from :mod:`dicom_courier.gui.failure_dialog` so the words live apart from the widgets:
 :class:`FailureReport` renders one send's failure from the engine's error catalogue
-(:mod:`dicom_courier.core.status`, :mod:`dicom_courier.core.errors`), and the functions here
+(:mod:`dicom_courier.core.outcome.status`, :mod:`dicom_courier.core.outcome.errors`), and the
+functions here
 word counts, names and a batch's headline. Nothing here needs Qt.
 """
 
@@ -12,11 +13,11 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dicom_courier.core.errors import CourierError, PartialFailure
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.people_text import format_person_name
-from dicom_courier.core.queue import JobLabel, JobSnapshot
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot
+from dicom_courier.core.outcome.errors import CourierError, PartialFailure
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.text.people_text import format_person_name
 
 
 def counts_text(result: MoveResult) -> str:
@@ -28,7 +29,7 @@ def counts_text(result: MoveResult) -> str:
 
 def readable_person_name(value: str) -> str:
     """"DOE^JANE" -> "DOE, JANE": a DICOM PN (PS3.5 6.2) as people write it (the words of
-    :func:`dicom_courier.core.people_text.format_person_name`, as in the grid and the CLI)."""
+    :func:`dicom_courier.core.text.people_text.format_person_name`, as in the grid and the CLI)."""
     return format_person_name(value)
 
 

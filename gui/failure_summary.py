@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.queue import JobSnapshot
+from dicom_courier.core.jobs.queue import JobSnapshot
 from dicom_courier.gui.failure_dialog import FailureDialog, copy_to_clipboard, wrapping_label
 from dicom_courier.gui.failure_report import (
     FailureReport,

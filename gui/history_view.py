@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.history import (
+from dicom_courier.core.jobs.history import (
     HistoryFilter,
     dimse_status_text,
     duration_seconds,
@@ -56,8 +56,8 @@ from dicom_courier.core.history import (
     local_iso,
     query_history,
 )
-from dicom_courier.core.jobs import JobState, StoredJob
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.job import JobState, StoredJob
+from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.gui.plain_text import cell_text, make_plain, plain_tooltip
 from dicom_courier.gui.queue_model import (
     FAILED_COLOUR,
@@ -67,7 +67,7 @@ from dicom_courier.gui.queue_model import (
 )
 
 if TYPE_CHECKING:
-    from dicom_courier.core.queue import JobSnapshot
+    from dicom_courier.core.jobs.queue import JobSnapshot
 
 _Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()

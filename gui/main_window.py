@@ -27,18 +27,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.app_settings import AppSettings, read_app_settings
-from dicom_courier.core.atomic import remove_stale_temp_files
-from dicom_courier.core.destination_memory import DestinationMemory
-from dicom_courier.core.distinct import noun as noun_of
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError, UnreadableResults
-from dicom_courier.core.find import FindOperation, unreadable_summary
-from dicom_courier.core.history import retention_at_start
-from dicom_courier.core.model_choice import ModelMemory, patient_id_of
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.paths import AppPaths
-from dicom_courier.core.query import (
+from dicom_courier.core.config.app_settings import AppSettings, read_app_settings
+from dicom_courier.core.config.atomic import remove_stale_temp_files
+from dicom_courier.core.config.paths import AppPaths
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.find import FindOperation, unreadable_summary
+from dicom_courier.core.jobs.destination_memory import DestinationMemory
+from dicom_courier.core.jobs.history import retention_at_start
+from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.jobs.resume import (
+    offered_for_resume,
+    pacs_for,
+    resume_question,
+    resumption_of,
+)
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.jobs.send_checks import send_questions
+from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.jobs.store_errors import StoreError
+from dicom_courier.core.outcome.errors import CourierError, UnreadableResults
+from dicom_courier.core.qr.distinct import noun as noun_of
+from dicom_courier.core.qr.model_choice import ModelMemory, patient_id_of
+from dicom_courier.core.qr.query import (
     FindMatch,
     FindQuery,
     MoveRequest,
@@ -47,19 +59,7 @@ from dicom_courier.core.query import (
     QueryLevel,
     QueryModel,
 )
-from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
-from dicom_courier.core.resume import (
-    offered_for_resume,
-    pacs_for,
-    resume_question,
-    resumption_of,
-)
-from dicom_courier.core.retry import RetryPolicy
-from dicom_courier.core.send_checks import send_questions
-from dicom_courier.core.settings import NodeStore
 from dicom_courier.core.signals import EngineSignals
-from dicom_courier.core.store import JobStore, StoredJob
-from dicom_courier.core.store_errors import StoreError
 from dicom_courier.gui.failure_policy import FailureReporter
 from dicom_courier.gui.history_view import HistoryDialog, show_history
 from dicom_courier.gui.pacs_manager import PacsManagerDialog

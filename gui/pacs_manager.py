@@ -1,6 +1,6 @@
 """PACS profiles: edit them with inline validation, test the values as typed, save for the CLI too.
 
-The rules come from :mod:`dicom_courier.core.nodes` (the ``validate_*`` functions and
+The rules come from :mod:`dicom_courier.core.config.profiles` (the ``validate_*`` functions and
 :class:`PacsNode` itself), so the window can never accept what the command line would refuse,
 and each message names the field and the rule. Edits live in drafts until Save, which writes the
 same ``nodes.json`` the CLI reads, atomically, through :class:`NodeStore`. The drafts and their
@@ -42,10 +42,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.events import EchoResult
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.outcome.events import EchoResult
 from dicom_courier.gui.destinations_model import DestinationColumn, DestinationsModel
 from dicom_courier.gui.plain_text import make_plain, plain_tooltip
 from dicom_courier.gui.profile_draft import (

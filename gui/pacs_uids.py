@@ -1,7 +1,7 @@
 """The window's side of "what the PACS sends back is not user input" (issue 8, §6).
 
 A row of the results grid or the series dialog carries the PACS's own UIDs. They are sent back
-verbatim (:class:`~dicom_courier.core.query.MoveTarget` with ``from_pacs=True``); a
+verbatim (:class:`~dicom_courier.core.qr.query.MoveTarget` with ``from_pacs=True``); a
 non-conformant one (``MR1.2.840.113619…``) is noted, and a row whose UID cannot be named in a
 move request at all (empty, over 64 characters, a backslash or a control character) is left
 out and said so. The other rows are sent. The notes end up in the status bar, as plain text.
@@ -13,10 +13,10 @@ the status line says how many.
 
 from __future__ import annotations
 
-from dicom_courier.core.distinct import target_key
-from dicom_courier.core.errors import InvalidInput
-from dicom_courier.core.query import MoveTarget
-from dicom_courier.core.safe_text import display
+from dicom_courier.core.outcome.errors import InvalidInput
+from dicom_courier.core.qr.distinct import target_key
+from dicom_courier.core.qr.query import MoveTarget
+from dicom_courier.core.text.safe_text import display
 
 
 class UidNotes:

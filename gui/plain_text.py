@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as QtGuiNamespace
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
-from dicom_courier.core.safe_text import display, shorten
+from dicom_courier.core.text.safe_text import display, shorten
 
 #: The longest value a grid cell shows (characters); the cell elides long before that.
 CELL_LIMIT = 500

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from dicom_courier.core.errors import InvalidInput
-from dicom_courier.core.nodes import (
+from dicom_courier.core.config.profiles import (
     DEFAULT_CALLING_AET,
     DEFAULT_MAX_MESSAGE_MB,
     Destination,
@@ -27,6 +26,7 @@ from dicom_courier.core.nodes import (
     validate_port,
     validate_seconds,
 )
+from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.gui.destinations_model import DestinationColumn
 
 #: The keys of :attr:`ProfileDraft.values`, in the order the editor shows them (and errors are

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from dicom_courier.core.queue import JobState
+from dicom_courier.core.jobs.queue import JobState
 from dicom_courier.gui.queue_model import PROGRESS_ROLE, ProgressData, progress_text
 
 _Index = QModelIndex | QPersistentModelIndex

@@ -28,8 +28,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from dicom_courier.core.outcome import summary_phrase
-from dicom_courier.core.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState
+from dicom_courier.core.outcome.decide import summary_phrase
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 

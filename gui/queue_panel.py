@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState
 from dicom_courier.gui.progress_delegate import MoveProgressDelegate
 from dicom_courier.gui.queue_model import JOB_ROLE, MoveQueueModel, QueueColumn
 

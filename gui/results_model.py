@@ -8,7 +8,7 @@ cached keys with Python's own sort, because every call Qt makes into Python cost
 microseconds and a sort made of such calls took seconds.
 
 Values are shown as a person reads them (PS3.5 6.2: PN, DA, TM, multi-valued CS, worded by
-:mod:`dicom_courier.core.people_text`, as the command line's tables are), and a value that
+:mod:`dicom_courier.core.text.people_text`, as the command line's tables are), and a value that
 could not be decoded (``FindMatch.undecodable``) is shown marked, never raised.
 """
 
@@ -27,8 +27,9 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from dicom_courier.core.distinct import AnswerCount, AnswerTally
-from dicom_courier.core.people_text import (  # the formatters, re-exported for the window
+from dicom_courier.core.qr.distinct import AnswerCount, AnswerTally
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
+from dicom_courier.core.text.people_text import (  # the formatters, re-exported for the window
     date_digits,
     format_date,
     format_multi_value,
@@ -36,7 +37,6 @@ from dicom_courier.core.people_text import (  # the formatters, re-exported for 
     format_time,
     time_digits,
 )
-from dicom_courier.core.query import FindMatch, QueryLevel
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
 
 #: Shown before a value that could not be decoded with the study's character set.

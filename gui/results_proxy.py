@@ -20,7 +20,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from dicom_courier.core.safe_text import csv_cell
+from dicom_courier.core.text.safe_text import csv_cell
 from dicom_courier.gui.results_model import (
     ITEM_FLAGS,
     SERVED_ROLES,

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.query import FindMatch
+from dicom_courier.core.qr.query import FindMatch
 from dicom_courier.gui.results_model import Column, StudyResultsModel
 from dicom_courier.gui.results_proxy import ResultsFilterProxy, results_as_tsv
 

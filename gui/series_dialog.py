@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.distinct import count_answers, distinct_matches
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.query import FindMatch, QueryLevel
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.qr.distinct import count_answers, distinct_matches
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui.plain_text import cell_text, plain_label
 
 _COLUMNS = (("Series", "SeriesNumber"), ("Modality", "Modality"),

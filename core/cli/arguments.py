@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dicom_courier.core.input_rules import has_undecodable
+from dicom_courier.core.qr.input_rules import has_undecodable
 
 
 def _field_of(argv: Sequence[str], index: int) -> str:

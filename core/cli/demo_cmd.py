@@ -14,14 +14,14 @@ import shutil
 from dicom_courier.core.cli.move_cmd import MoveRunner
 from dicom_courier.core.cli.render import print_error, print_matches, stdout
 from dicom_courier.core.cli.safe_text import line, literal
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.input_rules import parse_decimal
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import (
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.input_rules import parse_decimal
+from dicom_courier.core.qr.query import (
     FindQuery,
     MoveRequest,
     MoveTarget,

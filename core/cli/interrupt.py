@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dicom_courier.core.cli.move_cmd import _ctrl_c_cancels
 from dicom_courier.core.cli.render import stderr
 from dicom_courier.core.cli.safe_text import literal
-from dicom_courier.core.engine import Courier
+from dicom_courier.core.dimse.engine import Courier
 
 
 class Interrupt:

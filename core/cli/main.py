@@ -41,19 +41,21 @@ from dicom_courier.core.cli.render import (
     stdout,
 )
 from dicom_courier.core.cli.safe_text import PrintableFormatter, line, literal
-from dicom_courier.core.diagnose import Verdict, diagnose
-from dicom_courier.core.distinct import count_answers, distinct_matches, noun
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError, InvalidInput
-from dicom_courier.core.find import SearchCutShort
-from dicom_courier.core.nodes import (
+from dicom_courier.core.config.profiles import (
     DEFAULT_MAX_MESSAGE_MB,
     PacsNode,
     validate_ae_title,
     validate_host,
     validate_port,
 )
-from dicom_courier.core.query import (
+from dicom_courier.core.dimse.diagnose import Verdict, diagnose
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.find import SearchCutShort
+from dicom_courier.core.dimse.tls import build_context
+from dicom_courier.core.dimse.transport import quiet_pynetdicom
+from dicom_courier.core.outcome.errors import CourierError, InvalidInput
+from dicom_courier.core.qr.distinct import count_answers, distinct_matches, noun
+from dicom_courier.core.qr.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
     Priority,
@@ -63,10 +65,8 @@ from dicom_courier.core.query import (
     parse_level,
     parse_model,
 )
-from dicom_courier.core.resolve import Resolution, resolve_targets
-from dicom_courier.core.tls import build_context
-from dicom_courier.core.transport import quiet_pynetdicom
-from dicom_courier.core.uid_targets import TypedUids, check_patient_id, targets_for_uids
+from dicom_courier.core.qr.resolve import Resolution, resolve_targets
+from dicom_courier.core.qr.uid_targets import TypedUids, check_patient_id, targets_for_uids
 
 #: Printed whenever a profile is saved that does not check the PACS's certificate.
 TLS_NO_VERIFY_WARNING = ("WARNING: TLS is on but the PACS's certificate is NOT verified: anyone "

@@ -22,20 +22,20 @@ from rich.text import Text
 from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
 from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
-from dicom_courier.core.distinct import distinct_targets
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError, NothingMatched
-from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
-from dicom_courier.core.move import MoveOperation
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.outcome import (
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.move import MoveOperation
+from dicom_courier.core.outcome.decide import (
     UNCONFIRMED_CANCEL,
     failed_moves_note,
     overall_outcome,
     summary_phrase,
 )
-from dicom_courier.core.query import MoveRequest, MoveTarget, Priority, QueryModel
-from dicom_courier.core.safe_text import json_text
+from dicom_courier.core.outcome.errors import CourierError, NothingMatched
+from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.qr.distinct import distinct_targets
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority, QueryModel
+from dicom_courier.core.text.safe_text import json_text
 
 logger = logging.getLogger(__name__)
 

@@ -6,15 +6,9 @@ import argparse
 import os
 from dataclasses import replace
 
-from dicom_courier.core.association import AD_HOC_NAME
-from dicom_courier.core.errors import InvalidInput
-from dicom_courier.core.input_rules import (
-    check_text,
-    parse_choice,
-    parse_whole_number,
-    validate_uid,
-)
-from dicom_courier.core.nodes import (
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import (
     DEFAULT_CALLING_AET,
     Destination,
     PacsNode,
@@ -27,9 +21,15 @@ from dicom_courier.core.nodes import (
     validate_port,
     validate_seconds,
 )
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import Priority, parse_key_value
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.dimse.association import AD_HOC_NAME
+from dicom_courier.core.outcome.errors import InvalidInput
+from dicom_courier.core.qr.input_rules import (
+    check_text,
+    parse_choice,
+    parse_whole_number,
+    validate_uid,
+)
+from dicom_courier.core.qr.query import Priority, parse_key_value
 
 
 def node_store(args: argparse.Namespace) -> NodeStore:

@@ -22,10 +22,10 @@ import sys
 from dicom_courier.core.cli.parser import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.cli.safe_text import line
-from dicom_courier.core.errors import CourierError, UnreadableResults
-from dicom_courier.core.find import FindResult, unreadable_summary
-from dicom_courier.core.resolve import Resolution
-from dicom_courier.core.safe_text import json_text
+from dicom_courier.core.dimse.find import FindResult, unreadable_summary
+from dicom_courier.core.outcome.errors import CourierError, UnreadableResults
+from dicom_courier.core.qr.resolve import Resolution
+from dicom_courier.core.text.safe_text import json_text
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from dicom_courier.core.safe_text import printable
+from dicom_courier.core.text.safe_text import printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1

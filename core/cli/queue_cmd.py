@@ -30,7 +30,6 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
-from dicom_courier.core.app_settings import read_app_settings
 from dicom_courier.core.cli import options
 from dicom_courier.core.cli.move_cmd import (
     _ctrl_c_cancels,
@@ -44,9 +43,12 @@ from dicom_courier.core.cli.move_cmd import (
 from dicom_courier.core.cli.parser import EXIT_FAILED, EXIT_OK
 from dicom_courier.core.cli.render import print_error, stderr, stdout
 from dicom_courier.core.cli.safe_text import LiteralColumn, cell, line, literal
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError, InvalidInput
-from dicom_courier.core.history import (
+from dicom_courier.core.config.app_settings import read_app_settings
+from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profiles import PacsNode, validate_ae_title
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.history import (
     HistoryFilter,
     dimse_status_text,
     export_csv,
@@ -55,15 +57,9 @@ from dicom_courier.core.history import (
     purge_older_than,
     query_history,
 )
-from dicom_courier.core.input_rules import check_text, parse_whole_number
-from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock
-from dicom_courier.core.nodes import PacsNode, validate_ae_title
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import MoveTarget, Priority
-from dicom_courier.core.queue import JobSnapshot, JobState, MoveQueue
-from dicom_courier.core.resume import Resumption, resumption_of
-from dicom_courier.core.safe_text import json_text
-from dicom_courier.core.store import (
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.jobs.resume import Resumption, resumption_of
+from dicom_courier.core.jobs.store import (
     CLAIMABLE,
     FINISHED,
     INTERRUPTED,
@@ -72,6 +68,10 @@ from dicom_courier.core.store import (
     JobStore,
     StoredJob,
 )
+from dicom_courier.core.outcome.errors import CourierError, InvalidInput
+from dicom_courier.core.qr.input_rules import check_text, parse_whole_number
+from dicom_courier.core.qr.query import MoveTarget, Priority
+from dicom_courier.core.text.safe_text import json_text
 
 #: At most this many moves at once against one PACS (the issue's rule for the queue).
 PER_PACS_LIMIT = 2

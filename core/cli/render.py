@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from dicom_courier.core.cli.safe_text import cell, console, line, literal
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.people_text import format_value
-from dicom_courier.core.query import FindMatch
-from dicom_courier.core.safe_text import csv_cell, display, json_text
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.qr.query import FindMatch
+from dicom_courier.core.text.people_text import format_value
+from dicom_courier.core.text.safe_text import csv_cell, display, json_text
 
 #: A pipe or file gets a wide table (no columns dropped); a terminal gets its own width.
 #: Both print every ``str`` literally (no markup, no emoji); data goes in as ``Text``.

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
-from dicom_courier.core.safe_text import MESSAGE_LIMIT, TABLE_CELL_LIMIT, display
+from dicom_courier.core.text.safe_text import MESSAGE_LIMIT, TABLE_CELL_LIMIT, display
 
 #: A styled piece we wrote (``("Error:", "bold red")``) or a plain piece of data (``str``).
 Part = str | tuple[str, str] | Text

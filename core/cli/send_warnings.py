@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dicom_courier.core.app_settings import read_app_settings
 from dicom_courier.core.cli.render import stderr
 from dicom_courier.core.cli.safe_text import line
-from dicom_courier.core.destination_memory import DestinationMemory
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import MoveTarget
-from dicom_courier.core.send_checks import recent_sends, refused_question, repeat_warnings
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.config.app_settings import read_app_settings
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.destination_memory import DestinationMemory
+from dicom_courier.core.jobs.send_checks import recent_sends, refused_question, repeat_warnings
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.qr.query import MoveTarget
 
 
 def pre_send_warnings(store: JobStore, pacs: PacsNode, destination: str,

@@ -36,7 +36,7 @@ from dicom_courier.core.demo.archive import (
 )
 from dicom_courier.core.demo.serving import BackgroundScp, ServedAe
 from dicom_courier.core.demo.synthetic import StudySpec, demo_studies
-from dicom_courier.core.transport import NODELAY_HANDLERS
+from dicom_courier.core.dimse.transport import NODELAY_HANDLERS
 
 LOGGER = logging.getLogger(__name__)
 

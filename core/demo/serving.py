@@ -21,7 +21,7 @@ from pynetdicom import AE
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicom_courier.core.transport import NODELAY_HANDLERS, quiet_pynetdicom
+from dicom_courier.core.dimse.transport import NODELAY_HANDLERS, quiet_pynetdicom
 
 LOGGER = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from dicom_courier.core.abort_report import PeerRejectedOurData
-from dicom_courier.core.errors import AssociationAborted
+from dicom_courier.core.dimse.abort_report import PeerRejectedOurData
+from dicom_courier.core.outcome.errors import AssociationAborted
 from tests.core.test_hostile_peer import PEER_AET, _after_request, _find, _move
 from tests.fakes.pdu_peer import C_FIND_RSP, C_MOVE_RSP, PeerConnection, abort
 

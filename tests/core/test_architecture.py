@@ -21,7 +21,7 @@ def _core_modules() -> list[str]:
 
 def test_engine_imports_without_loading_any_qt_module() -> None:
     modules = [m for m in _core_modules() if m != "dicom_courier.core.signals"]
-    assert "dicom_courier.core.move" in modules  # the walk really found the engine
+    assert "dicom_courier.core.dimse.move" in modules  # the walk really found the engine
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
@@ -99,7 +99,7 @@ def test_gui_import_check_finds_every_spelling() -> None:
               "from ..gui.app import App\n"
               "from .. import gui as window\n"
               "import gui\n"
-              "from dicom_courier.core import engine\n"
+              "from dicom_courier.core.dimse import engine\n"
               "from .errors import CourierError\n"
               "from ..core.cli import main\n")
     found = _gui_imports(source, "dicom_courier.core")  # a module directly in core/

@@ -28,14 +28,14 @@ from pynetdicom.fsm import InvalidEventError, StateMachine
 from pynetdicom.pdu import A_RELEASE_RP
 from pynetdicom.pdu_primitives import A_RELEASE
 
-from dicom_courier.core import release_collision
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobState, MoveQueue
-from dicom_courier.core.release import Releaser
-from dicom_courier.core.transport import quiet_pynetdicom
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse import release_collision
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.release import Releaser
+from dicom_courier.core.dimse.transport import quiet_pynetdicom
+from dicom_courier.core.jobs.queue import JobState, MoveQueue
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import (
     ABORT,
     C_ECHO_RSP,

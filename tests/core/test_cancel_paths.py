@@ -24,16 +24,16 @@ from pydicom.dataset import Dataset
 
 from dicom_courier.core.cli.main import run
 from dicom_courier.core.cli.move_cmd import _summary_line
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.outcome import summary_phrase
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget, QueryLevel, QueryModel
-from dicom_courier.core.queue import JobState, MoveQueue
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobState, MoveQueue
+from dicom_courier.core.outcome.decide import summary_phrase
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget, QueryLevel, QueryModel
 from tests.fakes.misbehaving import StallingScp
 from tests.fakes.pdu_peer import (
     ASSOCIATE_RQ,

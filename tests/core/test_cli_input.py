@@ -20,8 +20,14 @@ from pathlib import Path
 import pytest
 
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.errors import InvalidInput
-from dicom_courier.core.query import FindQuery, MoveTarget, QueryLevel, QueryModel, parse_key_value
+from dicom_courier.core.outcome.errors import InvalidInput
+from dicom_courier.core.qr.query import (
+    FindQuery,
+    MoveTarget,
+    QueryLevel,
+    QueryModel,
+    parse_key_value,
+)
 
 HUGE = "9" * 5000  # int() of this raises "Exceeds the limit (4300 digits)" on Python 3.11
 UID_RULE = "must be a DICOM UID"

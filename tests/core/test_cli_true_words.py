@@ -24,11 +24,11 @@ import pytest
 
 from dicom_courier.core.cli.main import run
 from dicom_courier.core.cli.move_cmd import MoveRunner
+from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import Priority, QueryModel
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.qr.query import Priority, QueryModel
 from tests.fakes.quirky import QuirkyPacs
 from tests.fakes.quirky_cli import CliRun, quirky_cli
 
@@ -178,7 +178,7 @@ def test_find_writes_nothing_to_stdout_before_an_error(cli: Any, quirks: dict[st
 
 def test_log_after_a_refused_list_says_one_by_one(cli: Any,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="dicom_courier.core.uid_lookup")
+    caplog.set_level(logging.INFO, logger="dicom_courier.core.qr.uid_lookup")
     result = cli({"uid_lists": "refuse"}, "move", "--series", A.series_uid(0),
                  "--image", A.sop_uid(0, 0), "--image", A.sop_uid(0, 1))
     assert result.code == 0, result.err

@@ -8,8 +8,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom.dsutils import decode, encode
 
-from dicom_courier.core.decode import decode_match
-from dicom_courier.core.query import QueryLevel
+from dicom_courier.core.qr.decode import decode_match
+from dicom_courier.core.qr.query import QueryLevel
 
 
 def _as_received(ds: Dataset, implicit: bool = True) -> Dataset:

@@ -24,7 +24,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.transport import NODELAY_HANDLERS
+from dicom_courier.core.dimse.transport import NODELAY_HANDLERS
 
 PATIENT_FIND = PatientRootQueryRetrieveInformationModelFind
 STUDY_FIND = StudyRootQueryRetrieveInformationModelFind

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core import destination_check
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.destination_check import (
+from dicom_courier.core.dimse import destination_check
+from dicom_courier.core.dimse.destination_check import (
     FOLLOW_UP_BUDGET,
     DestinationDown,
     DestinationUndecided,
@@ -33,12 +34,11 @@ from dicom_courier.core.destination_check import (
     echo_destination,
     family_of,
 )
-from dicom_courier.core.diagnose import Check, Verdict, diagnose
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.retry import RetryPolicy
+from dicom_courier.core.dimse.diagnose import Check, Verdict, diagnose
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import C_ECHO_RSP, C_FIND_RSP, C_MOVE_RSP, PduPeer, PeerConnection
 from tests.peers import reserve_dead_port
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dicom_courier.core.destination_check import DestinationEcho, Reach, verdict_for
-from dicom_courier.core.destination_check import PeerFamily as Family
-from dicom_courier.core.destination_memory import DestinationMemory
-from dicom_courier.core.errors import CourierError, Peer
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.status import failure_for_status
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.dimse.destination_check import DestinationEcho, Reach, verdict_for
+from dicom_courier.core.dimse.destination_check import PeerFamily as Family
+from dicom_courier.core.jobs.destination_memory import DestinationMemory
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.outcome.errors import CourierError, Peer
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.outcome.status import failure_for_status
 
 PEER = Peer("COURIER", "PACS", "h", 104)
 

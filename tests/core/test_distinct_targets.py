@@ -29,9 +29,9 @@ from dicom_courier.core.cli.main import run
 from dicom_courier.core.cli.pacs_answers import report_resolution
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.distinct import count_answers, distinct_matches, distinct_targets
-from dicom_courier.core.query import FindMatch, MoveTarget, QueryLevel
-from dicom_courier.core.resolve import resolve_matches, targets_from_matches
+from dicom_courier.core.qr.distinct import count_answers, distinct_matches, distinct_targets
+from dicom_courier.core.qr.query import FindMatch, MoveTarget, QueryLevel
+from dicom_courier.core.qr.resolve import resolve_matches, targets_from_matches
 from tests.fakes.quirky import QuirkyPacs
 
 P23 = StudySpec(key="p23", patient_name="TWENTY^THREE", patient_id="P23",

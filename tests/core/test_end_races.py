@@ -31,14 +31,14 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom.association import Association
 
-from dicom_courier.core import find as find_module
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.outcome import summary_phrase
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
-from dicom_courier.core.transport import quiet_pynetdicom
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse import find as find_module
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.transport import quiet_pynetdicom
+from dicom_courier.core.outcome.decide import summary_phrase
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import (
     ABORT,
     ASSOCIATE_RQ,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from dicom_courier.core.cli.render import print_matches
-from dicom_courier.core.query import FindMatch, QueryLevel
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 
 PACS_JSON: dict[str, object] = {"name": "main", "called_aet": "PACS", "host": "127.0.0.1",
                                 "port": 104}
@@ -87,7 +87,7 @@ def test_csv_on_a_terminal_shows_escape_sequences_escaped(monkeypatch: pytest.Mo
 def test_json_output_is_valid_json_with_terminal_controls_escaped() -> None:
     import json
 
-    from dicom_courier.core.safe_text import json_text
+    from dicom_courier.core.text.safe_text import json_text
 
     value = [{"StudyDescription": "x\u202ey\n\x1b\x85\udcffMÜLLER", "count": 1}]
     for indent in (None, 1):

@@ -17,10 +17,10 @@ import time
 import pytest
 from pydicom.dataset import Dataset
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import (
     C_FIND_RSP,
     C_MOVE_RSP,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.history import (
+from dicom_courier.core.jobs.history import (
     CSV_COLUMNS,
     HistoryFilter,
     export_csv,
@@ -21,7 +21,7 @@ from dicom_courier.core.history import (
     purge_older_than,
     query_history,
 )
-from dicom_courier.core.store import AttachedJobStore, JobStore
+from dicom_courier.core.jobs.store import AttachedJobStore, JobStore
 
 MAIN = {"name": "Main PACS", "called_aet": "PACS", "host": "h", "port": 104}
 BACKUP = {"name": "Backup", "called_aet": "BAK", "host": "h", "port": 105}

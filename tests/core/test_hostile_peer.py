@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import (
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobState, MoveQueue
+from dicom_courier.core.outcome.errors import (
     AssociationAborted,
     AssociationRejected,
     Cancelled,
@@ -32,10 +34,8 @@ from dicom_courier.core.errors import (
     ProtocolViolation,
     UnreadableResults,
 )
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobState, MoveQueue
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import (
     C_FIND_RSP,
     C_MOVE_RSP,

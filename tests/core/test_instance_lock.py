@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.instance_lock import AlreadyRunning, ProfileLock
+from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from dicom_courier.core.instance_lock import ProfileLock
+from dicom_courier.core.config.instance_lock import ProfileLock
 lock = ProfileLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 time.sleep(60)

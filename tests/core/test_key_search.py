@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.key_search import contradicting, exact_value, plan_search
-from dicom_courier.core.outcome import overall_outcome
-from dicom_courier.core.query import FindMatch, QueryLevel, QueryModel
+from dicom_courier.core.outcome.decide import overall_outcome
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.qr.key_search import contradicting, exact_value, plan_search
+from dicom_courier.core.qr.query import FindMatch, QueryLevel, QueryModel
 from tests.fakes.quirky_cli import CliRun, quirky_cli
 
 P23 = StudySpec(key="ks-p23", patient_name="TWENTY^THREE", patient_id="P23",

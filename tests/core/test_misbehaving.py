@@ -18,7 +18,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from dicom_courier.core.transport import NODELAY_HANDLERS
+from dicom_courier.core.dimse.transport import NODELAY_HANDLERS
 from tests.fakes import AbortingScp, EndlessPendingScp, RejectingScp, StallingScp, StatusScp
 
 FIND = StudyRootQueryRetrieveInformationModelFind

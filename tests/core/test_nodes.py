@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dicom_courier.core.errors import InvalidInput
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts, validate_ae_title
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts, validate_ae_title
+from dicom_courier.core.outcome.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

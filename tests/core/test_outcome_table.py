@@ -24,16 +24,16 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dicom_courier.core.cli import main as cli_main
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import NoImageArrived, Peer
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.outcome import decide_move
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobSnapshot, MoveQueue
-from dicom_courier.core.store import JobStore, StoredJob
-from dicom_courier.core.suboperations import SubOperationTally
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobSnapshot, MoveQueue
+from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.outcome.decide import decide_move
+from dicom_courier.core.outcome.errors import NoImageArrived, Peer
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.outcome.suboperations import SubOperationTally
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import (
     C_FIND_RSP,
     C_MOVE_RSP,

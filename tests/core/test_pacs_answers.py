@@ -21,13 +21,13 @@ from pydicom.dataset import Dataset
 
 from dicom_courier.core.cli import render
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import InvalidInput, ProtocolViolation, UnreadableResults
-from dicom_courier.core.find import FindResult
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import FindMatch, FindQuery, MoveTarget, QueryLevel, QueryModel
-from dicom_courier.core.resolve import resolve_matches
-from dicom_courier.core.safe_text import csv_cell
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.find import FindResult
+from dicom_courier.core.outcome.errors import InvalidInput, ProtocolViolation, UnreadableResults
+from dicom_courier.core.qr.query import FindMatch, FindQuery, MoveTarget, QueryLevel, QueryModel
+from dicom_courier.core.qr.resolve import resolve_matches
+from dicom_courier.core.text.safe_text import csv_cell
 from tests.fakes.pdu_peer import (
     C_FIND_RSP,
     PduPeer,

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from dicom_courier.core.cli.main import run
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import Cancelled, IdentifierMismatch, NothingMatched
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget, QueryModel
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import Cancelled, IdentifierMismatch, NothingMatched
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryModel
 from tests.fakes.quirky import QuirkyPacs
 
 S = StudySpec(key="pidf-s", patient_name="DOE^F", patient_id="PF1", series_count=2,

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from dicom_courier.core.people_text import (
+from dicom_courier.core.text.people_text import (
     date_digits,
     format_date,
     format_multi_value,
@@ -121,7 +121,7 @@ def test_nothing_raises_on_hostile_values() -> None:
 
 
 def test_the_module_needs_no_qt() -> None:
-    code = ("import sys, dicom_courier.core.people_text, dicom_courier.core.cli.render; "
+    code = ("import sys, dicom_courier.core.text.people_text, dicom_courier.core.cli.render; "
             "sys.exit(any(m.startswith('PySide6') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
@@ -132,7 +132,7 @@ def test_the_cli_table_words_values_for_people_and_csv_json_keep_them_raw(
     from types import MappingProxyType
 
     from dicom_courier.core.cli.render import print_matches
-    from dicom_courier.core.query import FindMatch, QueryLevel
+    from dicom_courier.core.qr.query import FindMatch, QueryLevel
 
     raw = {"PatientName": "Yamada^Tarou=山田^太郎", "StudyDate": "20240301",
            "StudyTime": "140512.123456", "ModalitiesInStudy": "CT\\MR",

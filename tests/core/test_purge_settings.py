@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.app_settings import read_app_settings
 from dicom_courier.core.cli import main as cli_main
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.config.app_settings import read_app_settings
+from dicom_courier.core.jobs.store import JobStore
 
 PACS_JSON: dict[str, object] = {"name": "main", "called_aet": "PACS", "host": "127.0.0.1",
                                 "port": 104}

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import NotSupported
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.find import FindResult
-from dicom_courier.core.model_choice import ModelMemory, not_supported_advice, query_in
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import (
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.find import FindResult
+from dicom_courier.core.outcome.errors import NotSupported
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.qr.model_choice import ModelMemory, not_supported_advice, query_in
+from dicom_courier.core.qr.query import (
     FindQuery,
     MoveRequest,
     MoveTarget,

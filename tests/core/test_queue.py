@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.jobs import JobSnapshot
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobLabel, JobState, MoveQueue
-from dicom_courier.core.retry import RetryPolicy
-from dicom_courier.core.status import failure_for_status
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.job import JobSnapshot
+from dicom_courier.core.jobs.queue import JobLabel, JobState, MoveQueue
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.outcome.status import failure_for_status
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from tests.fakes.fake_move import FakeMoves, MoveScript, QueueWatch, failing
 
 NODE = PacsNode(name="demo", called_aet="DEMOPACS", host="127.0.0.1", port=11112)

@@ -17,8 +17,8 @@ from dicom_courier.core.cli import queue_cmd
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.store import JobStore
-from dicom_courier.core.store_errors import StoreDiskFull
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.jobs.store_errors import StoreDiskFull
 
 SPEC = StudySpec(key="unrecorded-1", patient_name="Unrec^Test", patient_id="U1",
                  series_count=1, instances_per_series=2)

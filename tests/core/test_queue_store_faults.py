@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobState, MoveQueue
-from dicom_courier.core.store import JobStore
-from dicom_courier.core.store_errors import StoreDiskFull, StoreError
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobState, MoveQueue
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.jobs.store_errors import StoreDiskFull, StoreError
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 
 STUDY = StudySpec(key="store-fault", patient_name="Store^Fault", patient_id="SF1",
                   series_count=1, instances_per_series=3)

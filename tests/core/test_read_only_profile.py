@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.instance_lock import ProfileLock
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.config.instance_lock import ProfileLock
+from dicom_courier.core.jobs.store import JobStore
 
 PACS_JSON: dict[str, object] = {"name": "main", "called_aet": "PACS", "host": "127.0.0.1",
                                 "port": 104}

@@ -16,20 +16,20 @@ import pytest
 
 from dicom_courier.core.cli import queue_cmd
 from dicom_courier.core.cli.main import run
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.model_choice import ModelMemory
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.query import Priority, QueryLevel, QueryModel
-from dicom_courier.core.resume import (
+from dicom_courier.core.jobs.resume import (
     offered_for_resume,
     pacs_for,
     request_from_stored,
     resume_question,
     resumption_of,
 )
-from dicom_courier.core.settings import NodeStore
-from dicom_courier.core.store import JobStore, StoredJob
+from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.qr.model_choice import ModelMemory
+from dicom_courier.core.qr.query import Priority, QueryLevel, QueryModel
 from tests.fakes.quirky import QuirkyPacs
 
 SPEC = StudySpec(key="resume-fields", patient_name="STAT^RESUME", patient_id="RS1",

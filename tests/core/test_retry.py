@@ -15,13 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.destination_check import (
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.dimse.destination_check import (
     DestinationDown,
     DestinationEcho,
     DestinationUndecided,
     Reach,
 )
-from dicom_courier.core.errors import (
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.outcome.errors import (
     AssociationAborted,
     AssociationRejected,
     Cancelled,
@@ -30,13 +34,9 @@ from dicom_courier.core.errors import (
     DeadlineExceeded,
     PeerTimeout,
 )
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobSnapshot, JobState, MoveQueue
-from dicom_courier.core.retry import RetryPolicy
-from dicom_courier.core.status import failure_for_status
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.outcome.status import failure_for_status
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from tests.fakes.fake_move import FakeMoves, MoveScript, QueueWatch, failing
 
 #: Seconds a scenario waits for the queue before it fails (rather than hangs).

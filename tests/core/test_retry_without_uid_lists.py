@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import MoveRequest, MoveTarget, QueryLevel
-from dicom_courier.core.queue import JobState, MoveQueue
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobState, MoveQueue
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryLevel
 from tests.fakes.quirky import QuirkyPacs
 
 SPEC = StudySpec(key="retry-lists", patient_name="Retry^Lists", patient_id="RL1",

@@ -23,10 +23,10 @@ from dicom_courier.core.cli.safe_text import PrintableFormatter
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.history import export_csv
-from dicom_courier.core.query import FindMatch, QueryLevel
-from dicom_courier.core.safe_text import csv_cell, display, printable
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.history import export_csv
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
+from dicom_courier.core.text.safe_text import csv_cell, display, printable
 from tests.fakes.hostile import (
     CONTROL,
     FORMULA,

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from pynetdicom.events import Event
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.serving import BackgroundScp
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget, Priority
-from dicom_courier.core.queue import JobState, MoveQueue
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobState, MoveQueue
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority
 from tests.fakes.fake_move import FakeMoves, MoveScript, QueueWatch
 
 #: Seconds a scenario waits for the queue before it fails (rather than hangs).

@@ -15,22 +15,22 @@ import pytest
 
 from dicom_courier.core.cli.main import run
 from dicom_courier.core.cli.send_warnings import pre_send_warnings
+from dicom_courier.core.config.profiles import Destination, PacsNode
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.destination_memory import DestinationMemory
-from dicom_courier.core.errors import MoveDestinationUnknown, Peer
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import Destination, PacsNode
-from dicom_courier.core.query import FindMatch, MoveTarget, QueryLevel
-from dicom_courier.core.send_checks import (
+from dicom_courier.core.jobs.destination_memory import DestinationMemory
+from dicom_courier.core.jobs.send_checks import (
     CheckKind,
     SendPlan,
     recent_sends,
     repeat_warnings,
     send_questions,
 )
-from dicom_courier.core.status import failure_for_status
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.outcome.errors import MoveDestinationUnknown, Peer
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.outcome.status import failure_for_status
+from dicom_courier.core.qr.query import FindMatch, MoveTarget, QueryLevel
 from tests.fakes.quirky import QuirkyPacs
 
 NODE = PacsNode(name="Main", called_aet="PACS", host="127.0.0.1", port=104,

@@ -12,7 +12,7 @@ from typing import Any
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.store import JobStore
 from tests.core.test_store_faults import _held
 
 SPEC = StudySpec(key="rec-1", patient_name="Rec^Test", patient_id="R1", series_count=1,
@@ -72,7 +72,7 @@ def test_a_move_that_cannot_be_recorded_is_not_sent(tmp_path: Path) -> None:
 SLOW_ADD = """
 import sys, time
 from pathlib import Path
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.store import JobStore
 store = JobStore(Path(sys.argv[1]))
 insert = store._insert
 def slow_insert(**kwargs):

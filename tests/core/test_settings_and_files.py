@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.app_settings import AppSettings, read_app_settings
-from dicom_courier.core.atomic import remove_stale_temp_files, write_text_atomically
-from dicom_courier.core.history import export_csv, retention_at_start
-from dicom_courier.core.instance_lock import ProfileLock
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.config.app_settings import AppSettings, read_app_settings
+from dicom_courier.core.config.atomic import remove_stale_temp_files, write_text_atomically
+from dicom_courier.core.config.instance_lock import ProfileLock
+from dicom_courier.core.jobs.history import export_csv, retention_at_start
+from dicom_courier.core.jobs.store import JobStore
 
 PACS_JSON = {"name": "Main", "called_aet": "PACS", "host": "h", "port": 104}
 DAY = 86400.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dicom_courier.core import errors
-from dicom_courier.core.errors import Peer
-from dicom_courier.core.status import Category, category_of, failure_for_status
+from dicom_courier.core.outcome import errors
+from dicom_courier.core.outcome.errors import Peer
+from dicom_courier.core.outcome.status import Category, category_of, failure_for_status
 
 PEER = Peer(calling_aet="COURIER", called_aet="MAINPACS", host="10.1.2.3", port=104)
 

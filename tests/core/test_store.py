@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobLabel, JobState, MoveQueue
-from dicom_courier.core.store import INTERRUPTED, JobStore
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobLabel, JobState, MoveQueue
+from dicom_courier.core.jobs.store import INTERRUPTED, JobStore
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 
 PACS_JSON = {"name": "Main", "called_aet": "PACS", "host": "h", "port": 104}
 
@@ -65,11 +65,11 @@ def test_a_damaged_database_is_moved_aside_and_replaced(tmp_path: Path) -> None:
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import MoveQueue
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
+from dicom_courier.core.jobs.queue import MoveQueue
+from dicom_courier.core.jobs.store import JobStore
 
 port, db, uids = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 node = PacsNode(name="demo", called_aet="DEMOPACS", host="127.0.0.1", port=port,

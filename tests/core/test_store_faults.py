@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.store import SCHEMA, SCHEMA_VERSION, JobStore
-from dicom_courier.core.store_errors import (
+from dicom_courier.core.jobs.store import SCHEMA, SCHEMA_VERSION, JobStore
+from dicom_courier.core.jobs.store_errors import (
     StoreBusy,
     StoreDiskFull,
     StoreReadOnly,

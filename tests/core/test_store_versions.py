@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core import queue as queue_module
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.history import known_states
-from dicom_courier.core.jobs import CLAIMABLE, FINISHED, JobState
-from dicom_courier.core.query import Priority
-from dicom_courier.core.store import ADDED_COLUMNS, SCHEMA_VERSION, JobStore
-from dicom_courier.core.store_errors import StoreBusy, StoreTooNew
+from dicom_courier.core.jobs import queue as queue_module
+from dicom_courier.core.jobs.history import known_states
+from dicom_courier.core.jobs.job import CLAIMABLE, FINISHED, JobState
+from dicom_courier.core.jobs.store import ADDED_COLUMNS, SCHEMA_VERSION, JobStore
+from dicom_courier.core.jobs.store_errors import StoreBusy, StoreTooNew
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import Priority
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jobs_db"
 PACS_JSON: dict[str, object] = {"name": "Main PACS", "called_aet": "MAINPACS",

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.certificate import read_certificate
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.errors import InvalidInput
-from dicom_courier.core.nodes import PacsNode, TlsSettings
-from dicom_courier.core.tls import build_context
+from dicom_courier.core.config.profiles import PacsNode, TlsSettings
+from dicom_courier.core.dimse.certificate import read_certificate
+from dicom_courier.core.dimse.tls import build_context
+from dicom_courier.core.outcome.errors import InvalidInput
 from tests.conftest import require_binary
 from tests.peers.tls import TestPki
 

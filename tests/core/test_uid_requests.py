@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.status import failure_for_status
+from dicom_courier.core.outcome.status import failure_for_status
 from tests.fakes.quirky_cli import CliRun, quirky_cli
 
 A = StudySpec(key="uidreq-a", patient_name="DOE^A", patient_id="PA1", series_count=2,
@@ -51,7 +51,7 @@ def _image_args(images: list[str], *, study: bool = False) -> list[str]:
 @pytest.mark.parametrize("uid_lists", ["refuse", "no-match"])
 def test_several_images_arrive_once_without_uid_lists(
         move: Any, caplog: pytest.LogCaptureFixture, uid_lists: str, count: int) -> None:
-    caplog.set_level(logging.INFO, logger="dicom_courier.core.uid_lookup")
+    caplog.set_level(logging.INFO, logger="dicom_courier.core.qr.uid_lookup")
     images = IMAGES[:count]
     result = move({"uid_lists": uid_lists}, *_image_args(images))
     assert result.code == 0, result.err

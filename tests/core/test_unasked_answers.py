@@ -22,21 +22,21 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
-from dicom_courier.core.abort_report import abort_facts, ended_early_error
 from dicom_courier.core.cli import render
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.destination_check import (
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
+from dicom_courier.core.dimse.abort_report import abort_facts, ended_early_error
+from dicom_courier.core.dimse.destination_check import (
     DestinationDown,
     DestinationFault,
     DestinationUnknown,
 )
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import NothingMatched, Peer
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.find import SearchCutShort
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
-from dicom_courier.core.retry import RetryPolicy
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.find import SearchCutShort
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.outcome.errors import NothingMatched, Peer
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.pdu_peer import (
     C_FIND_RSP,
     C_MOVE_RSP,

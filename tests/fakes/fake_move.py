@@ -18,11 +18,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from dicom_courier.core.errors import Cancelled, CourierError, Peer
-from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
-from dicom_courier.core.jobs import JobSnapshot, JobState
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import MoveRequest
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.job import JobSnapshot, JobState
+from dicom_courier.core.outcome.errors import Cancelled, CourierError, Peer
+from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.qr.query import MoveRequest
 
 PENDING = 0xFF00
 CANCELLED_STATUS = 0xFE00
@@ -70,7 +70,7 @@ def failing(error: CourierError, *, sent: bool = True, **kwargs: object) -> Move
 
 
 class FakeMove:
-    """One scripted C-MOVE, driven by the queue like :class:`~dicom_courier.core.move
+    """One scripted C-MOVE, driven by the queue like :class:`~dicom_courier.core.dimse.move
     .MoveOperation` (iterate once, then ``result``; ``cancel``/``abort`` at any time)."""
 
     def __init__(self, pacs: PacsNode, request: MoveRequest, script: MoveScript) -> None:
@@ -238,7 +238,7 @@ class FakeMoves:
 
 
 class QueueWatch:
-    """A :class:`~dicom_courier.core.queue_listener.QueueListener` for tests.
+    """A :class:`~dicom_courier.core.jobs.listener.QueueListener` for tests.
 
     ``events`` holds every announcement in order: ("added" | "changed", snapshot) or
     ("removed", job ids). ``latest`` maps job id to its newest snapshot; ``starts`` lists job

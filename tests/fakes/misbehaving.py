@@ -31,7 +31,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from dicom_courier.core.demo.serving import BackgroundScp, ServedAe
 from dicom_courier.core.demo.synthetic import StudySpec, make_instance, stable_uid
-from dicom_courier.core.transport import NODELAY_HANDLERS
+from dicom_courier.core.dimse.transport import NODELAY_HANDLERS
 
 PENDING = 0xFF00
 CANCEL = 0xFE00

@@ -7,8 +7,8 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.gui import create_main_window
 from tests.fakes.quirky import QuirkyPacs
 

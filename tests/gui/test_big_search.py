@@ -19,11 +19,11 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.app_settings import AppSettings
-from dicom_courier.core.find import FindResult
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import FindMatch, QueryLevel
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.app_settings import AppSettings
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.dimse.find import FindResult
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui import create_main_window
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")

@@ -9,12 +9,12 @@ import shiboken6
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.errors import MoveDestinationUnknown, PartialFailure, Peer
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState
-from dicom_courier.core.status import failure_for_status
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState
+from dicom_courier.core.outcome.errors import MoveDestinationUnknown, PartialFailure, Peer
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.outcome.status import failure_for_status
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from dicom_courier.gui.failure_dialog import FailureDialog
 from dicom_courier.gui.failure_policy import FailureReporter
 from dicom_courier.gui.failure_report import summary_headline

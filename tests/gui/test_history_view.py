@@ -15,8 +15,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.history import CSV_COLUMNS
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.history import CSV_COLUMNS
+from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.gui.history_view import (
     FAILED_COLOUR,
     JOB_ROLE,

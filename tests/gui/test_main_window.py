@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.queue import JobState
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
+from dicom_courier.core.jobs.queue import JobState
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.failure_dialog import FailureDialog

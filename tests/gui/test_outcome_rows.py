@@ -17,7 +17,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.outcome import summary_phrase
+from dicom_courier.core.outcome.decide import summary_phrase
 from dicom_courier.gui.queue_model import MoveQueueModel, QueueColumn
 from dicom_courier.gui.queue_panel import QueuePanel
 from tests.core.test_outcome_table import ROWS, Row, run_in_queue

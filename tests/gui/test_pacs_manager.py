@@ -15,12 +15,12 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import ConnectionFailed, Peer
-from dicom_courier.core.events import EchoResult
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import ConnectionFailed, Peer
+from dicom_courier.core.outcome.events import EchoResult
 from dicom_courier.gui.destinations_model import DestinationColumn
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from tests.peers import reserve_dead_port

@@ -16,12 +16,12 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.query import FindMatch, QueryLevel
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.main_window import MainWindow
 from dicom_courier.gui.pacs_manager import PacsManagerDialog

@@ -14,17 +14,17 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import Peer
-from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.outcome.errors import Peer
+from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.outcome.status import failure_for_status
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from dicom_courier.core.signals import EngineSignals
-from dicom_courier.core.status import failure_for_status
 from dicom_courier.gui.progress_delegate import COMPLETED_COLOUR, FAILED_COLOUR
 from dicom_courier.gui.queue_model import (
     FAILED_COLOUR as FAILED_TEXT,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobLabel, JobState, MoveQueue
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.queue import JobLabel, JobState, MoveQueue
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.queue_model import MoveQueueModel, QueueColumn

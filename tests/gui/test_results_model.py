@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QModelIndex, QPoint, QStringListModel, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMenu
 
-from dicom_courier.core.query import FindMatch, QueryLevel
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui.results_model import (
     UNDECODABLE_MARK,
     UNDECODABLE_TOOLTIP,

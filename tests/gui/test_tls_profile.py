@@ -12,9 +12,9 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.events import EchoResult
-from dicom_courier.core.nodes import PacsNode, TlsSettings
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import PacsNode, TlsSettings
+from dicom_courier.core.outcome.events import EchoResult
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.main_window import MainWindow
 from dicom_courier.gui.pacs_manager import PacsManagerDialog

@@ -19,11 +19,11 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profiles import Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import Timeouts
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.query import FindMatch, QueryLevel
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui.main_window import MainWindow
 from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import save_profile

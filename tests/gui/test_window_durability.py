@@ -13,11 +13,11 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode
 from dicom_courier.core.demo.synthetic import demo_studies
-from dicom_courier.core.nodes import Destination, PacsNode
-from dicom_courier.core.queue import JobState
-from dicom_courier.core.settings import NodeStore
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.queue import JobState
+from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from tests.gui.waiting import until
@@ -156,7 +156,7 @@ def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo
 
 def test_a_stat_send_goes_first_with_high_dimse_priority(qtbot: QtBot, tmp_path: Path,
                                                          demo: Any, run_async: Any) -> None:
-    from dicom_courier.core.query import Priority
+    from dicom_courier.core.qr.query import Priority
 
     window = open_window(qtbot, tmp_path)
     try:

@@ -15,9 +15,9 @@ import pytest
 from pydicom.dataset import Dataset
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.queue import JobState
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
+from dicom_courier.core.jobs.queue import JobState
 from dicom_courier.gui import create_main_window
 from tests.fakes.pdu_peer import (
     C_FIND_RSP,
@@ -111,7 +111,7 @@ def test_a_search_with_an_unreadable_result_keeps_the_rest(
 
 
 def test_the_message_cap_is_kept_by_nodes_json_and_the_pacs_manager() -> None:
-    from dicom_courier.core.errors import CourierError
+    from dicom_courier.core.outcome.errors import CourierError
     from dicom_courier.gui.profile_draft import ProfileDraft, validate_draft
 
     node = PacsNode(name="capped", called_aet="HOSTILE", host="127.0.0.1", port=104,

@@ -11,9 +11,9 @@ import pytest
 from pydicom.dataset import Dataset
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.nodes import Destination, PacsNode, Timeouts
-from dicom_courier.core.query import FindMatch, QueryLevel
-from dicom_courier.core.settings import NodeStore
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
+from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.results_model import Column
 from dicom_courier.gui.send_summary import SendPlan

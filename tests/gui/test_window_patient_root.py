@@ -22,8 +22,8 @@ from pytestqt.qtbot import QtBot
 
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.query import QueryModel
-from dicom_courier.core.queue import JobState
+from dicom_courier.core.jobs.queue import JobState
+from dicom_courier.core.qr.query import QueryModel
 from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import quirky_window
 from tests.gui.waiting import until

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.queue import JobState
-from dicom_courier.core.settings import NodeStore
-from dicom_courier.core.store_errors import StoreDiskFull
+from dicom_courier.core.config.profile_store import NodeStore
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.queue import JobState
+from dicom_courier.core.jobs.store_errors import StoreDiskFull
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.main_window import MainWindow

@@ -16,10 +16,10 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.store import JobStore
 from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import quirky_window
 

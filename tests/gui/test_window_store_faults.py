@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.plain_text import PlainMessageBox
 from tests.core.test_store_faults import _held

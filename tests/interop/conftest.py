@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
+from dicom_courier.core.dimse.engine import Courier
 
 
 def node_for(peer: Any, **changes: Any) -> PacsNode:

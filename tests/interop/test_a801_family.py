@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dicom_courier.core.destination_check import DestinationUnknown
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import Destination
-from dicom_courier.core.query import MoveTarget
-from dicom_courier.core.retry import RetryPolicy
+from dicom_courier.core.config.profiles import Destination
+from dicom_courier.core.dimse.destination_check import DestinationUnknown
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import MoveTarget
 from tests.interop.conftest import node_for
 from tests.interop.test_move import SPEC, _move
 

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dicom_courier.core.instance_lock import ProfileLock
-from dicom_courier.core.nodes import PacsNode
-from dicom_courier.core.paths import app_paths
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.config.instance_lock import ProfileLock
+from dicom_courier.core.config.paths import app_paths
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.store import JobStore
 from tests.peers import INTEROP_STUDIES
 
 FIRST, SECOND = INTEROP_STUDIES[0], INTEROP_STUDIES[1]

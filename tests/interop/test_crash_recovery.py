@@ -12,21 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import JobLabel, JobState, MoveQueue
-from dicom_courier.core.store import INTERRUPTED, JobStore
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobLabel, JobState, MoveQueue
+from dicom_courier.core.jobs.store import INTERRUPTED, JobStore
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from tests.interop.conftest import node_for
 from tests.peers import INTEROP_STUDIES
 
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import MoveRequest, MoveTarget
-from dicom_courier.core.queue import MoveQueue
-from dicom_courier.core.store import JobStore
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
+from dicom_courier.core.jobs.queue import MoveQueue
+from dicom_courier.core.jobs.store import JobStore
 
 port, aet, db, uids = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4:]
 node = PacsNode(name="qr", called_aet=aet, host="127.0.0.1", port=port,

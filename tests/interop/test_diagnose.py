@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dicom_courier.core.config.profiles import Destination
 from dicom_courier.core.demo.pacs import DemoPacs
-from dicom_courier.core.diagnose import Check, Verdict, diagnose
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import MoveDestinationUnknown
-from dicom_courier.core.nodes import Destination
+from dicom_courier.core.dimse.diagnose import Check, Verdict, diagnose
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import MoveDestinationUnknown
 from tests.interop.conftest import node_for, run
 
 
@@ -62,7 +62,7 @@ def test_unknown_destination_is_a_sure_no_where_the_pacs_says_a801(courier: Cour
 
 
 def test_pacs_down_stops_after_the_first_check(courier: Courier) -> None:
-    from dicom_courier.core.nodes import PacsNode, Timeouts
+    from dicom_courier.core.config.profiles import PacsNode, Timeouts
     from tests.peers import free_port
 
     node = PacsNode(name="down", called_aet="DOWN", host="127.0.0.1", port=free_port(),

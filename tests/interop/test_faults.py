@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import (
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import (
     AssociationAborted,
     CallingAeNotRecognised,
     DeadlineExceeded,
     PartialFailure,
     PeerTimeout,
 )
-from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
+from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.misbehaving import (
     AbortingScp,
     EndlessPendingScp,
@@ -35,7 +35,7 @@ STUDY = "1.2.826.0.1.3680043.8.498.1"
 
 
 def _node(fake: Any, **timeouts: float) -> Any:
-    from dicom_courier.core.nodes import PacsNode, Timeouts
+    from dicom_courier.core.config.profiles import PacsNode, Timeouts
 
     return PacsNode(name="fake", called_aet=fake.ae_title, host="127.0.0.1", port=fake.port,
                     timeouts=Timeouts(connect=3, acse=5, **{"idle": 20, **timeouts}))

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import AssociationAborted, CalledAeNotRecognised
-from dicom_courier.core.query import FindMatch, FindQuery, QueryLevel, QueryModel
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import AssociationAborted, CalledAeNotRecognised
+from dicom_courier.core.qr.query import FindMatch, FindQuery, QueryLevel, QueryModel
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES
 

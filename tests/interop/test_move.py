@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core.destination_check import DestinationDown, DestinationUndecided
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import (
+from dicom_courier.core.config.profiles import Destination
+from dicom_courier.core.dimse.destination_check import DestinationDown, DestinationUndecided
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.retry import RetryPolicy
+from dicom_courier.core.outcome.errors import (
     AssociationAborted,
     MoveDestinationUnknown,
 )
-from dicom_courier.core.events import MoveOutcome, MoveProgress, MoveResult
-from dicom_courier.core.nodes import Destination
-from dicom_courier.core.query import MoveRequest, MoveTarget, QueryModel
-from dicom_courier.core.retry import RetryPolicy
+from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryModel
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES
 

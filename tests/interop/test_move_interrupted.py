@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import AssociationAborted
-from dicom_courier.core.events import MoveOutcome, MoveResult
-from dicom_courier.core.query import MoveRequest, MoveTarget
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import AssociationAborted
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from tests.conftest import require_binary, running_dcmqrscp
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES, DcmqrscpPeer, OrthancPeer

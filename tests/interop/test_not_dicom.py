@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import AssociationAborted, Cancelled, DeadlineExceeded
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import PacsNode, Timeouts
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.outcome.errors import AssociationAborted, Cancelled, DeadlineExceeded
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget
 from tests.fakes.misbehaving import SilentListener
 from tests.interop.conftest import run
 

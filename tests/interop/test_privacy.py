@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget, QueryLevel, QueryModel
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget, QueryLevel, QueryModel
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from dicom_courier.core.demo.workstation import Workstation
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.query import MoveRequest, MoveTarget, QueryLevel
-from dicom_courier.core.queue import JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryLevel
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES
 

@@ -17,12 +17,9 @@ from typing import Any
 
 import pytest
 
-from dicom_courier.core.engine import Courier
-from dicom_courier.core.errors import CourierError
-from dicom_courier.core.events import MoveOutcome
-from dicom_courier.core.nodes import PacsNode, TlsSettings
-from dicom_courier.core.query import FindQuery, MoveRequest, MoveTarget, QueryLevel, QueryModel
-from dicom_courier.core.tls import (
+from dicom_courier.core.config.profiles import PacsNode, TlsSettings
+from dicom_courier.core.dimse.engine import Courier
+from dicom_courier.core.dimse.tls import (
     CertificateExpired,
     CertificateHostMismatch,
     CertificateUntrusted,
@@ -30,6 +27,9 @@ from dicom_courier.core.tls import (
     TlsExpected,
     TlsNotSpoken,
 )
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.outcome.events import MoveOutcome
+from dicom_courier.core.qr.query import FindQuery, MoveRequest, MoveTarget, QueryLevel, QueryModel
 from tests.conftest import require_binary
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_INSTANCE_COUNT, INTEROP_STUDIES, OrthancPeer

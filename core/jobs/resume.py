@@ -1,0 +1,177 @@
+"""A stored send, sent again: one rule for the window's "resume interrupted sends" and for
+``queue run`` (issue 10).
+
+A job row in ``jobs.db`` (:class:`.store.StoredJob`) holds everything a send asked for: the
+Study Instance UID, the series and SOP Instance UIDs that narrow it down (an IMAGE-level
+target is a "retry failed images only" job), the Patient ID (a Patient Root C-MOVE names it,
+PS3.4 C.4.2.2.1), the destination AE title, the DIMSE priority (PS3.7 9.1.1.1.4) and the
+label a person recognises it by. :func:`resumption_of` turns such a row back into a send
+without losing any of it; the new job points at the old one (``retry_of``), so the history
+keeps both.
+
+Before issue 10 the window and ``queue run`` each rebuilt the row themselves and had drifted:
+the window resumed a STAT job at normal priority and a failed-images-only job as its whole
+series. Both now call this module.
+
+Nothing here imports Qt or opens a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.job import JobLabel
+from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.qr.model_choice import ModelMemory
+from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority, QueryLevel
+
+#: How a stored label joins its two parts (what :meth:`.queue.MoveQueue.submit` writes).
+LABEL_SEPARATOR = " — "
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """A stored job and the send that continues it (submit ``request`` to ``pacs`` with
+    ``label`` and ``retry_of=stored.id``)."""
+
+    stored: StoredJob
+    pacs: PacsNode
+    request: MoveRequest
+    label: JobLabel
+
+    @property
+    def retry_of(self) -> int:
+        """The id of the job this send continues."""
+        return self.stored.id
+
+
+def stored_priority(job: StoredJob) -> Priority:
+    """The DIMSE priority the job asked for; MEDIUM (what most PACS default to) when the
+    stored value is not a DIMSE priority (PS3.7 9.1.1.1.4)."""
+    try:
+        return Priority(job.priority)
+    except ValueError:
+        return Priority.MEDIUM
+
+
+def label_of(job: StoredJob) -> JobLabel:
+    """The job's label as recorded (``"patient — study"``), split back into its parts."""
+    patient, _, study = job.label.partition(LABEL_SEPARATOR)
+    return JobLabel(patient=patient, study=study)
+
+
+def target_of(job: StoredJob) -> MoveTarget:
+    """What the job retrieves: its study, series and SOP Instance UIDs (the level follows:
+    IMAGE when it names images) and its Patient ID, if it has one.
+
+    The UIDs are sent back as they were accepted when the job was first queued
+    (``from_pacs=True``). Raises InvalidInput when a stored UID cannot be encoded at all.
+    """
+    return MoveTarget(study_uid=job.study_uid, series_uids=job.series_uids,
+                      sop_uids=job.sop_uids, patient_id=job.patient_id or None,
+                      from_pacs=True)
+
+
+def request_from_stored(job: StoredJob, pacs: PacsNode,
+                        models: ModelMemory | None = None) -> MoveRequest:
+    """The C-MOVE request (PS3.4 C.4.2) that sends ``job`` again from ``pacs``.
+
+    Every field the job recorded is kept: target level and UIDs (:func:`target_of`), Patient
+    ID, destination and priority. The model is the one ``models`` learned for ``pacs``
+    (Study Root when nothing is known), with the other model proposed too; a Patient Root
+    move without the Patient ID looks it up first (:mod:`.patient_lookup`). Raises
+    InvalidInput when a stored UID cannot be encoded.
+    """
+    memory = models if models is not None else ModelMemory()
+    return MoveRequest(target=target_of(job), destination=job.destination,
+                       model=memory.model_for(pacs), priority=stored_priority(job),
+                       other_models=memory.others(pacs))
+
+
+def resumption_of(job: StoredJob, pacs: PacsNode,
+                  models: ModelMemory | None = None) -> Resumption:
+    """``job`` as a send to submit again (see :func:`request_from_stored`). Raises
+    InvalidInput when a stored UID cannot be encoded."""
+    return Resumption(stored=job, pacs=pacs, request=request_from_stored(job, pacs, models),
+                      label=label_of(job))
+
+
+def pacs_for(job: StoredJob, saved: Mapping[str, PacsNode],
+             recorded: Callable[[int], Mapping[str, object]]) -> PacsNode:
+    """The PACS a job is sent again from: the saved profile of its name (any case), so a
+    corrected address or timeout applies; else the profile recorded with the job
+    (``recorded(job.id)``, e.g. :meth:`.store.JobStore.pacs_json`). Raises CourierError
+    (InvalidInput) when the recorded profile is no longer valid."""
+    by_name = {name.casefold(): node for name, node in saved.items()}
+    node = by_name.get(job.pacs_name.strip().casefold())
+    if node is not None:
+        return node
+    return PacsNode.from_json(dict(recorded(job.id)))
+
+
+def offered_for_resume(store: JobStore) -> list[StoredJob]:
+    """The jobs to offer for resuming at start: those this open of ``store`` found running (a
+    crash or a kill stopped them; they are now "interrupted") and that no later job continues
+    yet. In id order."""
+    offered = []
+    for job_id in sorted(store.interrupted):
+        try:
+            job = store.get(job_id)
+        except KeyError:  # deleted since (retention, another process)
+            continue
+        if store.successor_of(job_id) is None:
+            offered.append(job)
+    return offered
+
+
+@dataclass(frozen=True)
+class ResumeQuestion:
+    """What to ask before resuming (plain text: labels are data, never markup)."""
+
+    title: str
+    text: str
+    jobs: tuple[StoredJob, ...]
+
+
+def _what(job: StoredJob) -> str:
+    level = target_of_level(job)
+    if level is QueryLevel.IMAGE:
+        return f"{len(job.sop_uids)} image(s) of one series"
+    if level is QueryLevel.SERIES:
+        return f"{len(job.series_uids)} series"
+    return "the whole study"
+
+
+def target_of_level(job: StoredJob) -> QueryLevel:
+    """The level a job retrieves at, from its UIDs (no validation, never raises)."""
+    if job.sop_uids:
+        return QueryLevel.IMAGE
+    return QueryLevel.SERIES if job.series_uids else QueryLevel.STUDY
+
+
+def resume_question(jobs: Sequence[StoredJob], *, shown: int = 5) -> ResumeQuestion | None:
+    """The question the window asks at start about ``jobs`` (:func:`offered_for_resume`);
+    None when there is nothing to resume. Names at most ``shown`` jobs, each with how far it
+    got, what it asks for again and its priority when it is not normal."""
+    if not jobs:
+        return None
+    parts = []
+    for job in jobs[:shown]:
+        total = job.total if job.total is not None else "?"
+        stat = " (STAT)" if stored_priority(job) is Priority.HIGH else ""
+        parts.append(f"{job.label or job.study_uid}{stat}: {job.completed} of {total} images; "
+                     f"asks for {_what(job)} again")
+    if len(jobs) > shown:
+        parts.append(f"and {len(jobs) - shown} more")
+    if all(target_of_level(job) is QueryLevel.STUDY for job in jobs):
+        again = "A resumed send asks the PACS for the whole study again"
+    else:
+        again = "A resumed send asks the PACS again for all it named (study, series or images)"
+    listed = "".join(f"\n• {part}" for part in parts)
+    text = (f"{len(jobs)} send(s) were interrupted when DICOM Courier last stopped:{listed}"
+            f"\n\nResume them now? {again}: the PACS may send images the destination "
+            "already has.")
+    return ResumeQuestion(title="Resume interrupted sends?", text=text, jobs=tuple(jobs))
+
