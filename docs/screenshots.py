@@ -40,7 +40,7 @@ def main() -> int:
     from dicom_courier.core.config.profile_store import NodeStore
     from dicom_courier.core.config.profiles import Destination
     from dicom_courier.core.dimse.engine import Courier
-    from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
+    from dicom_courier.gui.app import DEMO_PROFILE, compose, start_demo_peers
     from dicom_courier.gui.main_window import MainWindow
     from dicom_courier.gui.send_summary import SendPlan
 
@@ -50,7 +50,7 @@ def main() -> int:
         node = start_demo_peers(stack, Path(tmp) / "ws", store_delay=0.08)
         node = node.with_changes(destinations=(*node.destinations, Destination("WS-3")))
         NodeStore(paths.nodes_file).put(node)
-        window = MainWindow(paths, Courier())
+        window = MainWindow(compose(paths, Courier()))
         window.reload_profiles(select=DEMO_PROFILE)
         window.resize(1360, 860)
         window.show()

@@ -8,8 +8,9 @@ if TYPE_CHECKING:
     from dicom_courier.gui.main_window import MainWindow
 
 
-def create_main_window(config_dir: Any = None) -> MainWindow:
-    """Build the main window (needs a running QApplication and qasync loop)."""
+def create_main_window(config_dir: Any = None, *, courier: Any = None) -> MainWindow:
+    """Build the main window over ``courier`` (a Courier; default: its own). Needs a running
+    QApplication and qasync loop."""
     from dicom_courier.gui.app import create_main_window as create
 
-    return create(config_dir)
+    return create(config_dir, courier=courier)

@@ -1,8 +1,12 @@
 """Start the window: one QApplication, one qasync loop, one Courier, one MainWindow.
 
-``create_main_window(config_dir)`` builds the window without entering the event loop (tests
-and embedding); ``run_app`` is the ``dicom-courier`` entry with no subcommand. ``--demo``
-starts the embedded demo PACS and a workstation receiver and points a demo profile at them.
+This is the window's composition root: :func:`compose` builds, once per window, everything the
+window works with (the settings, the PACS profiles, ``jobs.db``, the move queue and the
+signals that carry its announcements to the models) and wires them together; the window only
+shows them. ``create_main_window(config_dir)`` builds the window without entering the event
+loop (tests and embedding); ``run_app`` is the ``dicom-courier`` entry with no subcommand.
+``--demo`` starts the embedded demo PACS and a workstation receiver and points a demo profile
+at them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import os
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6
@@ -18,19 +23,97 @@ os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6
 import qasync  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from dicom_courier.core.config.app_settings import AppSettings, read_app_settings  # noqa: E402
+from dicom_courier.core.config.atomic import remove_stale_temp_files  # noqa: E402
 from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock  # noqa: E402
-from dicom_courier.core.config.paths import app_paths  # noqa: E402
+from dicom_courier.core.config.paths import AppPaths, app_paths  # noqa: E402
 from dicom_courier.core.config.profile_store import NodeStore  # noqa: E402
 from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts  # noqa: E402
 from dicom_courier.core.dimse.engine import Courier  # noqa: E402
+from dicom_courier.core.jobs.destination_memory import DestinationMemory  # noqa: E402
+from dicom_courier.core.jobs.history import RetentionRun, retention_at_start  # noqa: E402
+from dicom_courier.core.jobs.job import JobSnapshot  # noqa: E402
+from dicom_courier.core.jobs.queue import MoveQueue  # noqa: E402
+from dicom_courier.core.jobs.retry import RetryPolicy  # noqa: E402
+from dicom_courier.core.jobs.store import JobStore  # noqa: E402
+from dicom_courier.core.qr.model_choice import ModelMemory  # noqa: E402
+from dicom_courier.core.signals import EngineSignals  # noqa: E402
 from dicom_courier.gui.main_window import MainWindow  # noqa: E402
 
 DEMO_PROFILE = "Demo PACS"
 
 
-def create_main_window(config_dir: str | os.PathLike[str] | None = None) -> MainWindow:
-    """The main window over its own Courier; needs a running QApplication and qasync loop."""
-    return MainWindow(app_paths(config_dir), Courier())
+@dataclass(frozen=True, eq=False)
+class WindowParts:
+    """Everything one window works with, built and wired by :func:`compose`.
+
+    ``settings_problems``: one line per ``settings.json`` value not used; ``retention``: what
+    the history retention rule did at start. ``signals`` carries the queue's announcements
+    (added, changed, removed) and ``jobs.db``'s refusals (``store_refused``) to the window.
+    """
+
+    paths: AppPaths
+    courier: Courier
+    profiles: NodeStore
+    settings: AppSettings
+    settings_problems: tuple[str, ...]
+    signals: EngineSignals
+    history: JobStore
+    destination_memory: DestinationMemory
+    queue: MoveQueue
+    model_memory: ModelMemory
+    retention: RetentionRun
+
+
+@dataclass(frozen=True)
+class _LessonsThenSignals:
+    """The queue's listener in the window: a finished job's lesson about its destination is
+    noted first (for the next send's check), then the window hears of the job."""
+
+    memory: DestinationMemory
+    signals: EngineSignals
+
+    def on_job_added(self, job: JobSnapshot) -> None:
+        self.signals.on_job_added(job)
+
+    def on_job_changed(self, job: JobSnapshot) -> None:
+        self.memory.note_job(job)
+        self.signals.on_job_changed(job)
+
+    def on_jobs_removed(self, job_ids: tuple[int, ...]) -> None:
+        self.signals.on_jobs_removed(job_ids)
+
+
+def compose(paths: AppPaths, courier: Courier) -> WindowParts:
+    """Build and wire the window's parts for the profile at ``paths`` over ``courier``.
+
+    Leftovers of an interrupted save are removed; a bad settings value costs that value only;
+    a locked, full or read-only ``jobs.db`` is opened listed-only (sends refused, said by the
+    window); the retention rule runs only on completely read settings. Never raises for a
+    damaged file (a damaged ``jobs.db`` is moved aside, see :class:`JobStore`).
+    """
+    for folder in (paths.config_dir, paths.data_dir):  # an interrupted save's leftovers
+        remove_stale_temp_files(folder)
+    loaded = read_app_settings(paths.settings_file)  # a bad value costs that value only
+    signals = EngineSignals()
+    # Every send, durably (issue 4). Locked, full or read-only: listed, sends refused.
+    history = JobStore(paths.data_dir / "jobs.db", allow_unreadable=True)
+    memory = DestinationMemory(history)
+    queue = MoveQueue(courier, _LessonsThenSignals(memory, signals),  # add, change, remove
+                      per_pacs_limit=loaded.settings.moves_per_pacs, store=history,
+                      retry_policy=RetryPolicy(), on_store_error=signals.report_store_error)
+    return WindowParts(paths=paths, courier=courier, profiles=NodeStore(paths.nodes_file),
+                       settings=loaded.settings, settings_problems=loaded.problems,
+                       signals=signals, history=history, destination_memory=memory,
+                       queue=queue, model_memory=ModelMemory(),
+                       retention=retention_at_start(history, loaded))
+
+
+def create_main_window(config_dir: str | os.PathLike[str] | None = None, *,
+                       courier: Courier | None = None) -> MainWindow:
+    """The main window over ``courier`` (default: its own); needs a running QApplication
+    and qasync loop."""
+    return MainWindow(compose(app_paths(config_dir), courier or Courier()))
 
 
 def start_demo_peers(stack: ExitStack, folder: Path, store_delay: float = 0.03) -> PacsNode:
@@ -65,7 +148,7 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         if demo:
             node = start_demo_peers(stack, paths.data_dir / "workstation")
             NodeStore(paths.nodes_file).put(node)
-        window = MainWindow(paths, Courier())
+        window = MainWindow(compose(paths, Courier()))
         if demo:
             window.reload_profiles(select=DEMO_PROFILE)
             window.statusBar().showMessage(

@@ -1,18 +1,22 @@
 """The main window: query form on top, results grid in the centre, move queue in a dock.
 
-It is the composition root of the window: it owns one Courier (the DIMSE thread pool), one
-MoveQueue and the EngineSignals that carry engine reports to the models. Slots stay thin:
-searches and sends run as tasks on the qasync loop, every network call on a DIMSE worker.
-Dialogs are non-modal (``open()``), never ``exec()`` inside a coroutine.
+It shows what it is given: the parts :func:`dicom_courier.gui.app.compose` built and wired (one
+Courier, one MoveQueue, ``jobs.db``, the EngineSignals that carry engine reports to the
+models). Searches run in :mod:`.search_controller`; what to ask before a send and what to
+resume are the engine's answers (:mod:`dicom_courier.core.jobs.send_checks`,
+:mod:`dicom_courier.core.jobs.resume`), and so are the sends' labels and requests
+(:mod:`dicom_courier.core.jobs.picked`); the layout is kept by :mod:`.window_layout`.
+Slots stay thin: searches and sends run as tasks on the qasync loop, every network call on a
+DIMSE worker. Dialogs are non-modal (``open()``), never ``exec()`` inside a coroutine.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,39 +31,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dicom_courier.core.config.app_settings import AppSettings, read_app_settings
-from dicom_courier.core.config.atomic import remove_stale_temp_files
-from dicom_courier.core.config.paths import AppPaths
-from dicom_courier.core.config.profile_store import NodeStore
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.engine import Courier
-from dicom_courier.core.dimse.find import FindOperation, unreadable_summary
-from dicom_courier.core.jobs.destination_memory import DestinationMemory
-from dicom_courier.core.jobs.history import retention_at_start
-from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.dimse.find import FindOperation
+from dicom_courier.core.jobs.picked import move_request, series_label, study_label
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState
 from dicom_courier.core.jobs.resume import (
     offered_for_resume,
     pacs_for,
     resume_question,
     resumption_of,
 )
-from dicom_courier.core.jobs.retry import RetryPolicy
 from dicom_courier.core.jobs.send_checks import send_questions
-from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.jobs.store import StoredJob
 from dicom_courier.core.jobs.store_errors import StoreError
-from dicom_courier.core.outcome.errors import CourierError, UnreadableResults
-from dicom_courier.core.qr.distinct import noun as noun_of
-from dicom_courier.core.qr.model_choice import ModelMemory, patient_id_of
-from dicom_courier.core.qr.query import (
-    FindMatch,
-    FindQuery,
-    MoveRequest,
-    MoveTarget,
-    Priority,
-    QueryLevel,
-    QueryModel,
-)
-from dicom_courier.core.signals import EngineSignals
+from dicom_courier.core.outcome.errors import CourierError
+from dicom_courier.core.qr.model_choice import patient_id_of
+from dicom_courier.core.qr.query import FindMatch, MoveRequest, MoveTarget, Priority
 from dicom_courier.gui.failure_policy import FailureReporter
 from dicom_courier.gui.history_view import HistoryDialog, show_history
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
@@ -68,45 +55,40 @@ from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
 from dicom_courier.gui.queue_panel import QueuePanel
-from dicom_courier.gui.results_model import (
-    StudyResultsModel,
-    format_date,
-    format_person_name,
-)
+from dicom_courier.gui.results_model import StudyResultsModel
 from dicom_courier.gui.results_view import ResultsView
+from dicom_courier.gui.search_controller import SearchController
 from dicom_courier.gui.send_summary import SendPlan
 from dicom_courier.gui.series_dialog import SeriesDialog
 from dicom_courier.gui.tls_box import NO_VERIFY_WARNING
+from dicom_courier.gui.window_layout import restore_layout, save_layout
+
+if TYPE_CHECKING:
+    from dicom_courier.gui.app import WindowParts
 
 
 class MainWindow(QMainWindow):
     """Search a PACS, pick studies, send them, watch the queue."""
 
-    def __init__(self, paths: AppPaths, courier: Courier) -> None:
+    def __init__(self, parts: WindowParts) -> None:
+        """Show ``parts`` (built and wired by :func:`dicom_courier.gui.app.compose`)."""
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("DICOM Courier")
-        self.paths = paths
-        self.store = NodeStore(paths.nodes_file)
-        for folder in (paths.config_dir, paths.data_dir):  # an interrupted save's leftovers
-            remove_stale_temp_files(folder)
-        loaded = read_app_settings(paths.settings_file)  # a bad value costs that value only
-        self.settings: AppSettings = loaded.settings
-        self.settings_problems: tuple[str, ...] = loaded.problems
-        self.courier = courier
-        self.signals = EngineSignals(self)
-        # Every send, durably (issue 4). Locked, full or read-only: listed, sends refused.
-        self.history = JobStore(paths.data_dir / "jobs.db", allow_unreadable=True)
-        self.destination_memory = DestinationMemory(self.history)
-        self.queue = MoveQueue(courier, self.signals,  # announces add, change, remove
-                               per_pacs_limit=self.settings.moves_per_pacs, store=self.history,
-                               retry_policy=RetryPolicy(),
-                               on_store_error=self._on_store_error)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._search: FindOperation | None = None
-        self._search_cancelling = False  # Esc pressed; the PACS has not ended the search yet
+        self.parts = parts
+        self.paths = parts.paths
+        self.store = parts.profiles  # nodes.json, shared with the command line
+        self.settings = parts.settings
+        self.settings_problems = parts.settings_problems
+        self.courier = parts.courier
+        self.signals = parts.signals
+        self.history = parts.history  # jobs.db
+        self.destination_memory = parts.destination_memory
+        self.queue = parts.queue
         # The Q/R model each PACS accepted (Study or Patient Root), learned by searches.
-        self.model_memory = ModelMemory()
+        self.model_memory = parts.model_memory
+        self.retention = parts.retention
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._nodes: list[PacsNode] = []
         self._dialogs: list[QWidget] = []
 
@@ -143,11 +125,17 @@ class MainWindow(QMainWindow):
         self.tls_warning_label.hide()
 
         self._build_actions()
+        self.searches = SearchController(
+            self.courier, self.model_memory,
+            result_limit=lambda: self.settings.result_limit, current_pacs=self.current_pacs,
+            show_error=self._show_error, results_model=self.results_model,
+            results_proxy=self.results_proxy, count_label=self.count_label,
+            truncated_label=self.truncated_label, cancel_action=self.cancel_search_action,
+            parent=self)
         self._build_layout()
         self._connect()
         self.reload_profiles()
-        self._restore_layout()
-        self.retention = retention_at_start(self.history, loaded)
+        restore_layout(self, self.results_view, self.paths.config_dir)
         self._report_store_state()
         self._report_startup_problems()
 
@@ -252,6 +240,7 @@ class MainWindow(QMainWindow):
         self.form.pacs_combo.currentIndexChanged.connect(self._on_pacs_changed)
         self.queue_model.listen_to(self.signals)  # the queue's announcements, nothing else
         self.signals.job_changed.connect(self._on_job_changed)
+        self.signals.store_refused.connect(self._on_store_error)
         # Slots here return None on purpose: a Python slot that returns a value (a bool from
         # "a and b", an int from queue.retry) crashed PySide6 6.12 at interpreter exit.
         self.queue_panel.cancel_requested.connect(self._cancel_jobs)
@@ -262,10 +251,6 @@ class MainWindow(QMainWindow):
         self.results_view.send_requested.connect(self.send_selection)
         self.results_view.expand_requested.connect(self.show_series)
         self.results_view.selection_changed_count.connect(self._on_selection_count)
-        self.results_proxy.rowsInserted.connect(self._update_count)
-        self.results_proxy.rowsRemoved.connect(self._update_count)
-        self.results_proxy.modelReset.connect(self._update_count)
-        self.results_proxy.layoutChanged.connect(self._update_count)
 
     # ------------------------------------------------------------------ profiles
 
@@ -338,83 +323,17 @@ class MainWindow(QMainWindow):
         self._spawn(self.search(keys))
 
     async def search(self, keys: dict[str, str]) -> None:
-        """Run one STUDY-level C-FIND into the grid (a new search cancels the running one).
-
-        Study Root and Patient Root are proposed together (the one that worked last first);
-        the model the PACS accepted is remembered for the series list and the sends."""
-        pacs = self.current_pacs()
-        if pacs is None:
-            return
-        if self._search is not None:
-            self._search.cancel()  # its late rows never reach the grid (see below)
-        limit = self.settings.result_limit
-        query = FindQuery(QueryLevel.STUDY, self.model_memory.model_for(pacs), keys)
-        operation = self.courier.find(pacs, query, limit=limit, raise_on_error=False,
-                                      other_models=self.model_memory.others(pacs))
-        self._search = operation
-        self._search_cancelling = False
-        self.results_model.clear()
-        self.truncated_label.hide()
-        self.cancel_search_action.setEnabled(True)
-        self.count_label.setText(f"Searching {pacs.called_aet}…")
-        try:
-            async for batch in operation.batches():
-                for start in range(0, len(batch), 200):
-                    if self._search is not operation:
-                        break  # a newer search owns the grid: this one's rows are dropped
-                    self.results_model.append_matches(batch[start:start + 200])
-                    await asyncio.sleep(0)  # let the window paint between batches
-            result = operation.result
-            self.model_memory.learn(pacs, result.model)
-        finally:
-            replaced = self._search is not operation
-            if not replaced:
-                self._search = None
-                self._search_cancelling = False
-                self.cancel_search_action.setEnabled(False)
-        if replaced:
-            return  # the grid, the count and the labels belong to the newer search
-        if result.error is not None:
-            shown = self.results_model.rowCount()
-            title = result.error.title
-            if result.unreadable and not isinstance(result.error, UnreadableResults):
-                title += f" {unreadable_summary(result.unreadable)}."  # both are true
-            if shown:  # the rows received before the fault are kept: say how many
-                self.count_label.setText(f"{shown} results shown; search incomplete: {title}")
-            else:
-                self.count_label.setText(f"Search failed: {title}")
-            self._show_error(result.error)
-        else:
-            self._update_count()
-            if limit and result.count >= limit:
-                self.truncated_label.setText(
-                    f"Results may be truncated: stopped at the limit of {limit}. "
-                    "Narrow the search.")
-                self.truncated_label.show()
-            elif result.cancelled:
-                self.truncated_label.setText("Search cancelled: the list is incomplete.")
-                self.truncated_label.show()
+        """Run one STUDY-level C-FIND into the grid (:meth:`SearchController.search`)."""
+        await self.searches.search(keys)
 
     def cancel_search(self) -> None:
-        if self._search is not None:
-            self._search.cancel()
-            self._search_cancelling = True
-            self._update_count()
+        """Esc: cancel the running search (C-CANCEL, A-ABORT after the grace)."""
+        self.searches.cancel()
 
-    def _update_count(self, *args: object) -> None:
-        shown, total = self.results_proxy.rowCount(), self.results_model.rowCount()
-        noun = "study" if total == 1 else "studies"
-        text = f"{total} {noun}" if shown == total else f"{shown} of {total} {noun} shown"
-        answers = self.results_model.answer_count
-        note = answers.note()
-        if note is not None:  # the PACS named the same study in several rows (one per image)
-            distinct = f"{answers.distinct} distinct {noun_of(QueryLevel.STUDY, answers.distinct)}"
-            text = (f"{note} (the PACS sent the same study more than once; each is sent once)"
-                    if shown == total else f"{shown} of {total} answers shown; all {total} "
-                    f"name {distinct}")
-        if self._search_cancelling:  # rows may still arrive until the PACS confirms
-            text = f"Cancelling the search… ({text} so far)"
-        self.count_label.setText(text)
+    @property
+    def _search(self) -> FindOperation | None:
+        """The search that owns the grid, None when none runs."""
+        return self.searches.running
 
     def _on_selection_count(self, count: int) -> None:
         self._update_send_enabled(count)
@@ -463,9 +382,7 @@ class MainWindow(QMainWindow):
         notes = UidNotes()
         for match in plan.matches:
             uid = match.get("StudyInstanceUID")
-            label = JobLabel(patient=format_person_name(match.get("PatientName")),
-                             study=" ".join(p for p in (format_date(match.get("StudyDate")),
-                                                        match.get("StudyDescription")) if p))
+            label = study_label(match)
             target = notes.target(uid, patient_id=patient_id_of(match))
             if target is None:
                 continue
@@ -485,36 +402,14 @@ class MainWindow(QMainWindow):
         destination = self.destination_combo.currentData()
         if pacs is None:
             return None
-        text = (f"{format_person_name(study.get('PatientName'))} — "
-                f"{format_date(study.get('StudyDate'))} {study.get('StudyDescription')}")
-        dialog = SeriesDialog(study, text, destination or "(no destination)", self)
+        heading = study_label(study).text  # "patient — date description", as queued
+        dialog = SeriesDialog(study, heading, destination or "(no destination)", self)
         dialog.send_requested.connect(lambda series: self._enqueue_series_slot(study, series))
         self._keep(dialog)
         dialog.show()
-        self._spawn(self._load_series(pacs, study, dialog))
+        # Closing the dialog (Close, Esc, the title bar) cancels its search.
+        self._spawn(self.searches.load_series(pacs, study, dialog))
         return dialog
-
-    async def _load_series(self, pacs: PacsNode, study: FindMatch,
-                           dialog: SeriesDialog) -> None:
-        model = self.model_memory.model_for(pacs)  # as the search that listed the study
-        keys = {"StudyInstanceUID": study.get("StudyInstanceUID")}
-        patient_id = patient_id_of(study)
-        if model is QueryModel.PATIENT and patient_id:  # the upper key (PS3.4 C.4.1.2.2.1)
-            keys["PatientID"] = patient_id
-        query = FindQuery(QueryLevel.SERIES, model, keys)
-        operation = self.courier.find(pacs, query, raise_on_error=False,
-                                      other_models=self.model_memory.others(pacs))
-        # Closing the dialog (Close, Esc, the title bar) cancels its search as every cancel
-        # does: C-CANCEL now, A-ABORT after the grace period (DimseOperation.cancel).
-        dialog.finished.connect(lambda *_: None if operation.finished else operation.cancel())
-        series = [match async for match in operation]
-        self.model_memory.learn(pacs, operation.result.model)
-        if operation.result.error is not None:
-            dialog.show_error(operation.result.error)
-        elif operation.result.cancelled:
-            dialog.show_cancelled(len(series))
-        else:
-            dialog.show_series(series)
 
     def enqueue_series(self, study: FindMatch, series: list[FindMatch]) -> list[int]:
         """Queue one move per distinct chosen series (Study + Series Instance UID only)."""
@@ -525,16 +420,17 @@ class MainWindow(QMainWindow):
         job_ids = []
         notes = UidNotes()
         for item in series:
-            label = JobLabel(patient=format_person_name(study.get("PatientName")),
-                             study=f"{format_date(study.get('StudyDate'))} "
-                                   f"{study.get('StudyDescription')} · series "
-                                   f"{item.get('SeriesNumber')} {item.get('Modality')}")
+            label = series_label(study, item)
             target = notes.target(study.get("StudyInstanceUID"),
                                   item.get("SeriesInstanceUID"), patient_id_of(study))
             if target is None:
                 continue
-            job_ids.append(self.queue.submit(
-                pacs, self._move_request(pacs, target, destination), label))
+            request = self._move_request(pacs, target, destination)
+            try:
+                job_ids.append(self.queue.submit(pacs, request, label))
+            except StoreError as exc:  # not recorded, so not sent: say why, keep running
+                self._show_error(exc)
+                break
         if notes:
             self.statusBar().showMessage(
                 notes.status(f"Queued {len(job_ids)} series send(s) to {destination}."))
@@ -542,11 +438,10 @@ class MainWindow(QMainWindow):
 
     def _move_request(self, pacs: PacsNode, target: MoveTarget,
                       destination: str) -> MoveRequest:
-        """A move in the model ``pacs`` accepted last (Study Root if unknown), the other
-        model proposed too (a Patient Root move only if the target has its Patient ID)."""
-        return MoveRequest(target, destination, model=self.model_memory.model_for(pacs),
-                           priority=self.priority_combo.currentData(),
-                           other_models=self.model_memory.others(pacs))
+        """The move for ``target`` at the chosen priority (:func:`core.jobs.picked.move_request`:
+        the model ``pacs`` accepted last, the other one proposed too)."""
+        return move_request(self.model_memory, pacs, target, destination,
+                            self.priority_combo.currentData())
 
     # ------------------------------------------------------------------ durability
 
@@ -622,10 +517,9 @@ class MainWindow(QMainWindow):
         return job_ids
 
     def _on_job_changed(self, job: JobSnapshot) -> None:
-        if job.state.is_finished and job.result is not None:
-            self.destination_memory.note(job.pacs.name, job.destination, job.result)
-        if job.state in (JobState.FAILED, JobState.PARTIAL) and job.result is not None:
-            self.failures.report(job)
+        """A failed or partial send is explained (one dialog per burst, FailureReporter);
+        its destination lesson was noted before this (gui.app.compose)."""
+        self.failures.report(job)
 
     def open_history(self) -> HistoryDialog:
         """Every send ever made from this profile: filter, search, export CSV. One window:
@@ -721,28 +615,9 @@ class MainWindow(QMainWindow):
         self._keep(box)
         box.open()
 
-    def _restore_layout(self) -> None:
-        settings = QSettings(str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
-        geometry = settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        state = settings.value("state")
-        if state is not None:
-            self.restoreState(state)
-        header = settings.value("resultsHeader")
-        if header is not None:
-            self.results_view.restore_state(bytes(header))
-
-    def _save_layout(self) -> None:
-        settings = QSettings(str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
-        settings.setValue("geometry", self.saveGeometry())
-        settings.setValue("state", self.saveState())
-        settings.setValue("resultsHeader", self.results_view.save_state())
-
     async def shutdown(self) -> None:
         """Cancel the search and every queued or running send, then stop the worker pool."""
-        if self._search is not None:
-            self._search.abort()
+        self.searches.abort()
         await self.queue.close()
         for task in list(self._tasks):
             task.cancel()
@@ -750,5 +625,5 @@ class MainWindow(QMainWindow):
         self.history.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._save_layout()
+        save_layout(self, self.results_view, self.paths.config_dir)
         super().closeEvent(event)

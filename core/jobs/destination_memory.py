@@ -2,7 +2,7 @@
 
 So the window can warn before a send to a destination that this PACS refused last time
 (0xA801), instead of letting a person queue twenty studies that will all fail the same way.
-"Refused" is the destination diagnosis's verdict (:mod:`.destination_check`), not the bare
+"Refused" is the destination diagnosis's verdict (:mod:`..dimse.destination_check`), not the bare
 status: a 0xA801 for a destination that did not answer our echo (pynetdicom-based PACS say
 0xA801 for a known destination that is down) is a destination that was down, not unknown.
 Kept in the job database (table ``destinations``), committed at once.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from dicom_courier.core.jobs.job import JobSnapshot
 from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.outcome.errors import MoveDestinationUnknown
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
@@ -49,6 +50,13 @@ class DestinationMemory:
             f"INSERT INTO destinations (pacs, destination, {column}) VALUES (?, ?, ?) "
             f"ON CONFLICT(pacs, destination) DO UPDATE SET {column}=excluded.{column}",
             (pacs_name, destination, now))
+
+    def note_job(self, job: JobSnapshot) -> None:
+        """Record what ``job`` taught about its destination, once it has finished with a
+        result (a queue listener's step); a job still going, or ended without a result (e.g.
+        cancelled before it started), teaches nothing."""
+        if job.state.is_finished and job.result is not None:
+            self.note(job.pacs.name, job.destination, job.result)
 
     def get(self, pacs_name: str, destination: str) -> DestinationRecord:
         row = self._db.execute(

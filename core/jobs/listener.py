@@ -1,7 +1,7 @@
 """The one road out of the move queue: every job added, changed or removed, in that order.
 
 Whoever owns the jobs announces them (qutebrowser's download manager and model): the queue
-(:mod:`.queue`) calls its listeners in a fixed order, the job recorder (:mod:`.job_recorder`)
+(:mod:`.queue`) calls its listeners in a fixed order, the job recorder (:mod:`.recorder`)
 first, so a change is on disk before anyone shows it; then the front end (the window's
 :class:`~dicom_courier.core.signals.EngineSignals`, the command line's progress bars). A table
 of jobs listens to nothing else: a row appears on ``on_job_added``, changes on

@@ -3,7 +3,7 @@
 Qt-free and loop-bound: jobs run as asyncio tasks the queue holds strong references to, each
 move on its own association in a DIMSE worker thread. Every job added, every change (as an
 immutable :class:`JobSnapshot`) and every removal is announced on one road, a
-:class:`~.queue_listener.QueueListener`: first to the job recorder (:mod:`.job_recorder`, when
+:class:`~.listener.QueueListener`: first to the job recorder (:mod:`.recorder`, when
 the queue has a job store), so it is on disk before it is shown, then to the front end's
 listener (the window turns it into Qt signals via :mod:`.signals`, the command line prints it).
 The scheduler itself never writes a record. Nothing a person queued is dropped: a job ends
@@ -107,8 +107,8 @@ class MoveQueue:
     PACS and ``global_limit`` in all.
 
     ``on_change`` hears every job added, changed and removed: a
-    :class:`~.queue_listener.QueueListener`, or a plain callback for added and changed jobs.
-    With a ``store`` (``jobs.db``), a :class:`~.job_recorder.JobRecorder` hears each of them
+    :class:`~.listener.QueueListener`, or a plain callback for added and changed jobs.
+    With a ``store`` (``jobs.db``), a :class:`~.recorder.JobRecorder` hears each of them
     first; a send it cannot record is not made: the queue pauses and tells ``on_store_error``.
     ``start_move`` starts each C-MOVE (default: ``courier.move``; ``courier`` may then be
     None, and "retry failed images" re-sends a whole job whose images it cannot place).

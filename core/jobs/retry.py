@@ -6,7 +6,7 @@ resources 0xA701/0xA702, idle timeout, a dropped association). The error catalog
 says which those are (:attr:`CourierError.retryable`); this module only adds the timing.
 A permanent fault (0xA801 unknown destination, permanent rejection, 0xA900) fails the same way
 every time, and a cancel is a person's decision, so neither is ever retried automatically.
-A move that delivered nothing follows its destination diagnosis (:mod:`.destination_check`):
+A move that delivered nothing follows its destination diagnosis (:mod:`..dimse.destination_check`):
 destination down → retried with back-off; unknown to the PACS → never; undecided → once.
 
 Waits grow exponentially (10 s, 20 s, 40 s …, capped) with random jitter, so that many jobs
@@ -89,7 +89,7 @@ class RetryPolicy:
     def attempts_for(self, result: MoveResult) -> int:
         """How many attempts ``result``'s kind of failure gets, the first one included.
 
-        The destination diagnosis decides by its type (:mod:`.destination_check`): a
+        The destination diagnosis decides by its type (:mod:`..dimse.destination_check`): a
         destination that did not answer is transient (``max_attempts``); one the PACS does not
         know is permanent (not retryable at all); an undecided case is retried once.
         """

@@ -46,6 +46,7 @@ from tests.fakes.pdu_peer import (
     parse_associate_rq,
 )
 from tests.fakes.quirky import QuirkyPacs
+from tests.waiting import until, wait_until
 
 DEFAULT_GRACE = 5.0  # Courier's default; the command line has no setting for it
 SHORT_GRACE = 1.0
@@ -62,13 +63,6 @@ STUDIES_400 = _studies(400)
 
 def _address(pacs: Any, aet: str = "QUIRKY") -> list[str]:
     return ["--host", "127.0.0.1", "--port", str(pacs.port), "--aet", aet]
-
-
-async def _until(condition: Callable[[], object], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 # ------------------------------------------------------------------ find --limit
@@ -137,10 +131,8 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 def _wait_for_answers(pacs: QuirkyPacs) -> None:
     """Until the command's C-FIND is being answered (then Ctrl-C cancels a running one)."""
-    deadline = time.monotonic() + 10
-    while not pacs.finds and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    wait_until(lambda: pacs.finds)
+    time.sleep(0.5)  # answers are streaming: a cancel now stops a running search
 
 
 def test_ctrl_c_in_find_sends_c_cancel_prints_the_rows_and_ends_within_the_grace(
@@ -194,7 +186,7 @@ def test_cancel_all_reaches_a_running_find_and_stops_a_new_one_before_it_is_sent
             query = FindQuery(QueryLevel.STUDY, QueryModel.STUDY, {"PatientName": "*"})
             running = courier.find(node, query, raise_on_error=False)
             task = asyncio.ensure_future(running.run())
-            await _until(lambda: peer.connections)
+            await until(lambda: peer.connections)
             await asyncio.sleep(0.3)  # answers are coming
             started = time.monotonic()
             assert courier.running.cancel_all() == 1
@@ -228,10 +220,10 @@ def test_queue_cancel_on_a_pacs_that_ignores_it_ends_within_the_grace_and_says_t
         with Courier(cancel_grace=SHORT_GRACE) as courier:
             queue = MoveQueue(courier, lambda job: None)
             job_id = queue.submit(node, MoveRequest(MoveTarget("1.2.3"), "WS"))
-            await _until(lambda: queue.get(job_id).progress is not None)
+            await until(lambda: queue.get(job_id).progress is not None)
             started = time.monotonic()
             queue.cancel(job_id)
-            await _until(lambda: queue.get(job_id).state.is_finished, within=SHORT_GRACE + 5)
+            await until(lambda: queue.get(job_id).state.is_finished, within=SHORT_GRACE + 5)
             return queue.get(job_id), time.monotonic() - started
 
     with StallingScp(stall_after_pending=1) as fake:
@@ -259,10 +251,10 @@ def test_a_pacs_that_confirms_the_cancel_gets_no_such_words(tmp_path: Path) -> N
         with Courier(cancel_grace=SHORT_GRACE) as courier:
             queue = MoveQueue(courier, lambda job: None)
             job_id = queue.submit(node, MoveRequest(MoveTarget(spec.study_uid), "WS"))
-            await _until(lambda: (queue.get(job_id).progress or None) is not None
+            await until(lambda: (queue.get(job_id).progress or None) is not None
                          and queue.get(job_id).progress.completed >= 1)  # type: ignore[union-attr]
             queue.cancel(job_id)
-            await _until(lambda: queue.get(job_id).state.is_finished)
+            await until(lambda: queue.get(job_id).state.is_finished)
             return queue.get(job_id)
 
     with Workstation(tmp_path / "ws", ae_title="WS") as ws, DemoPacs(

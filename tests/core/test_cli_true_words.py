@@ -31,6 +31,7 @@ from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.qr.query import Priority, QueryModel
 from tests.fakes.quirky import QuirkyPacs
 from tests.fakes.quirky_cli import CliRun, quirky_cli
+from tests.waiting import wait_until
 
 A = StudySpec(key="words-a", patient_name="DOE^A", patient_id="PA1", series_count=2,
               instances_per_series=3)
@@ -103,10 +104,8 @@ def test_json_summary_when_ctrl_c_cancels_the_look_up(tmp_path: Path) -> None:
              "--host", "127.0.0.1", "--port", str(pacs.port), "--aet", "QUIRKY", "--dest",
              "WORKSTATION", "--json", "-k", "PatientID=WC*"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        deadline = time.monotonic() + 10
-        while not pacs.finds and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        wait_until(lambda: pacs.finds)
+        time.sleep(0.3)  # answers are streaming: the Ctrl-C lands in a running look-up
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=15)
         moves = pacs.moves

@@ -57,6 +57,7 @@ from tests.fakes.pdu_peer import (
     release_rp,
     response_command,
 )
+from tests.waiting import until
 
 Script = Callable[[PeerConnection], None]
 STUDY = "1.2.826.0.1.3680043.8.498.31"
@@ -72,13 +73,6 @@ def _match(i: int = 0) -> bytes:
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.{31 + i}"
     return encode_dataset(ds)
-
-
-async def _until(condition: Callable[[], object], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def _ends(peer: PduPeer) -> list[list[int]]:
@@ -311,7 +305,7 @@ def test_find_limit_on_a_pacs_that_ends_the_association_after_our_cancel_succeed
 async def _run_and_cancel(op: Any) -> Any:
     """A person's cancel once the operation is under way."""
     task = asyncio.ensure_future(op.run())
-    await _until(lambda: op.control.request_sent)
+    await until(lambda: op.control.request_sent, 5.0)
     await asyncio.sleep(0.12)
     op.cancel()
     return await asyncio.wait_for(task, 5)
@@ -393,7 +387,7 @@ def test_a_cancel_crossing_the_final_response_goes_out_before_our_release(
         async def scenario() -> Any:
             op = courier.move(_node(peer.port), MoveRequest(MoveTarget(STUDY), "WS"))
             task = asyncio.ensure_future(op.run())
-            await _until(lambda: op.control.request_sent)
+            await until(lambda: op.control.request_sent, 5.0)
             await asyncio.sleep(0.1)
             op.cancel()
             go.set()

@@ -53,6 +53,7 @@ from tests.fakes.pdu_peer import (
     pdv,
     response_command,
 )
+from tests.waiting import until
 
 STUDY = "1.2.826.0.1.3680043.8.498.77"
 PEER_AET = "HOSTILE"
@@ -250,10 +251,7 @@ def test_closing_the_queue_ends_a_send_held_mid_pdu() -> None:
             queue = MoveQueue(courier, lambda job: None)
             job_id = queue.submit(_node(peer.port, idle=60.0),
                                   MoveRequest(MoveTarget(STUDY), "WS"))
-            for _ in range(250):  # the move starts within 5 s
-                if queue.get(job_id).state is JobState.RUNNING:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: queue.get(job_id).state is JobState.RUNNING, 5)
             await asyncio.sleep(0.5)
             started = time.monotonic()
             await queue.close()

@@ -26,6 +26,7 @@ from dicom_courier.core.outcome.errors import Cancelled, IdentifierMismatch, Not
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryModel
 from tests.fakes.quirky import QuirkyPacs
+from tests.waiting import until
 
 S = StudySpec(key="pidf-s", patient_name="DOE^F", patient_id="PF1", series_count=2,
               instances_per_series=2)
@@ -67,10 +68,7 @@ def _move(node: PacsNode, request: MoveRequest, *, cancel_after_find: QuirkyPacs
             operation = courier.move(node, request)
             task = asyncio.ensure_future(operation.run())
             if cancel_after_find is not None:
-                deadline = time.monotonic() + 10
-                while not cancel_after_find.finds and not task.done():
-                    assert time.monotonic() < deadline, "the look-up never started"
-                    await asyncio.sleep(0.01)
+                await until(lambda: cancel_after_find.finds or task.done(), 10)
                 operation.cancel()
             return await task
     started = time.monotonic()

@@ -23,6 +23,7 @@ from dicom_courier.core.jobs.queue import JobState, MoveQueue
 from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.jobs.store_errors import StoreDiskFull, StoreError
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget
+from tests.waiting import until
 
 STUDY = StudySpec(key="store-fault", patient_name="Store^Fault", patient_id="SF1",
                   series_count=1, instances_per_series=3)
@@ -58,14 +59,6 @@ def setup(tmp_path: Path) -> Iterator[tuple[PacsNode, Workstation, FailingStore]
         store.close()
 
 
-async def _until(condition: object, within: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 def test_a_send_that_cannot_be_recorded_waits_paused_and_runs_after_resume(
         setup: tuple[PacsNode, Workstation, FailingStore]) -> None:
     node, ws, store = setup
@@ -77,11 +70,11 @@ def test_a_send_that_cannot_be_recorded_waits_paused_and_runs_after_resume(
             queue = MoveQueue(courier, lambda job: None, store=store,
                               on_store_error=errors.append)
             job_id = queue.submit(node, MoveRequest(MoveTarget(STUDY.study_uid), "WS"))
-            await asyncio.sleep(0.5)
+            await until(lambda: errors)  # "started" was refused: the queue paused itself
             waiting, paused, received = queue.get(job_id).state, queue.paused, ws.received_count
             store.full = set()  # the person freed some space
             queue.resume()
-            await _until(lambda: queue.get(job_id).state.is_finished)
+            await until(lambda: queue.get(job_id).state.is_finished)
             return waiting, paused, received, queue.get(job_id).state
 
     waiting, paused, received, final = asyncio.run(scenario())
@@ -103,11 +96,11 @@ def test_a_finished_send_that_cannot_be_recorded_is_written_before_the_next_star
             queue = MoveQueue(courier, lambda job: None, store=store,
                               on_store_error=errors.append)
             first = queue.submit(node, MoveRequest(MoveTarget(STUDY.study_uid), "WS"))
-            await _until(lambda: queue.get(first).state.is_finished)
+            await until(lambda: queue.get(first).state.is_finished)
             shown, recorded = queue.get(first).state, store.get(first).state
             store.full = set()
             second = queue.submit(node, MoveRequest(MoveTarget(STUDY.study_uid), "WS"))
-            await _until(lambda: queue.get(second).state.is_finished)
+            await until(lambda: queue.get(second).state.is_finished)
             return shown, recorded
 
     shown, recorded_while_full = asyncio.run(scenario())

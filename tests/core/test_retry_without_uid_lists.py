@@ -18,17 +18,14 @@ from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.jobs.queue import JobState, MoveQueue
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryLevel
 from tests.fakes.quirky import QuirkyPacs
+from tests.waiting import until
 
 SPEC = StudySpec(key="retry-lists", patient_name="Retry^Lists", patient_id="RL1",
                  series_count=2, instances_per_series=3)
 
 
 async def _finished(queue: MoveQueue, job_ids: list[int]) -> None:
-    async with asyncio.timeout(20):
-        while True:
-            if all(queue.get(i).state.is_finished for i in job_ids):
-                return
-            await asyncio.sleep(0.02)
+    await until(lambda: all(queue.get(i).state.is_finished for i in job_ids), 20)
 
 
 @pytest.mark.parametrize("uid_lists", ["refuse", "no-match"])

@@ -3,9 +3,8 @@ and a real queue moving a study from the demo PACS into a workstation through th
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from dicom_courier.gui.queue_model import (
     QueueColumn,
 )
 from dicom_courier.gui.queue_panel import QueuePanel
+from tests.waiting import until
 
 NODE = PacsNode(name="main", called_aet="DEMOPACS", host="127.0.0.1", port=11112)
 PEER = Peer(calling_aet="COURIER", called_aet="DEMOPACS", host="127.0.0.1", port=11112)
@@ -365,12 +365,6 @@ def demo(tmp_path: Path) -> Iterator[tuple[PacsNode, Workstation]]:
             store_delay=0.05) as pacs:
         yield PacsNode(name="demo", called_aet=pacs.ae_title, host="127.0.0.1",
                        port=pacs.port, timeouts=Timeouts(idle=10)), ws
-
-
-async def until(condition: Callable[[], bool], step: float = 0.02) -> None:
-    """Poll on the loop: the queue reports through callbacks, and Qt timers keep running."""
-    while not condition():  # noqa: ASYNC110 (a callback API: there is no event to await)
-        await asyncio.sleep(step)
 
 
 def _wired_panel(qtbot: QtBot) -> tuple[QueuePanel, EngineSignals]:

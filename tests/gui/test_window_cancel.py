@@ -19,11 +19,11 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.config.paths import app_paths
 from dicom_courier.core.config.profiles import Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.qr.query import FindMatch, QueryLevel
+from dicom_courier.gui import create_main_window
 from dicom_courier.gui.main_window import MainWindow
 from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import save_profile
@@ -41,7 +41,7 @@ BIG = StudySpec(key="esc-series", patient_name="Series^Dialog", patient_id="SER1
 
 def _window(qtbot: QtBot, tmp_path: Path, pacs: QuirkyPacs) -> MainWindow:
     save_profile(tmp_path, pacs, destination="WS", timeouts=Timeouts(connect=3, idle=20))
-    win = MainWindow(app_paths(tmp_path), Courier(cancel_grace=GRACE))
+    win = create_main_window(tmp_path, courier=Courier(cancel_grace=GRACE))
     qtbot.addWidget(win)
     win.reload_profiles(select="quirky")
     win.show()

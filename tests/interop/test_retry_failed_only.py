@@ -8,7 +8,6 @@ universal SeriesInstanceUID, which is how the queue places each failed image in 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryLevel
 from tests.interop.conftest import node_for, run
 from tests.peers import INTEROP_STUDIES
+from tests.waiting import until
 
 #: Seconds a scenario waits for the queue before it fails (rather than hangs).
 WAIT = 20.0
@@ -25,11 +25,7 @@ SPEC = INTEROP_STUDIES[3]  # 2 series x 3 instances
 
 
 async def _finished(queue: MoveQueue, job_ids: list[int]) -> None:
-    async with asyncio.timeout(WAIT):
-        while True:
-            if all(queue.get(i).state.is_finished for i in job_ids):
-                return
-            await asyncio.sleep(0.02)
+    await until(lambda: all(queue.get(i).state.is_finished for i in job_ids), WAIT)
 
 
 def _on_disk(folder: Path) -> set[str]:
