@@ -47,10 +47,10 @@ from dicom_courier.core.jobs.store_errors import StoreError
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.model_choice import patient_id_of
 from dicom_courier.core.qr.query import FindMatch, MoveRequest, MoveTarget, Priority
+from dicom_courier.core.qr.uid_notes import UidNotes
 from dicom_courier.gui.failure_policy import FailureReporter
 from dicom_courier.gui.history_view import HistoryDialog, show_history
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
-from dicom_courier.gui.pacs_uids import UidNotes
 from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel

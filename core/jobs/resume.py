@@ -159,9 +159,10 @@ def resume_question(jobs: Sequence[StoredJob], *, shown: int = 5) -> ResumeQuest
         return None
     parts = []
     for job in jobs[:shown]:
-        total = job.total if job.total is not None else "?"
+        reached = (f"{job.completed} of {job.total} images" if job.total is not None
+                   else f"{job.completed} images (total not yet reported)")
         stat = " (STAT)" if stored_priority(job) is Priority.HIGH else ""
-        parts.append(f"{job.label or job.study_uid}{stat}: {job.completed} of {total} images; "
+        parts.append(f"{job.label or job.study_uid}{stat}: {reached}; "
                      f"asks for {_what(job)} again")
     if len(jobs) > shown:
         parts.append(f"and {len(jobs) - shown} more")

@@ -209,10 +209,10 @@ def repeat_warnings(repeats: Sequence[RecentSend], *, destination: str,
         if repeat.active:
             what = f"is already {job.state} as job {job.id}"
         else:
-            total = "?" if job.total is None else job.total
+            of = "" if job.total is None else f" of {job.total}"
             when = _ago(now - (job.finished_at or job.queued_at))
             what = (f"was sent {when} (job {job.id}, {job.state.replace('_', ' ')}: "
-                    f"{job.completed} of {total} images)")
+                    f"{job.completed}{of} images)")
         lines.append(f"study {repeat.study_uid} {what} to {destination}; it is sent again.")
     return lines
 

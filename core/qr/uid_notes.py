@@ -1,10 +1,11 @@
-"""The window's side of "what the PACS sends back is not user input" (issue 8, §6).
+"""Picked rows to move targets: "what the PACS sends back is not user input" (issue 8, §6).
 
 A row of the results grid or the series dialog carries the PACS's own UIDs. They are sent back
 verbatim (:class:`~dicom_courier.core.qr.query.MoveTarget` with ``from_pacs=True``); a
 non-conformant one (``MR1.2.840.113619…``) is noted, and a row whose UID cannot be named in a
 move request at all (empty, over 64 characters, a backslash or a control character) is left
-out and said so. The other rows are sent. The notes end up in the status bar, as plain text.
+out and said so. The other rows are sent. The notes end up in the window's status bar, as plain
+text. Qt-free: the window uses it, and so could the command line.
 
 Rows that name a study (series) already chosen in the same send — a PACS answering one row per
 image — make no second move (issue 9 §1): :meth:`UidNotes.target` returns None for them and
