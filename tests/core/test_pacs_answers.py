@@ -29,13 +29,12 @@ from dicom_courier.core.qr.query import FindMatch, FindQuery, MoveTarget, QueryL
 from dicom_courier.core.qr.resolve import resolve_matches
 from dicom_courier.core.text.safe_text import csv_cell
 from tests.fakes.pdu_peer import (
-    C_FIND_RSP,
     PduPeer,
     PeerConnection,
     element,
     encode_dataset,
+    find_answers,
     query_retrieve_script,
-    send_pending_without_data_set,
 )
 
 AET = "RIGPACS"
@@ -77,21 +76,6 @@ def _name_only(raw_name: bytes, charset: bytes | None = None) -> bytes:
             + element(0x0020, 0x000D, STUDY.encode()))
 
 
-def _answers(*identifiers: bytes, missing_after: int | None = None
-             ) -> Callable[[PeerConnection], None]:
-    """A C-FIND peer sending ``identifiers``; a Pending without its match after the
-    ``missing_after``-th (then the rest, which are never read: we end the association)."""
-    def script(conn: PeerConnection) -> None:
-        conn.accept()
-        request = conn.read_request()
-        assert request is not None
-        for i, identifier in enumerate(identifiers):
-            if i == missing_after:
-                send_pending_without_data_set(conn, request)
-            conn.respond(request, C_FIND_RSP, 0xFF00, identifier=identifier)
-        conn.respond(request, C_FIND_RSP, 0x0000)
-        conn.release_if_asked()
-    return script
 
 
 def _search(script: Callable[[PeerConnection], None]) -> tuple[list[FindMatch], FindResult]:
@@ -108,7 +92,7 @@ def _search(script: Callable[[PeerConnection], None]) -> tuple[list[FindMatch], 
 
 def test_a_pending_announcing_a_match_and_sending_none_is_counted_and_named() -> None:
     started = time.monotonic()
-    rows, result = _search(_answers(_study("FIRST^ROW"), _study("NEVER^READ"), missing_after=1))
+    rows, result = _search(find_answers(_study("FIRST^ROW"), _study("NEVER^READ"), missing_after=1))
     assert time.monotonic() - started < 2, "ended at once, not at the idle timeout"
     assert [m.get("PatientName") for m in rows] == ["FIRST^ROW"]  # kept
     # The protocol fault wins the title (results after it are lost, not only this one) ...
@@ -120,7 +104,7 @@ def test_a_pending_announcing_a_match_and_sending_none_is_counted_and_named() ->
 
 
 def test_a_data_set_cut_off_mid_element_is_never_shown_or_offered_to_move() -> None:
-    rows, result = _search(_answers(_study("GOOD^ONE"), CUT_OFF, _study("GOOD^TWO")))
+    rows, result = _search(find_answers(_study("GOOD^ONE"), CUT_OFF, _study("GOOD^TWO")))
     assert [m.get("PatientName") for m in rows] == ["GOOD^ONE", "GOOD^TWO"]
     assert all(m.get("StudyInstanceUID") == STUDY for m in rows), "no 'AB' row"
     assert isinstance(result.error, UnreadableResults), result.error
@@ -141,7 +125,7 @@ def test_a_data_set_cut_off_mid_element_is_never_shown_or_offered_to_move() -> N
 ])
 def test_character_sets_are_read_and_marked(raw: bytes, charset: bytes | None, shown: str,
                                             undeclared: bool, undecodable: bool) -> None:
-    rows, result = _search(_answers(_name_only(raw, charset)))
+    rows, result = _search(find_answers(_name_only(raw, charset)))
     assert result.error is None and result.unreadable == 0
     [match] = rows
     assert match.get("PatientName") == shown
@@ -168,7 +152,7 @@ def _cli(capsys: pytest.CaptureFixture[str], tmp_path: Path, port: int,
 
 def test_cli_find_says_an_answer_could_not_be_read_and_exits_3(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with PduPeer(_answers(_study("GOOD^ONE"), CUT_OFF)) as peer:
+    with PduPeer(find_answers(_study("GOOD^ONE"), CUT_OFF)) as peer:
         code, out, err = _cli(capsys, tmp_path, peer.port, "find")
     assert code == 3
     assert "GOOD, ONE" in out and "CUT" not in out  # the table words names for people
@@ -178,7 +162,7 @@ def test_cli_find_says_an_answer_could_not_be_read_and_exits_3(
 
 def test_cli_find_after_a_missing_match_names_the_fault_and_the_answer(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with PduPeer(_answers(_study("FIRST^ROW"), _study("X"), missing_after=1)) as peer:
+    with PduPeer(find_answers(_study("FIRST^ROW"), _study("X"), missing_after=1)) as peer:
         code, out, err = _cli(capsys, tmp_path, peer.port, "find", "--format", "json")
     assert code == 1
     assert [row["PatientName"] for row in json.loads(out)] == ["FIRST^ROW"]
@@ -188,7 +172,7 @@ def test_cli_find_after_a_missing_match_names_the_fault_and_the_answer(
 
 def test_cli_find_marks_a_value_whose_character_set_was_not_declared(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with PduPeer(_answers(_name_only("MÜLLER^ANNA".encode()))) as peer:
+    with PduPeer(find_answers(_name_only("MÜLLER^ANNA".encode()))) as peer:
         code, out, _ = _cli(capsys, tmp_path, peer.port, "find")
     assert code == 0
     assert "MÜLLER, ANNA (character set not declared)" in out
@@ -198,7 +182,7 @@ def test_control_characters_never_reach_a_csv_file(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert csv_cell("HEAD\x1b]0;owned\x07\x1b[2J") == "HEAD\\x1b]0;owned\\x07\\x1b[2J"
     assert csv_cell("one\r\ntwo\x85") == "one\\x0d\\x0atwo\\x85"
-    with PduPeer(_answers(_name_only(b"EVIL\x1b[2J^NAME"))) as peer:  # stdout is not a tty
+    with PduPeer(find_answers(_name_only(b"EVIL\x1b[2J^NAME"))) as peer:  # stdout is not a tty
         code, out, _ = _cli(capsys, tmp_path, peer.port, "find", "--format", "csv")
     assert code == 0
     assert "\x1b" not in out and "EVIL\\x1b[2J^NAME" in out

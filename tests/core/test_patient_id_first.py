@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 
 from dicom_courier.core.cli.main import run
-from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.outcome.errors import Cancelled, IdentifierMismatch, NothingMatched
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryModel
 from tests.fakes.quirky import QuirkyPacs
+from tests.fakes.quirky_cli import quirky_rigs
 from tests.waiting import until
 
 S = StudySpec(key="pidf-s", patient_name="DOE^F", patient_id="PF1", series_count=2,
@@ -37,22 +37,8 @@ UNKNOWN_STUDY = "1.2.826.0.1.3680043.9.7777.99"
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Any]:
     """``rig(**quirks)``: (node, pacs, workstation) for a fresh QuirkyPacs."""
-    stack: list[Any] = []
-
-    def go(**quirks: Any) -> tuple[PacsNode, QuirkyPacs, Workstation]:
-        ws = Workstation(tmp_path / f"ws{len(stack)}")
-        ws.__enter__()
-        pacs = QuirkyPacs([S], **quirks)
-        pacs.__enter__()
-        stack.extend([ws, pacs])
-        pacs.add_destination("WORKSTATION", "127.0.0.1", ws.port)
-        node = PacsNode(name="quirky", called_aet="QUIRKY", host="127.0.0.1", port=pacs.port,
-                        timeouts=Timeouts(idle=5))
-        return node, pacs, ws
-
-    yield go
-    for item in reversed(stack):
-        item.__exit__(None, None, None)
+    with quirky_rigs(tmp_path, [S]) as rig:
+        yield rig
 
 
 def _window_request(study: str = S.study_uid) -> MoveRequest:

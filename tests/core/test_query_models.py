@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from dicom_courier.core.config.profiles import PacsNode, Timeouts
+from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.demo.synthetic import StudySpec
-from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.dimse.find import FindResult
 from dicom_courier.core.outcome.errors import NotSupported
@@ -31,7 +30,7 @@ from dicom_courier.core.qr.query import (
     QueryLevel,
     QueryModel,
 )
-from tests.fakes.quirky import QuirkyPacs
+from tests.fakes.quirky_cli import quirky_rigs
 
 S = StudySpec(key="qm-s", patient_name="DOE^Q", patient_id="PQ1", series_count=2,
               instances_per_series=2)
@@ -42,22 +41,8 @@ BOTH = (STUDY, PATIENT)
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Any]:
     """``rig(models)``: (node, pacs, workstation) for a QuirkyPacs offering ``models``."""
-    stack: list[Any] = []
-
-    def go(models: frozenset[str]) -> tuple[PacsNode, QuirkyPacs, Workstation]:
-        ws = Workstation(tmp_path / f"ws{len(stack)}")
-        ws.__enter__()
-        pacs = QuirkyPacs([S], models=models)
-        pacs.__enter__()
-        stack.extend([ws, pacs])
-        pacs.add_destination("WORKSTATION", "127.0.0.1", ws.port)
-        node = PacsNode(name="quirky", called_aet="QUIRKY", host="127.0.0.1", port=pacs.port,
-                        timeouts=Timeouts(idle=5))
-        return node, pacs, ws
-
-    yield go
-    for item in reversed(stack):
-        item.__exit__(None, None, None)
+    with quirky_rigs(tmp_path, [S]) as rig:
+        yield lambda models: rig(models=models)
 
 
 def _find(node: PacsNode, query: FindQuery,

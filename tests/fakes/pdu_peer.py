@@ -507,3 +507,21 @@ def query_retrieve_script(find_answers: list[bytes], moves: list[Dataset], *,
             conn.respond(request, C_FIND_RSP, 0x0000)
         conn.release_if_asked()
     return script
+
+
+def find_answers(*identifiers: bytes,
+                 missing_after: int | None = None) -> Callable[[PeerConnection], None]:
+    """A C-FIND peer script sending ``identifiers`` (encoded data sets) as Pending answers,
+    then 0x0000; with ``missing_after`` = i, a Pending without its match comes before the
+    i-th (the rest are never read: we end the association)."""
+    def script(conn: PeerConnection) -> None:
+        conn.accept()
+        request = conn.read_request()
+        assert request is not None
+        for i, identifier in enumerate(identifiers):
+            if i == missing_after:
+                send_pending_without_data_set(conn, request)
+            conn.respond(request, C_FIND_RSP, 0xFF00, identifier=identifier)
+        conn.respond(request, C_FIND_RSP, 0x0000)
+        conn.release_if_asked()
+    return script

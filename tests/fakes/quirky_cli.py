@@ -4,7 +4,7 @@ and a :class:`~dicom_courier.core.demo.workstation.Workstation` destination "WOR
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import pytest
 
 from dicom_courier.core.cli.main import run
+from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
 from tests.fakes.quirky import QuirkyPacs
@@ -72,3 +73,24 @@ def quirky_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
             return CliRun(code, captured.out, captured.err, pacs, ws)
 
         yield go
+
+
+@contextmanager
+def quirky_rigs(folder: Path, studies: Sequence[StudySpec]) -> Iterator[
+        Callable[..., tuple[PacsNode, QuirkyPacs, Workstation]]]:
+    """Yields ``rig(**quirks)``: a fresh QuirkyPacs(``studies``, **quirks) that knows the
+    destination "WORKSTATION" (a fresh Workstation under ``folder``), and a profile for it
+    (idle timeout 5 s); every peer started is stopped at the end."""
+    with ExitStack() as stack:
+        started: list[QuirkyPacs] = []
+
+        def rig(**quirks: Any) -> tuple[PacsNode, QuirkyPacs, Workstation]:
+            ws = stack.enter_context(Workstation(folder / f"ws{len(started)}"))
+            pacs = stack.enter_context(QuirkyPacs(list(studies), **quirks))
+            started.append(pacs)
+            pacs.add_destination("WORKSTATION", "127.0.0.1", ws.port)
+            node = PacsNode(name="quirky", called_aet="QUIRKY", host="127.0.0.1",
+                            port=pacs.port, timeouts=Timeouts(idle=5))
+            return node, pacs, ws
+
+        yield rig

@@ -18,12 +18,10 @@ from dicom_courier.gui import create_main_window
 from dicom_courier.gui.results_model import Column
 from dicom_courier.gui.send_summary import SendPlan
 from tests.fakes.pdu_peer import (
-    C_FIND_RSP,
     PduPeer,
-    PeerConnection,
     element,
+    find_answers,
     query_retrieve_script,
-    send_pending_without_data_set,
 )
 from tests.gui.waiting import until
 
@@ -54,18 +52,6 @@ def _window(qtbot: QtBot, tmp_path: Path, port: int) -> Any:
     return win
 
 
-def _answers(*identifiers: bytes, missing_after: int | None = None) -> Any:
-    def script(conn: PeerConnection) -> None:
-        conn.accept()
-        request = conn.read_request()
-        assert request is not None
-        for i, identifier in enumerate(identifiers):
-            if i == missing_after:
-                send_pending_without_data_set(conn, request)
-            conn.respond(request, C_FIND_RSP, 0xFF00, identifier=identifier)
-        conn.respond(request, C_FIND_RSP, 0x0000)
-        conn.release_if_asked()
-    return script
 
 
 def _search(qtbot: QtBot, tmp_path: Path, run_async: Any, script: Any) -> Any:
@@ -81,7 +67,7 @@ def _search(qtbot: QtBot, tmp_path: Path, run_async: Any, script: Any) -> Any:
 def test_the_status_bar_says_an_answer_cut_off_could_not_be_read(
         qtbot: QtBot, tmp_path: Path, run_async: Any) -> None:
     win = _search(qtbot, tmp_path, run_async,
-                  _answers(_study(b"GOOD^ONE"), CUT_OFF, _study("MÜLLER^ANNA".encode())))
+                  find_answers(_study(b"GOOD^ONE"), CUT_OFF, _study("MÜLLER^ANNA".encode())))
     assert win.results_model.rowCount() == 2  # the cut-off answer is not a row
     assert [win.results_model.match_at(r).get("StudyInstanceUID") for r in range(2)] == \
         [STUDY, STUDY]
@@ -103,7 +89,7 @@ def Qt_ToolTipRole() -> int:  # noqa: N802 - reads like the Qt constant it retur
 def test_the_status_bar_names_the_fault_and_the_answer_that_never_came(
         qtbot: QtBot, tmp_path: Path, run_async: Any) -> None:
     win = _search(qtbot, tmp_path, run_async,
-                  _answers(_study(b"FIRST^ROW"), _study(b"LOST"), missing_after=1))
+                  find_answers(_study(b"FIRST^ROW"), _study(b"LOST"), missing_after=1))
     assert win.results_model.rowCount() == 1
     text = win.count_label.text()
     assert text.startswith("1 results shown; search incomplete: RIGPACS sent data that is "
