@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.dimse.find import FindOperation
 from dicom_courier.core.jobs.picked import move_request, series_label, study_label
-from dicom_courier.core.jobs.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState
 from dicom_courier.core.jobs.resume import (
     offered_for_resume,
     pacs_for,
@@ -378,20 +378,11 @@ class MainWindow(QMainWindow):
         sent back verbatim (a non-conformant one with a note in the status bar); a study whose
         UID cannot be sent at all is left out and said so; rows naming a study already chosen
         (a PACS answering one row per image) make no second move, and the note says so."""
-        job_ids = []
         notes = UidNotes()
-        for match in plan.matches:
-            uid = match.get("StudyInstanceUID")
-            label = study_label(match)
-            target = notes.target(uid, patient_id=patient_id_of(match))
-            if target is None:
-                continue
-            request = self._move_request(plan.pacs, target, plan.destination)
-            try:
-                job_ids.append(self.queue.submit(plan.pacs, request, label))
-            except StoreError as exc:  # not recorded, so not sent: say why, keep running
-                self._show_error(exc)
-                break
+        picks = [(target, study_label(match)) for match in plan.matches
+                 if (target := notes.target(match.get("StudyInstanceUID"),
+                                            patient_id=patient_id_of(match))) is not None]
+        job_ids = self._submit(plan.pacs, plan.destination, picks)
         message = f"Queued {len(job_ids)} send(s) to {plan.destination}."
         self.statusBar().showMessage(notes.status(message), 0 if notes else 5000)
         return job_ids
@@ -417,23 +408,31 @@ class MainWindow(QMainWindow):
         destination = self.destination_combo.currentData()
         if pacs is None or not destination:
             return []
-        job_ids = []
         notes = UidNotes()
-        for item in series:
-            label = series_label(study, item)
-            target = notes.target(study.get("StudyInstanceUID"),
-                                  item.get("SeriesInstanceUID"), patient_id_of(study))
-            if target is None:
-                continue
+        picks = [(target, series_label(study, item)) for item in series
+                 if (target := notes.target(study.get("StudyInstanceUID"),
+                                            item.get("SeriesInstanceUID"),
+                                            patient_id_of(study))) is not None]
+        job_ids = self._submit(pacs, destination, picks)
+        if notes:
+            self.statusBar().showMessage(
+                notes.status(f"Queued {len(job_ids)} series send(s) to {destination}."))
+        return job_ids
+
+    def _submit(self, pacs: PacsNode, destination: str,
+                picks: list[tuple[MoveTarget, JobLabel]]) -> list[int]:
+        """Submit one move per (target, label), in order; the ids of the jobs queued.
+
+        A send that cannot be recorded is not sent (:class:`StoreError`): the error is shown
+        and the rest of the batch is not submitted either."""
+        job_ids = []
+        for target, label in picks:
             request = self._move_request(pacs, target, destination)
             try:
                 job_ids.append(self.queue.submit(pacs, request, label))
             except StoreError as exc:  # not recorded, so not sent: say why, keep running
                 self._show_error(exc)
                 break
-        if notes:
-            self.statusBar().showMessage(
-                notes.status(f"Queued {len(job_ids)} series send(s) to {destination}."))
         return job_ids
 
     def _move_request(self, pacs: PacsNode, target: MoveTarget,

@@ -17,10 +17,12 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import shutil  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Iterator
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -69,12 +71,46 @@ INTEROP_DIR = Path(__file__).resolve().parent / "interop"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests that need real peers, so ``-m "not peers"`` deselects them."""
+    """Mark tests that need real peers, so ``-m "not peers"`` deselects them.
+
+    A test with real peers also talks over the network: it gets the "network" marker too,
+    so ``-m "not network"`` (``make test-fast``) is exactly the tests that need no peer.
+    """
     for item in items:
         if item.path.is_relative_to(INTEROP_DIR) or PEER_FIXTURES.intersection(
             getattr(item, "fixturenames", ())
         ):
             item.add_marker(pytest.mark.peers)
+            item.add_marker(pytest.mark.network)
+
+
+class UnmarkedNetworkUse(AssertionError):
+    """A test without the "network" marker opened a TCP socket."""
+
+
+@pytest.fixture(autouse=True)
+def _network_only_when_marked(request: pytest.FixtureRequest,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the "network" marker true: an unmarked test that binds or connects a TCP socket fails.
+
+    So ``make test-fast`` can never quietly grow a test that waits on a peer, and a test
+    marked "network" is one that really needs it. Unix sockets (the event loop's self-pipe,
+    Qt's local sockets) are not affected.
+    """
+    if request.node.get_closest_marker("network") is not None:
+        return
+    for name in ("bind", "connect", "connect_ex"):
+        original = getattr(socket.socket, name)
+
+        def refuse(self: socket.socket, *args: object, _original: Any = original,
+                   _name: str = name) -> object:
+            if self.family in (socket.AF_INET, socket.AF_INET6):
+                raise UnmarkedNetworkUse(
+                    f"{request.node.nodeid} calls socket.{_name}{args!r} over TCP but is not "
+                    "marked @pytest.mark.network (tests/conftest.py)")
+            return _original(self, *args)
+
+        monkeypatch.setattr(socket.socket, name, refuse)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,9 @@ from dicom_courier.core.outcome.errors import AssociationAborted
 from tests.core.test_hostile_peer import PEER_AET, _after_request, _find, _move
 from tests.fakes.pdu_peer import C_FIND_RSP, C_MOVE_RSP, PeerConnection, abort
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 
 def _then_abort(source: int | None, reason: int = 0) -> Callable[[PeerConnection], None]:
     def misbehave(conn: PeerConnection) -> None:

@@ -151,6 +151,7 @@ async def _find(courier: Courier, port: int) -> tuple[int, float, Any]:
 # ---------------------------------------------------------------- a PACS that never answers
 
 
+@pytest.mark.network
 def test_find_shows_its_rows_at_the_final_response_when_the_release_is_never_answered(
         ) -> None:
     """Seen: `find` printed its rows after 30 s (the association timeout)."""
@@ -167,6 +168,7 @@ def test_find_shows_its_rows_at_the_final_response_when_the_release_is_never_ans
         assert _received(peer) == [[RELEASE_RQ, ABORT]]
 
 
+@pytest.mark.network
 def test_three_moves_from_the_command_line_take_the_move_time(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Seen: every move took 30 s longer; a 50-study queue lost 25 minutes."""
@@ -190,6 +192,7 @@ def test_three_moves_from_the_command_line_take_the_move_time(
     assert all(r == [RELEASE_RQ, ABORT] for r in received)
 
 
+@pytest.mark.network
 def test_the_queue_starts_the_next_job_without_waiting_for_the_release() -> None:
     requests: list[tuple[float, int]] = []
     with PduPeer(_pacs(never_answers, requests=requests)) as peer, Courier() as courier:
@@ -216,6 +219,7 @@ def test_the_queue_starts_the_next_job_without_waiting_for_the_release() -> None
     assert seconds < 1.0
 
 
+@pytest.mark.network
 def test_echo_answers_at_once_and_its_release_stays_bounded() -> None:
     with PduPeer(_pacs(never_answers)) as peer, Courier() as courier:
         started = time.monotonic()
@@ -228,6 +232,7 @@ def test_echo_answers_at_once_and_its_release_stays_bounded() -> None:
     assert seconds < 1.0
 
 
+@pytest.mark.network
 def test_lingering_releases_never_hold_the_dimse_pool() -> None:
     """One DIMSE worker, six searches in a row and two at once: none waits for a release,
     the releases use at most their own few threads, and all end within their 2 s."""
@@ -248,6 +253,7 @@ def test_lingering_releases_never_hold_the_dimse_pool() -> None:
 
 
 @pytest.mark.parametrize("wait", [False, True], ids=["window closed", "command line exits"])
+@pytest.mark.network
 def test_closing_the_courier_ends_lingering_releases_at_once(wait: bool) -> None:
     with PduPeer(_pacs(never_answers)) as peer:
         courier = Courier()
@@ -284,6 +290,7 @@ def _assert_nothing_alarming(caplog: pytest.LogCaptureFixture,
 
 
 @pytest.mark.parametrize("operation", ["find", "move", "echo"])
+@pytest.mark.network
 def test_a_pacs_that_releases_right_after_its_final_response_is_answered(
         operation: str, caplog: pytest.LogCaptureFixture,
         capfd: pytest.CaptureFixture[str]) -> None:
@@ -318,6 +325,7 @@ def test_a_pacs_that_releases_right_after_its_final_response_is_answered(
     _assert_nothing_alarming(caplog, capfd)
 
 
+@pytest.mark.network
 def test_a_release_collision_after_our_request_is_completed_in_the_background(
         caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     """The PACS answers our A-RELEASE-RQ with its own (PS3.8 7.2.2), and takes a second to

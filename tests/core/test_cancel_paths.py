@@ -68,6 +68,7 @@ def _address(pacs: Any, aet: str = "QUIRKY") -> list[str]:
 # ------------------------------------------------------------------ find --limit
 
 
+@pytest.mark.network
 def test_find_limit_on_a_pacs_that_ignores_cancel_returns_within_the_grace(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The issue's example: 400 matches sent slowly, C-CANCEL ignored (was 21 s)."""
@@ -103,6 +104,7 @@ def _pacing_script(answers: int, pace: float) -> Callable[[PeerConnection], None
     return script
 
 
+@pytest.mark.network
 def test_find_limit_on_a_pdu_peer_that_ignores_cancel_is_aborted_after_the_grace() -> None:
     async def scenario(port: int) -> tuple[Any, float]:
         node = PacsNode(name="paced", called_aet="PACED", host="127.0.0.1", port=port,
@@ -135,6 +137,7 @@ def _wait_for_answers(pacs: QuirkyPacs) -> None:
     time.sleep(0.5)  # answers are streaming: a cancel now stops a running search
 
 
+@pytest.mark.network
 def test_ctrl_c_in_find_sends_c_cancel_prints_the_rows_and_ends_within_the_grace(
         tmp_path: Path) -> None:
     with QuirkyPacs(STUDIES_400, ignore_cancel=True, pace=0.05) as pacs:
@@ -156,6 +159,7 @@ def test_ctrl_c_in_find_sends_c_cancel_prints_the_rows_and_ends_within_the_grace
     assert took < DEFAULT_GRACE + 2, took
 
 
+@pytest.mark.network
 def test_ctrl_c_while_move_looks_up_its_targets_sends_c_cancel_and_sends_nothing(
         tmp_path: Path) -> None:
     with Workstation(tmp_path / "ws") as ws, \
@@ -180,6 +184,7 @@ def test_ctrl_c_while_move_looks_up_its_targets_sends_c_cancel_and_sends_nothing
 # ------------------------------------------------------------------ one place for all
 
 
+@pytest.mark.network
 def test_cancel_all_reaches_a_running_find_and_stops_a_new_one_before_it_is_sent() -> None:
     async def scenario(node: PacsNode, peer: PduPeer) -> tuple[Any, Any, float]:
         with Courier(cancel_grace=SHORT_GRACE) as courier:
@@ -214,6 +219,7 @@ def _stalling_node(fake: StallingScp) -> PacsNode:
                     timeouts=Timeouts(connect=3, idle=20))
 
 
+@pytest.mark.network
 def test_queue_cancel_on_a_pacs_that_ignores_it_ends_within_the_grace_and_says_the_rest_may_come(
         ) -> None:
     async def scenario(node: PacsNode) -> tuple[Any, float]:
@@ -243,6 +249,7 @@ def test_queue_cancel_on_a_pacs_that_ignores_it_ends_within_the_grace_and_says_t
     assert result.summary()["cancel_unconfirmed"] is True
 
 
+@pytest.mark.network
 def test_a_pacs_that_confirms_the_cancel_gets_no_such_words(tmp_path: Path) -> None:
     spec = StudySpec(key="confirms", patient_name="Confirm^P", patient_id="CF1",
                      series_count=1, instances_per_series=30)
@@ -286,6 +293,7 @@ def _recording_peer(seen: list[AssociateRq]) -> Callable[[PeerConnection], None]
     (("--max-pdu", " 4096 "), 4096),     # the smallest allowed
     (("--max-pdu", "0"), 0),
 ])
+@pytest.mark.network
 def test_max_pdu_reaches_the_associate_request(tmp_path: Path, extra: tuple[str, ...],
                                                expected: int) -> None:
     seen: list[AssociateRq] = []
@@ -295,6 +303,7 @@ def test_max_pdu_reaches_the_associate_request(tmp_path: Path, extra: tuple[str,
     assert [rq.max_length for rq in seen] == [expected]
 
 
+@pytest.mark.network
 def test_max_pdu_overrides_a_profile_for_one_command(tmp_path: Path) -> None:
     seen: list[AssociateRq] = []
     with PduPeer(_recording_peer(seen)) as peer:

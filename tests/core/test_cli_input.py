@@ -185,6 +185,7 @@ def _saved_profile(config_dir: Path) -> None:
 
 @pytest.mark.parametrize(("argv", "field", "rule"), [row[1:] for row in ROWS],
                          ids=[row[0] for row in ROWS])
+@pytest.mark.network
 def test_a_bad_argument_is_one_line_exit_2_and_nothing_is_sent(
         argv: list[str], field: str, rule: str, tmp_path: Path,
         pacs_port: tuple[socket.socket, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -259,6 +260,7 @@ def _cli_bytes(*args: bytes, config_dir: Path) -> subprocess.CompletedProcess[by
     ],
     ids=["key-value", "profile-name", "nodes-add-name", "aet-with-equals"],
 )
+@pytest.mark.network
 def test_non_utf8_bytes_in_an_argument_are_refused_not_sent_as_question_marks(
         argv: list[bytes], field: bytes, shown: bytes, tmp_path: Path,
         pacs_port: tuple[socket.socket, str]) -> None:

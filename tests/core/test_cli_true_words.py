@@ -57,6 +57,7 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
 
 # --- A: moves that never reached the PACS are not "sent"; one error printed once ------------
 
+@pytest.mark.network
 def test_moves_the_pacs_never_got_are_not_said_sent_and_the_error_is_printed_once(
         cli: Any) -> None:
     result = cli({"models": PATIENT_ONLY}, "move", "--study", A.study_uid,
@@ -83,6 +84,7 @@ def test_moves_the_pacs_never_got_are_not_said_sent_and_the_error_is_printed_onc
      "None of the 2 images was found"),
     ({}, ["-k", "PatientID=NOBODY"], "Nothing matched"),
 ], ids=["refused-0xA900", "no-image-found", "keys-match-nothing"])
+@pytest.mark.network
 def test_json_summary_when_nothing_is_moved(cli: Any, quirks: dict[str, Any],
                                             argv: list[str], words: str) -> None:
     result = cli(quirks, "move", "--json", *argv)
@@ -94,6 +96,7 @@ def test_json_summary_when_nothing_is_moved(cli: Any, quirks: dict[str, Any],
     assert "Error:" in result.err  # the person still reads the error on stderr
 
 
+@pytest.mark.network
 def test_json_summary_when_ctrl_c_cancels_the_look_up(tmp_path: Path) -> None:
     studies = [StudySpec(key=f"words-c{i}", patient_name=f"C^{i}", patient_id=f"WC{i:03d}",
                          series_count=1, instances_per_series=1) for i in range(200)]
@@ -119,6 +122,7 @@ def test_json_summary_when_ctrl_c_cancels_the_look_up(tmp_path: Path) -> None:
 # --- C: find csv/json says "N answers, M distinct studies" on stderr ------------------------
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.network
 def test_find_data_formats_note_repeated_answers_on_stderr(cli: Any, fmt: str) -> None:
     result = cli({"rows_per_image": True}, "find", "--format", fmt, "-k", "PatientID=PA1")
     assert result.code == 0
@@ -131,6 +135,7 @@ def test_find_data_formats_note_repeated_answers_on_stderr(cli: Any, fmt: str) -
 
 # --- D: UIDs not found are counted, and a long list is shortened ---------------------------
 
+@pytest.mark.network
 def test_many_missing_images_are_counted_and_the_warning_is_short(cli: Any) -> None:
     present = [WIDE.sop_uid(0, i) for i in range(60)]
     argv = ["--series", WIDE.series_uid(0)]
@@ -166,6 +171,7 @@ def test_help_says_partly_completed_like_the_readme(argv: list[str],
     ({"models": PATIENT_ONLY}, ["-k", "PatientID=PA1"]),
     ({"hierarchical": True}, ["--level", "SERIES", "-k", f"SeriesInstanceUID={A.series_uid(0)}"]),
 ], ids=["patient-root-only", "hierarchical-refusal"])
+@pytest.mark.network
 def test_find_writes_nothing_to_stdout_before_an_error(cli: Any, quirks: dict[str, Any],
                                                        argv: list[str]) -> None:
     result = cli(quirks, "find", *argv)
@@ -175,6 +181,7 @@ def test_find_writes_nothing_to_stdout_before_an_error(cli: Any, quirks: dict[st
 
 # --- G: the verbose log after a refused list -------------------------------------------------
 
+@pytest.mark.network
 def test_log_after_a_refused_list_says_one_by_one(cli: Any,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="dicom_courier.core.qr.uid_lookup")
@@ -187,6 +194,7 @@ def test_log_after_a_refused_list_says_one_by_one(cli: Any,
 
 # --- H: a wrong --patient-id is named as the likely cause ------------------------------------
 
+@pytest.mark.network
 def test_a_wrong_patient_id_is_named(cli: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     result = cli({"models": PATIENT_ONLY}, "move", "--model", "patient",

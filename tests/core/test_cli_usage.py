@@ -122,6 +122,7 @@ def test_a_damaged_settings_file_is_reported_not_overwritten(tmp_path: Path) -> 
     assert (tmp_path / "nodes.json").read_text() == "{not json"
 
 
+@pytest.mark.network
 def test_connection_refused_names_both_ae_titles_host_and_port(tmp_path: Path) -> None:
     from tests.peers.ports import free_port
 

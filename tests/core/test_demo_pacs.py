@@ -135,6 +135,7 @@ def uids(matches: list[Dataset], keyword: str) -> set[str]:
 # --- C-ECHO and C-FIND ----------------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_echo(pacs: DemoPacs, scu: AE) -> None:
     with associated(scu, pacs.port) as assoc:
         assert assoc.send_c_echo().Status == 0x0000
@@ -145,6 +146,7 @@ def test_port_zero_picks_a_free_port(pacs: DemoPacs) -> None:
     assert pacs.port > 0
 
 
+@pytest.mark.network
 def test_patient_level_with_counts(pacs: DemoPacs, scu: AE) -> None:
     identifier = query(
         "PATIENT", PatientID="", PatientName="", PatientSex="",
@@ -160,12 +162,14 @@ def test_patient_level_with_counts(pacs: DemoPacs, scu: AE) -> None:
     assert all(ds.RetrieveAETitle == "DEMOPACS" for ds in matches)
 
 
+@pytest.mark.network
 def test_study_root_has_no_patient_level(pacs: DemoPacs, scu: AE) -> None:
     _, final = find(scu, pacs.port, STUDY_FIND, query("PATIENT", PatientID=""))
     assert final == 0xA900
 
 
 @pytest.mark.parametrize("model", [PATIENT_FIND, STUDY_FIND])
+@pytest.mark.network
 def test_study_level_returns_records_and_computed_keys(
     pacs: DemoPacs, scu: AE, model: str
 ) -> None:
@@ -188,6 +192,7 @@ def test_study_level_returns_records_and_computed_keys(
 
 
 @pytest.mark.parametrize("spec", [CHEST, KNEE, HEAD], ids=["utf8", "latin1", "japanese"])
+@pytest.mark.network
 def test_non_ascii_names_come_back_intact(pacs: DemoPacs, scu: AE, spec: StudySpec) -> None:
     identifier = query("STUDY", StudyInstanceUID=spec.study_uid, PatientName="")
     [match], _ = find(scu, pacs.port, STUDY_FIND, identifier)
@@ -196,6 +201,7 @@ def test_non_ascii_names_come_back_intact(pacs: DemoPacs, scu: AE, spec: StudySp
 
 
 @pytest.mark.parametrize("model", [PATIENT_FIND, STUDY_FIND])
+@pytest.mark.network
 def test_series_level(pacs: DemoPacs, scu: AE, model: str) -> None:
     identifier = query(
         "SERIES", PatientID="P2", StudyInstanceUID=KNEE.study_uid, SeriesInstanceUID="",
@@ -209,6 +215,7 @@ def test_series_level(pacs: DemoPacs, scu: AE, model: str) -> None:
 
 
 @pytest.mark.parametrize("model", [PATIENT_FIND, STUDY_FIND])
+@pytest.mark.network
 def test_image_level(pacs: DemoPacs, scu: AE, model: str) -> None:
     identifier = query(
         "IMAGE", PatientID="P1", StudyInstanceUID=CHEST.study_uid,
@@ -245,6 +252,7 @@ def test_image_level(pacs: DemoPacs, scu: AE, model: str) -> None:
         ({"StudyDescription": "CT *", "StudyDate": "20240101-"}, (CHEST, HEAD)),
     ],
 )
+@pytest.mark.network
 def test_study_matching(
     pacs: DemoPacs, scu: AE, keys: dict[str, object], expected: tuple[StudySpec, ...]
 ) -> None:
@@ -254,6 +262,7 @@ def test_study_matching(
     assert uids(matches, "StudyInstanceUID") == {spec.study_uid for spec in expected}
 
 
+@pytest.mark.network
 def test_latin1_query_matches_utf8_record(pacs: DemoPacs, scu: AE) -> None:
     identifier = query("PATIENT", charset="ISO_IR 100", PatientName="Müller*", PatientID="")
     matches, _ = find(scu, pacs.port, PATIENT_FIND, identifier)
@@ -268,6 +277,7 @@ def on_disk(workstation: Workstation, spec: StudySpec) -> set[str]:
 
 
 @pytest.mark.parametrize("model", [PATIENT_MOVE, STUDY_MOVE])
+@pytest.mark.network
 def test_move_study_puts_every_instance_on_disk(
     pacs: DemoPacs, scu: AE, workstation: Workstation, model: str
 ) -> None:
@@ -285,6 +295,7 @@ def test_move_study_puts_every_instance_on_disk(
     assert stored.StudyInstanceUID == KNEE.study_uid
 
 
+@pytest.mark.network
 def test_move_patient(pacs: DemoPacs, scu: AE, workstation: Workstation) -> None:
     _, final, _ = move(scu, pacs.port, PATIENT_MOVE, query("PATIENT", PatientID="P1"))
     assert final.Status == 0x0000
@@ -293,6 +304,7 @@ def test_move_patient(pacs: DemoPacs, scu: AE, workstation: Workstation) -> None
     assert len(on_disk(workstation, ABDOMEN)) == 2
 
 
+@pytest.mark.network
 def test_move_series(pacs: DemoPacs, scu: AE, workstation: Workstation) -> None:
     identifier = query(
         "SERIES", StudyInstanceUID=CHEST.study_uid, SeriesInstanceUID=CHEST.series_uid(1)
@@ -307,6 +319,7 @@ def test_move_series(pacs: DemoPacs, scu: AE, workstation: Workstation) -> None:
     [[HEAD.sop_uid(0, 1)], [HEAD.sop_uid(0, 0), HEAD.sop_uid(0, 1)]],
     ids=["single", "uid-list"],
 )
+@pytest.mark.network
 def test_move_images(
     pacs: DemoPacs, scu: AE, workstation: Workstation, sop_uids: list[str]
 ) -> None:
@@ -320,6 +333,7 @@ def test_move_images(
     assert on_disk(workstation, HEAD) == set(sop_uids)
 
 
+@pytest.mark.network
 def test_move_nothing_matching_succeeds_with_zero(
     pacs: DemoPacs, scu: AE, workstation: Workstation
 ) -> None:
@@ -328,12 +342,14 @@ def test_move_nothing_matching_succeeds_with_zero(
     assert final.NumberOfCompletedSuboperations == 0
 
 
+@pytest.mark.network
 def test_move_to_unknown_destination(pacs: DemoPacs, scu: AE) -> None:
     identifier = query("STUDY", StudyInstanceUID=CHEST.study_uid)
     _, final, _ = move(scu, pacs.port, STUDY_MOVE, identifier, destination="NOWHERE")
     assert final.Status == 0xA801
 
 
+@pytest.mark.network
 def test_move_without_unique_key_is_refused(
     pacs: DemoPacs, scu: AE, workstation: Workstation
 ) -> None:
@@ -342,6 +358,7 @@ def test_move_without_unique_key_is_refused(
     assert workstation.received_count == 0
 
 
+@pytest.mark.network
 def test_partial_failure_lists_the_failed_instances(
     pacs: DemoPacs, scu: AE, tmp_path: Path
 ) -> None:
@@ -358,6 +375,7 @@ def test_partial_failure_lists_the_failed_instances(
     assert flaky.received_count == 3
 
 
+@pytest.mark.network
 def test_all_failed_is_a702(pacs: DemoPacs, scu: AE, tmp_path: Path) -> None:
     with Workstation(tmp_path, ae_title="BROKEN", fail_every=1) as broken:
         pacs.add_destination("BROKEN", broken.host, broken.port)
@@ -367,6 +385,7 @@ def test_all_failed_is_a702(pacs: DemoPacs, scu: AE, tmp_path: Path) -> None:
     assert final.NumberOfFailedSuboperations == 2
 
 
+@pytest.mark.network
 def test_cancel_mid_move(scu: AE, tmp_path: Path) -> None:
     with (
         Workstation(tmp_path) as workstation,
@@ -386,6 +405,7 @@ def test_cancel_mid_move(scu: AE, tmp_path: Path) -> None:
         assert final.NumberOfCompletedSuboperations == workstation.received_count >= 2
 
 
+@pytest.mark.network
 def test_stop_interrupts_a_slow_move_promptly(scu: AE, tmp_path: Path) -> None:
     with Workstation(tmp_path) as workstation:
         slow = DemoPacs([CHEST], store_delay=30).start()

@@ -151,6 +151,7 @@ DOWN, LISTENING, NO_ADDRESS = "down", "listening", "no address"
                  "PACS most likely does not have WS3 in its list of DICOM nodes, or cannot "
                  "reach it", 1, id="C000-orthanc-no-address"),
 ])
+@pytest.mark.network
 def test_a_move_that_delivered_nothing_is_diagnosed(
         status: int, counts: tuple[Any, Any, Any, Any], version: tuple[str, str] | None,
         where: str, kind: type, title: str, retries: int, request: pytest.FixtureRequest
@@ -182,6 +183,7 @@ def test_a_move_that_delivered_nothing_is_diagnosed(
         assert "not saved in the profile" in error.details["Destination address"]
 
 
+@pytest.mark.network
 def test_orthanc_names_the_destination_first_and_where_orthanc_keeps_it() -> None:
     result, _ = _move(_pacs_script(0xC000, (None, 0, 0, 0), version=DCMTK), None)
     error = result.error
@@ -194,6 +196,7 @@ def test_orthanc_names_the_destination_first_and_where_orthanc_keeps_it() -> Non
     assert "disk space" not in error.render()
 
 
+@pytest.mark.network
 def test_a702_for_a_switched_off_destination_is_not_called_busy(dead_port: int) -> None:
     """The example of the issue: dcmqrscp's 0xA702 read "the PACS is busy … try later"."""
     result, _ = _move(_pacs_script(0xA702, (None, 0, 6, 0), version=DCMTK),
@@ -208,6 +211,7 @@ def test_a702_for_a_switched_off_destination_is_not_called_busy(dead_port: int) 
     (0x0000, (0, 0, 0, 0)),  # explicit zeros: nothing matched
     (0xB000, (0, 0, 0, 0)),  # explicit zeros, whatever the final status: nothing matched
 ])
+@pytest.mark.network
 def test_moves_that_delivered_something_or_matched_nothing_are_left_alone(
         status: int, counts: tuple[int, int, int, int], dead_port: int,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,6 +226,7 @@ def test_moves_that_delivered_something_or_matched_nothing_are_left_alone(
 # ---------------------------------------------------------------- the budget
 
 
+@pytest.mark.network
 def test_a_destination_that_accepts_and_never_answers_is_bounded() -> None:
     """TCP accepted, A-ASSOCIATE never answered: our timers end the echo well within 3 s."""
     def silent(conn: PeerConnection) -> None:
@@ -274,6 +279,7 @@ def test_the_peer_family_comes_from_its_association_answer(
 # ---------------------------------------------------------------- nodes test
 
 
+@pytest.mark.network
 def test_nodes_test_uses_the_same_diagnosis(dead_port: int) -> None:
     """Orthanc-like probe answer, destination down: "cannot tell while WS3 does not answer"
     and the reach check in the diagnosis's own words (one echo, from the probe)."""

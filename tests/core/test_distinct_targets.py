@@ -57,6 +57,7 @@ def _cli(tmp_path: Path, pacs: QuirkyPacs, command: str, *args: str) -> int:
 
 # ------------------------------------------------------------------ the command line, end to end
 
+@pytest.mark.network
 def test_move_by_patient_id_sends_the_study_once(rig: Any, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     pacs, ws = rig
@@ -68,6 +69,7 @@ def test_move_by_patient_id_sends_the_study_once(rig: Any, tmp_path: Path,
     assert ws.received_count == 23
 
 
+@pytest.mark.network
 def test_move_by_keys_under_json_reports_one_result(
         rig: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pacs, ws = rig
@@ -91,6 +93,7 @@ def test_repeated_answers_are_said_in_json_and_the_verbose_log(
     assert "same target in 11 more answer(s): 1 target(s) to send, each once" in caplog.text
 
 
+@pytest.mark.network
 def test_move_by_series_level_keys_moves_each_series_once(rig: Any, tmp_path: Path) -> None:
     pacs, ws = rig
     assert _cli(tmp_path, pacs, "move", "--level", "SERIES", "-k", "PatientID=P12") == 0
@@ -98,6 +101,7 @@ def test_move_by_series_level_keys_moves_each_series_once(rig: Any, tmp_path: Pa
     assert len(pacs.instances_sent) == 12 and ws.received_count == 12
 
 
+@pytest.mark.network
 def test_typed_study_twice_is_moved_once(rig: Any, tmp_path: Path) -> None:
     pacs, ws = rig
     assert _cli(tmp_path, pacs, "move", "--study", P23.study_uid,
@@ -105,6 +109,7 @@ def test_typed_study_twice_is_moved_once(rig: Any, tmp_path: Path) -> None:
     assert len(pacs.moves) == 1 and len(pacs.instances_sent) == 23 and ws.received_count == 23
 
 
+@pytest.mark.network
 def test_find_shows_every_answer_and_says_how_many_studies(
         rig: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pacs, _ = rig
@@ -115,6 +120,7 @@ def test_find_shows_every_answer_and_says_how_many_studies(
     assert "--distinct shows each once" in out
 
 
+@pytest.mark.network
 def test_find_without_repeats_keeps_its_footer(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     with QuirkyPacs([P23, P12]) as pacs:
@@ -123,6 +129,7 @@ def test_find_without_repeats_keeps_its_footer(tmp_path: Path,
     assert "2 result(s) in" in out and "distinct" not in out
 
 
+@pytest.mark.network
 def test_find_distinct_table(rig: Any, tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     pacs, _ = rig
@@ -132,6 +139,7 @@ def test_find_distinct_table(rig: Any, tmp_path: Path,
     assert "35 answers, 2 distinct studies in" in out and "shown once: --distinct" in out
 
 
+@pytest.mark.network
 def test_find_distinct_csv_and_json(rig: Any, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     pacs, _ = rig

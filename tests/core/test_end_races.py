@@ -59,6 +59,9 @@ from tests.fakes.pdu_peer import (
 )
 from tests.waiting import until
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 Script = Callable[[PeerConnection], None]
 STUDY = "1.2.826.0.1.3680043.8.498.31"
 

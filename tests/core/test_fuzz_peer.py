@@ -32,6 +32,9 @@ from tests.fakes.pdu_peer import (
     response_command,
 )
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 FIND_UID = "1.2.840.10008.5.1.4.1.2.2.1"
 MOVE_UID = "1.2.840.10008.5.1.4.1.2.2.2"
 STREAMS = 160  # of each kind

@@ -55,6 +55,9 @@ from tests.fakes.pdu_peer import (
 )
 from tests.waiting import until
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 STUDY = "1.2.826.0.1.3680043.8.498.77"
 PEER_AET = "HOSTILE"
 

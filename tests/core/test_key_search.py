@@ -52,6 +52,7 @@ def move(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
 # --- 1. keys of an upper level are matched at their level first -------------------------------
 
 @pytest.mark.parametrize("level", ["SERIES", "IMAGE"])
+@pytest.mark.network
 def test_patient_id_at_a_lower_level_sends_that_patient_only(move: Any, level: str) -> None:
     result = move({"ignores_upper_keys": True}, "--level", level, "-k", "PatientID=P12")
     assert result.code == 0, result.err
@@ -62,6 +63,7 @@ def test_patient_id_at_a_lower_level_sends_that_patient_only(move: Any, level: s
     assert first["QueryRetrieveLevel"] == "STUDY" and first["PatientID"] == "P12"
 
 
+@pytest.mark.network
 def test_series_keys_at_image_level_are_matched_on_the_series(move: Any) -> None:
     result = move({"ignores_upper_keys": True}, "--level", "IMAGE", "-k", "PatientID=P12",
                   "-k", "SeriesNumber=2")
@@ -72,6 +74,7 @@ def test_series_keys_at_image_level_are_matched_on_the_series(move: Any) -> None
 # --- 2. the safety net: an answer contradicting an exact key is not sent ------------------------
 
 @pytest.mark.parametrize("level", ["STUDY", "SERIES"])
+@pytest.mark.network
 def test_an_answer_naming_another_patient_is_not_sent(move: Any, level: str) -> None:
     result = move({"ignored_keys": frozenset({"PatientID"})}, "--level", level,
                   "-k", "PatientID=P12")
@@ -82,6 +85,7 @@ def test_an_answer_naming_another_patient_is_not_sent(move: Any, level: str) -> 
     assert "P23" not in result.err  # the other patient's ID is not shown
 
 
+@pytest.mark.network
 def test_wildcards_and_names_are_not_held_to_an_exact_value(move: Any) -> None:
     result = move({"ignores_upper_keys": True}, "--level", "SERIES", "-k", "PatientID=P1*",
                   "-k", "PatientName=twelve^images")
@@ -96,6 +100,7 @@ def test_wildcards_and_names_are_not_held_to_an_exact_value(move: Any) -> None:
     ({"uid_lists": "refuse"}, "study"),
     ({"uid_lists": "no-match", "models": frozenset({"patient"})}, "patient"),
 ], ids=["no-match", "refuse", "patient-root-only-no-match"])
+@pytest.mark.network
 def test_images_by_keys_arrive_without_uid_lists(move: Any, quirks: dict[str, Any],
                                                  model: str) -> None:
     result = move(quirks, "--model", model, "--level", "IMAGE", "-k", "PatientID=P12")
@@ -106,6 +111,7 @@ def test_images_by_keys_arrive_without_uid_lists(move: Any, quirks: dict[str, An
     assert "found nothing" not in result.err and "nothing matched" not in result.err
 
 
+@pytest.mark.network
 def test_images_by_keys_use_one_list_per_series_where_lists_work(move: Any) -> None:
     result = move({}, "--level", "IMAGE", "-k", "PatientID=P12")
     assert result.code == 0, result.err
@@ -115,6 +121,7 @@ def test_images_by_keys_use_one_list_per_series_where_lists_work(move: Any) -> N
 
 # --- 4. some moves delivered, one found nothing ----------------------------------------------
 
+@pytest.mark.network
 def test_a_missing_study_among_others_is_partial_and_named(move: Any) -> None:
     result = move({}, "--study", P23.study_uid, "--study", MISSING)
     assert result.code == 3, result.err
@@ -125,6 +132,7 @@ def test_a_missing_study_among_others_is_partial_and_named(move: Any) -> None:
     assert "failed: 23 of 23" not in result.flat
 
 
+@pytest.mark.network
 def test_a_missing_study_among_others_is_partial_in_json(move: Any) -> None:
     result = move({}, "--json", "--study", P23.study_uid, "--study", MISSING)
     assert result.code == 3
@@ -133,6 +141,7 @@ def test_a_missing_study_among_others_is_partial_in_json(move: Any) -> None:
     assert summary["outcome"] == summary["status"] == "partial"
 
 
+@pytest.mark.network
 def test_every_move_finding_nothing_is_still_failed(move: Any) -> None:
     result = move({}, "--study", MISSING, "--study", "1.2.826.0.1.3680043.9.7777.4")
     assert result.code == 1
@@ -162,6 +171,7 @@ def test_overall_outcome_of_several_moves(outcomes: list[tuple[MoveOutcome, int]
 
 # --- 5. hierarchical PACS ---------------------------------------------------------------------
 
+@pytest.mark.network
 def test_strictly_hierarchical_pacs_serves_series_by_patient_id(move: Any) -> None:
     result = move({"hierarchical": True}, "--level", "SERIES", "-k", "PatientID=P12")
     assert result.code == 0, result.err
@@ -176,6 +186,7 @@ def test_strictly_hierarchical_pacs_serves_series_by_patient_id(move: Any) -> No
      ("an IMAGE request must name the Study Instance UID and the Series Instance UID, which "
       "were not given", "-k StudyInstanceUID=… and -k SeriesInstanceUID=…")),
 ])
+@pytest.mark.network
 def test_a_refusal_of_a_request_by_keys_advises_keys(move: Any, argv: list[str],
                                                      words: tuple[str, ...]) -> None:
     result = move({"hierarchical": True}, *argv)

@@ -86,6 +86,7 @@ def codes(statuses: list[Dataset]) -> list[int | None]:
     return [status.get("Status") for status in statuses]
 
 
+@pytest.mark.network
 def test_echo_works_on_every_fake(scu: AE) -> None:
     for fake in (StallingScp(), EndlessPendingScp(), AbortingScp(), StatusScp(0xC000)):
         with fake, associated(scu, fake.port) as assoc:
@@ -93,6 +94,7 @@ def test_echo_works_on_every_fake(scu: AE) -> None:
 
 
 @pytest.mark.parametrize("model", [FIND, MOVE])
+@pytest.mark.network
 def test_stalling_sends_pending_then_goes_silent(scu: AE, model: str) -> None:
     with StallingScp(stall_after_pending=2) as fake:
         with associated(scu, fake.port) as assoc:
@@ -107,6 +109,7 @@ def test_stalling_sends_pending_then_goes_silent(scu: AE, model: str) -> None:
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.network
 def test_stalling_is_released_by_stop_while_the_peer_waits(scu: AE) -> None:
     fake = StallingScp().start()
     scu.dimse_timeout = 30
@@ -128,6 +131,7 @@ def test_stalling_is_released_by_stop_while_the_peer_waits(scu: AE) -> None:
 
 
 @pytest.mark.parametrize("model", [FIND, MOVE])
+@pytest.mark.network
 def test_endless_pending_ends_only_on_cancel(scu: AE, model: str) -> None:
     with EndlessPendingScp(interval=0.02) as fake, associated(scu, fake.port) as assoc:
         statuses = responses(assoc, model, cancel_after=5, msg_id=3)
@@ -139,6 +143,7 @@ def test_endless_pending_ends_only_on_cancel(scu: AE, model: str) -> None:
         assert statuses[-1].NumberOfCompletedSuboperations == 0
 
 
+@pytest.mark.network
 def test_endless_pending_stops_promptly(scu: AE) -> None:
     with EndlessPendingScp(interval=0.02) as fake, associated(scu, fake.port) as assoc:
         statuses = responses(assoc, MOVE, limit=3)
@@ -149,6 +154,7 @@ def test_endless_pending_stops_promptly(scu: AE) -> None:
 
 
 @pytest.mark.parametrize("model", [FIND, MOVE])
+@pytest.mark.network
 def test_aborting_sends_pending_then_aborts(scu: AE, model: str) -> None:
     with AbortingScp(after_pending=2) as fake, associated(scu, fake.port) as assoc:
         statuses = responses(assoc, model)
@@ -157,6 +163,7 @@ def test_aborting_sends_pending_then_aborts(scu: AE, model: str) -> None:
         assert eventually(lambda: assoc.is_aborted)
 
 
+@pytest.mark.network
 def test_rejecting_refuses_unknown_calling_aet(scu: AE) -> None:
     with RejectingScp(allowed_calling_aets=["FRIEND"]) as fake:
         assoc = scu.associate("127.0.0.1", fake.port)
@@ -173,6 +180,7 @@ def test_rejecting_refuses_unknown_calling_aet(scu: AE) -> None:
 
 
 @pytest.mark.parametrize("final", [0xC000, 0xA900, 0xA701, 0xB000, 0xFE00])
+@pytest.mark.network
 def test_status_move_reports_counts_and_failed_uids(scu: AE, final: int) -> None:
     with StatusScp(final, "made-up trouble") as fake, associated(scu, fake.port) as assoc:
         statuses = responses(assoc, MOVE)
@@ -184,6 +192,7 @@ def test_status_move_reports_counts_and_failed_uids(scu: AE, final: int) -> None
     assert last.ErrorComment == "made-up trouble"
 
 
+@pytest.mark.network
 def test_status_move_identifier_lists_failed_uids(scu: AE) -> None:
     with StatusScp(0xB000, completed=1, failed=2) as fake, associated(scu, fake.port) as assoc:
         final, failures = list(assoc.send_c_move(study_query(), "ANYWHERE", MOVE))[-1]
@@ -193,6 +202,7 @@ def test_status_move_identifier_lists_failed_uids(scu: AE) -> None:
 
 
 @pytest.mark.parametrize(("final", "count"), [(0xA801, 0), (0x0000, 3)])
+@pytest.mark.network
 def test_status_move_without_failures(scu: AE, final: int, count: int) -> None:
     with StatusScp(final, completed=3, failed=0) as fake, associated(scu, fake.port) as assoc:
         statuses = responses(assoc, MOVE)
@@ -200,6 +210,7 @@ def test_status_move_without_failures(scu: AE, final: int, count: int) -> None:
     assert len(statuses) == count + 1
 
 
+@pytest.mark.network
 def test_status_find(scu: AE) -> None:
     with StatusScp(0xC001, "no", find_matches=2) as fake, associated(scu, fake.port) as assoc:
         statuses = responses(assoc, FIND)

@@ -242,6 +242,7 @@ def _assert_store(row: Row, job: StoredJob) -> None:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+@pytest.mark.network
 def test_cli_json_and_store_read_one_outcome(row: Row, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err, job = _cli(row, tmp_path, capsys, as_json=True)
@@ -265,6 +266,7 @@ def test_cli_json_and_store_read_one_outcome(row: Row, tmp_path: Path,
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+@pytest.mark.network
 def test_cli_words_and_exit_code(row: Row, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err, job = _cli(row, tmp_path, capsys, as_json=False)
@@ -312,6 +314,7 @@ def run_in_queue(row: Row, store_path: Path) -> tuple[JobSnapshot, StoredJob]:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+@pytest.mark.network
 def test_queue_state_and_store_row(row: Row, tmp_path: Path) -> None:
     job, stored = run_in_queue(row, tmp_path / "jobs.db")
     assert job.state.value == row.outcome
@@ -319,6 +322,7 @@ def test_queue_state_and_store_row(row: Row, tmp_path: Path) -> None:
     _assert_store(row, stored)
 
 
+@pytest.mark.network
 def test_a_search_ending_with_a_warning_gets_search_words() -> None:
     def script(conn: PeerConnection) -> None:
         conn.accept()

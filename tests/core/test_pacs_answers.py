@@ -90,6 +90,7 @@ def _search(script: Callable[[PeerConnection], None]) -> tuple[list[FindMatch], 
 # ---------------------------------------------------------------- §5 answers that cannot be read
 
 
+@pytest.mark.network
 def test_a_pending_announcing_a_match_and_sending_none_is_counted_and_named() -> None:
     started = time.monotonic()
     rows, result = _search(find_answers(_study("FIRST^ROW"), _study("NEVER^READ"), missing_after=1))
@@ -103,6 +104,7 @@ def test_a_pending_announcing_a_match_and_sending_none_is_counted_and_named() ->
     assert result.error.details["Answers that could not be read"] == "1"
 
 
+@pytest.mark.network
 def test_a_data_set_cut_off_mid_element_is_never_shown_or_offered_to_move() -> None:
     rows, result = _search(find_answers(_study("GOOD^ONE"), CUT_OFF, _study("GOOD^TWO")))
     assert [m.get("PatientName") for m in rows] == ["GOOD^ONE", "GOOD^TWO"]
@@ -123,6 +125,7 @@ def test_a_data_set_cut_off_mid_element_is_never_shown_or_offered_to_move() -> N
                  True, id="UTF-8 declared, Latin-1 bytes"),
     pytest.param(b"MULLER^ANNA", None, "MULLER^ANNA", False, False, id="ASCII, no charset"),
 ])
+@pytest.mark.network
 def test_character_sets_are_read_and_marked(raw: bytes, charset: bytes | None, shown: str,
                                             undeclared: bool, undecodable: bool) -> None:
     rows, result = _search(find_answers(_name_only(raw, charset)))
@@ -150,6 +153,7 @@ def _cli(capsys: pytest.CaptureFixture[str], tmp_path: Path, port: int,
     return code, captured.out, captured.err
 
 
+@pytest.mark.network
 def test_cli_find_says_an_answer_could_not_be_read_and_exits_3(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with PduPeer(find_answers(_study("GOOD^ONE"), CUT_OFF)) as peer:
@@ -160,6 +164,7 @@ def test_cli_find_says_an_answer_could_not_be_read_and_exits_3(
     assert "Traceback" not in err
 
 
+@pytest.mark.network
 def test_cli_find_after_a_missing_match_names_the_fault_and_the_answer(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with PduPeer(find_answers(_study("FIRST^ROW"), _study("X"), missing_after=1)) as peer:
@@ -170,6 +175,7 @@ def test_cli_find_after_a_missing_match_names_the_fault_and_the_answer(
     assert "1 answer from the PACS could not be read" in err
 
 
+@pytest.mark.network
 def test_cli_find_marks_a_value_whose_character_set_was_not_declared(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with PduPeer(find_answers(_name_only("MÜLLER^ANNA".encode()))) as peer:
@@ -178,6 +184,7 @@ def test_cli_find_marks_a_value_whose_character_set_was_not_declared(
     assert "MÜLLER, ANNA (character set not declared)" in out
 
 
+@pytest.mark.network
 def test_control_characters_never_reach_a_csv_file(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert csv_cell("HEAD\x1b]0;owned\x07\x1b[2J") == "HEAD\\x1b]0;owned\\x07\\x1b[2J"
@@ -191,6 +198,7 @@ def test_control_characters_never_reach_a_csv_file(
 # ---------------------------------------------------------------- §6 the PACS's own UIDs
 
 
+@pytest.mark.network
 def test_a_series_uid_with_a_letter_prefix_is_sent_back_verbatim_with_a_warning(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     moves: list[Dataset] = []
@@ -208,6 +216,7 @@ def test_a_series_uid_with_a_letter_prefix_is_sent_back_verbatim_with_a_warning(
     assert "sent back exactly as the PACS returned it" in err
 
 
+@pytest.mark.network
 def test_move_by_keys_sends_the_readable_answers_and_says_one_was_not(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     moves: list[Dataset] = []
@@ -222,6 +231,7 @@ def test_move_by_keys_sends_the_readable_answers_and_says_one_was_not(
     assert "1 answer from the PACS could not be read: it is not sent." in resolved["warnings"]
 
 
+@pytest.mark.network
 def test_move_by_keys_with_only_an_unreadable_answer_does_not_say_nothing_matched(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     moves: list[Dataset] = []

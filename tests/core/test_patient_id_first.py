@@ -28,6 +28,9 @@ from tests.fakes.quirky import QuirkyPacs
 from tests.fakes.quirky_cli import quirky_rigs
 from tests.waiting import until
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 S = StudySpec(key="pidf-s", patient_name="DOE^F", patient_id="PF1", series_count=2,
               instances_per_series=2)
 PATIENT_ONLY = frozenset({"patient"})

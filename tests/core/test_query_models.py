@@ -74,6 +74,7 @@ def _move(node: PacsNode, request: MoveRequest) -> MoveResult:
     ({"patient", "study"}, STUDY, (PATIENT,), STUDY),   # both: the one asked for first
     ({"patient", "study"}, PATIENT, (STUDY,), PATIENT),
 ])
+@pytest.mark.network
 def test_search_uses_the_model_the_pacs_accepted(rig: Any, offered: set[str],
                                                  asked: QueryModel, others: Any,
                                                  used: QueryModel) -> None:
@@ -87,6 +88,7 @@ def test_search_uses_the_model_the_pacs_accepted(rig: Any, offered: set[str],
         tuple(m for m in BOTH if m is not used)
 
 
+@pytest.mark.network
 def test_move_asked_in_the_model_the_pacs_accepted(rig: Any) -> None:
     node, pacs, ws = rig(frozenset({"patient"}))
     target = MoveTarget(study_uid=S.study_uid, patient_id="PQ1", from_pacs=True)
@@ -96,6 +98,7 @@ def test_move_asked_in_the_model_the_pacs_accepted(rig: Any) -> None:
                            "StudyInstanceUID": S.study_uid}]
 
 
+@pytest.mark.network
 def test_without_the_patient_id_patient_root_is_used_after_a_look_up(rig: Any) -> None:
     # review J: the Patient ID is looked up first (tests/core/test_patient_id_first.py); the
     # old engine did not propose Patient Root and advised "--model patient" to the window
@@ -112,6 +115,7 @@ def test_without_the_patient_id_patient_root_is_used_after_a_look_up(rig: Any) -
     (STUDY, (PATIENT,), "the Study Root and Patient Root query models.",
      "It offers neither the Study Root nor the Patient Root model to us (both were proposed)"),
 ])
+@pytest.mark.network
 def test_a_pacs_offering_neither_model_gets_true_advice(rig: Any, asked: QueryModel,
                                                         others: Any, proposed: str,
                                                         advice: str) -> None:

@@ -20,6 +20,9 @@ from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.jobs.store_errors import StoreDiskFull
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 SPEC = StudySpec(key="unrecorded-1", patient_name="Unrec^Test", patient_id="U1",
                  series_count=1, instances_per_series=2)
 

@@ -25,6 +25,9 @@ from dicom_courier.core.jobs.store_errors import StoreDiskFull, StoreError
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from tests.waiting import until
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 STUDY = StudySpec(key="store-fault", patient_name="Store^Fault", patient_id="SF1",
                   series_count=1, instances_per_series=3)
 

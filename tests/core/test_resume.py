@@ -153,6 +153,7 @@ def test_the_question_says_what_each_resumed_send_asks_for(store: JobStore) -> N
     assert resume_question([]) is None
 
 
+@pytest.mark.network
 def test_queue_run_sends_a_stat_failed_images_job_as_such(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: the PACS gets one IMAGE-level C-MOVE naming the two images, and only

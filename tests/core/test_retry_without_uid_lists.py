@@ -20,6 +20,9 @@ from dicom_courier.core.qr.query import MoveRequest, MoveTarget, QueryLevel
 from tests.fakes.quirky import QuirkyPacs
 from tests.waiting import until
 
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = pytest.mark.network
+
 SPEC = StudySpec(key="retry-lists", patient_name="Retry^Lists", patient_id="RL1",
                  series_count=2, instances_per_series=3)
 

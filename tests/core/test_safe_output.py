@@ -138,6 +138,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.network
 def test_find_table_shows_every_hostile_description_literally(
         pacs: DemoPacs, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = cli(capsys, "--config-dir", str(tmp_path), "find", *address(pacs),
@@ -151,6 +152,7 @@ def test_find_table_shows_every_hostile_description_literally(
     assert "5 result(s)" in out
 
 
+@pytest.mark.network
 def test_find_json_keeps_the_true_value_and_csv_neutralises_formulas(
         pacs: DemoPacs, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = cli(capsys, "--config-dir", str(tmp_path), "find", *address(pacs),
@@ -166,6 +168,7 @@ def test_find_json_keeps_the_true_value_and_csv_neutralises_formulas(
     assert BRACKETS.description in cells
 
 
+@pytest.mark.network
 def test_move_of_a_study_whose_description_has_brackets_is_sent(
         pacs: DemoPacs, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with Workstation(tmp_path / "ws", ae_title="WS") as ws:
@@ -178,6 +181,7 @@ def test_move_of_a_study_whose_description_has_brackets_is_sent(
     assert "completed: 2 of 2 images sent to WS" in err
 
 
+@pytest.mark.network
 def test_queue_run_to_a_destination_titled_with_brackets_sends_the_job(
         pacs: DemoPacs, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     config = ["--config-dir", str(tmp_path)]
@@ -199,6 +203,7 @@ def test_queue_run_to_a_destination_titled_with_brackets_sends_the_job(
     assert "Lab [/]PACS" in out and "completed" in out
 
 
+@pytest.mark.network
 def test_error_message_naming_a_bracketed_profile_is_printed(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, dead_port: int) -> None:
     config = ["--config-dir", str(tmp_path)]

@@ -206,6 +206,7 @@ def workstation(tmp_path: Path) -> Iterator[Workstation]:
         yield ws
 
 
+@pytest.mark.network
 def test_the_pacs_receives_each_jobs_priority(workstation: Workstation) -> None:
     """The queue's real move factory asks the PACS at the job's priority (HIGH is 1, LOW 2)."""
     watch = QueueWatch()

@@ -180,6 +180,7 @@ SPEC = StudySpec(key="send-checks-cli", patient_name="AGAIN^CLI", patient_id="AC
                  series_count=1, instances_per_series=2)
 
 
+@pytest.mark.network
 def test_move_warns_when_the_study_was_sent_minutes_ago(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`move` twice: the second prints a Warning line (no prompt) and still sends."""

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
@@ -38,6 +40,7 @@ def _listed(config_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.network
 def test_a_cli_move_is_recorded_like_a_window_send(tmp_path: Path) -> None:
     with Workstation(tmp_path / "ws", ae_title="WS") as ws, DemoPacs(
             [SPEC], destinations={"WS": ("127.0.0.1", ws.port)}) as pacs:
@@ -51,6 +54,7 @@ def test_a_cli_move_is_recorded_like_a_window_send(tmp_path: Path) -> None:
     assert job["os_user"] and job["started"] and job["finished"]
 
 
+@pytest.mark.network
 def test_a_move_that_cannot_be_recorded_is_not_sent(tmp_path: Path) -> None:
     db = tmp_path / "data" / "jobs.db"
     store = JobStore(db)

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
@@ -65,6 +67,8 @@ def test_a_damaged_database_is_moved_aside_and_replaced(tmp_path: Path) -> None:
 CHILD = """
 import asyncio, sys
 from pathlib import Path
+
+import pytest
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.config.profiles import PacsNode, Timeouts
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget
@@ -87,6 +91,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.network
 def test_sigkill_mid_move_loses_no_job(tmp_path: Path) -> None:
     specs = [StudySpec(key=f"kill-{i}", patient_name="Kill^Test", patient_id=f"K{i}",
                        series_count=1, instances_per_series=20) for i in range(2)]

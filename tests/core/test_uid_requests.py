@@ -49,6 +49,7 @@ def _image_args(images: list[str], *, study: bool = False) -> list[str]:
 
 @pytest.mark.parametrize("count", [2, 3])
 @pytest.mark.parametrize("uid_lists", ["refuse", "no-match"])
+@pytest.mark.network
 def test_several_images_arrive_once_without_uid_lists(
         move: Any, caplog: pytest.LogCaptureFixture, uid_lists: str, count: int) -> None:
     caplog.set_level(logging.INFO, logger="dicom_courier.core.qr.uid_lookup")
@@ -63,6 +64,7 @@ def test_several_images_arrive_once_without_uid_lists(
     assert "one by one" in caplog.text  # the fallback is said in the verbose log
 
 
+@pytest.mark.network
 def test_several_images_use_one_list_move_where_lists_work(move: Any) -> None:
     result = move({}, *_image_args(IMAGES, study=True))
     assert result.code == 0, result.err
@@ -71,6 +73,7 @@ def test_several_images_use_one_list_move_where_lists_work(move: Any) -> None:
 
 
 @pytest.mark.parametrize("uid_lists", ["refuse", "no-match", None])
+@pytest.mark.network
 def test_a_missing_image_is_named_and_the_others_arrive(move: Any,
                                                         uid_lists: str | None) -> None:
     result = move({"uid_lists": uid_lists}, *_image_args([*IMAGES[:2], MISSING]))
@@ -81,6 +84,7 @@ def test_a_missing_image_is_named_and_the_others_arrive(move: Any,
     assert "Nothing matched" not in result.err
 
 
+@pytest.mark.network
 def test_images_none_of_which_exist_are_named(move: Any) -> None:
     result = move({"uid_lists": "no-match"}, *_image_args([MISSING, MISSING_2]))
     assert result.code == 1
@@ -91,6 +95,7 @@ def test_images_none_of_which_exist_are_named(move: Any) -> None:
 
 
 @pytest.mark.parametrize("uid_lists", ["refuse", "no-match"])
+@pytest.mark.network
 def test_several_series_without_study_arrive_once(move: Any, uid_lists: str) -> None:
     result = move({"uid_lists": uid_lists, "rows_per_image": True},
                   "--series", A.series_uid(0), "--series", A.series_uid(1))
@@ -102,6 +107,7 @@ def test_several_series_without_study_arrive_once(move: Any, uid_lists: str) -> 
 
 # --- hierarchical keys (PS3.4 C.4.1.2.2.1, C.4.2.2.1) ----------------------------------------
 
+@pytest.mark.network
 def test_series_alone_has_its_study_looked_up_and_moved_with_it(move: Any) -> None:
     result = move({"hierarchical_moves": True}, "--series", A.series_uid(1))
     assert result.code == 0, result.err
@@ -109,6 +115,7 @@ def test_series_alone_has_its_study_looked_up_and_moved_with_it(move: Any) -> No
     assert result.arrived == {A.sop_uid(1, i) for i in range(3)}
 
 
+@pytest.mark.network
 def test_images_with_series_alone_are_looked_up_with_their_study(move: Any) -> None:
     result = move({"hierarchical_moves": True, "uid_lists": "refuse"}, *_image_args(IMAGES[:2]))
     assert result.code == 0, result.err
@@ -117,6 +124,7 @@ def test_images_with_series_alone_are_looked_up_with_their_study(move: Any) -> N
     assert result.arrived == set(IMAGES[:2])
 
 
+@pytest.mark.network
 def test_strictly_hierarchical_pacs_names_the_missing_study_key(move: Any) -> None:
     result = move({"hierarchical": True}, "--series", A.series_uid(0))
     assert result.code == 1
@@ -126,6 +134,7 @@ def test_strictly_hierarchical_pacs_names_the_missing_study_key(move: Any) -> No
     assert not result.pacs.moves
 
 
+@pytest.mark.network
 def test_strictly_hierarchical_pacs_serves_series_and_images_with_their_study(
         move: Any) -> None:
     series = move({"hierarchical": True}, "--study", A.study_uid, "--series", A.series_uid(0))
@@ -142,6 +151,7 @@ def test_strictly_hierarchical_pacs_serves_series_and_images_with_their_study(
 PATIENT_ONLY = frozenset({"patient"})
 
 
+@pytest.mark.network
 def test_patient_root_only_pacs_serves_a_study(move: Any) -> None:
     result = move({"models": PATIENT_ONLY}, "--model", "patient", "--study", A.study_uid)
     assert result.code == 0, result.err
@@ -149,6 +159,7 @@ def test_patient_root_only_pacs_serves_a_study(move: Any) -> None:
     assert [m["PatientID"] for m in result.pacs.moves] == [A.patient_id]
 
 
+@pytest.mark.network
 def test_patient_root_only_pacs_serves_several_studies_without_uid_lists(move: Any) -> None:
     result = move({"models": PATIENT_ONLY, "uid_lists": "refuse"}, "--model", "patient",
                   "--study", A.study_uid, "--study", B.study_uid)
@@ -157,6 +168,7 @@ def test_patient_root_only_pacs_serves_several_studies_without_uid_lists(move: A
     assert sorted(m["PatientID"] for m in result.pacs.moves) == [A.patient_id, B.patient_id]
 
 
+@pytest.mark.network
 def test_patient_root_only_pacs_serves_series_and_images(move: Any) -> None:
     series = move({"models": PATIENT_ONLY}, "--model", "patient", "--series", A.series_uid(1))
     assert series.code == 0, series.err
@@ -169,6 +181,7 @@ def test_patient_root_only_pacs_serves_series_and_images(move: Any) -> None:
 
 @pytest.mark.parametrize("argv", [_image_args(IMAGES[:1]), ["-k", "PatientID=PA1"]],
                          ids=["typed-uids", "keys"])
+@pytest.mark.network
 def test_a_refused_look_up_names_the_model_it_used(move: Any, argv: list[str]) -> None:
     result = move({"models": PATIENT_ONLY}, *argv)  # a Study Root look-up
     assert result.code == 1
@@ -177,12 +190,14 @@ def test_a_refused_look_up_names_the_model_it_used(move: Any, argv: list[str]) -
     assert not result.pacs.moves
 
 
+@pytest.mark.network
 def test_patient_root_only_pacs_serves_a_move_by_keys(move: Any) -> None:
     result = move({"models": PATIENT_ONLY}, "--model", "patient", "-k", "PatientID=PA1")
     assert result.code == 0, result.err
     assert result.ws.received_count == A.instance_count
 
 
+@pytest.mark.network
 def test_hierarchical_patient_root_asks_for_the_patient_id(move: Any) -> None:
     refused = move({"models": PATIENT_ONLY, "hierarchical": True}, "--model", "patient",
                    "--study", A.study_uid)
@@ -206,6 +221,7 @@ def test_hierarchical_patient_root_asks_for_the_patient_id(move: Any) -> None:
     (["-k", "PatientID=PA1", "--model", "patient", "--patient-id", "PA1"], "-k PatientID"),
     (["--study", A.study_uid, "--study", B.study_uid, "--series", A.series_uid(0)], "--study"),
 ])
+@pytest.mark.network
 def test_patient_id_and_uid_combinations_are_usage_errors(move: Any, argv: list[str],
                                                           words: str) -> None:
     result = move({}, *argv)

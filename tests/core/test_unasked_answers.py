@@ -117,6 +117,7 @@ def _retries(result: MoveResult) -> int:
 # ---------------------------------------------------------------- 1. cancelled or started
 
 
+@pytest.mark.network
 def test_a_send_we_cancelled_is_not_blamed_on_the_destination_list(dead_port: int) -> None:
     """Pending (10,0,0,0), our C-CANCEL, then a comment-less 0xC000: Courier said "RIG most
     likely does not have WS3 in its list of DICOM nodes … Queued sends try once more"."""
@@ -132,6 +133,7 @@ def test_a_send_we_cancelled_is_not_blamed_on_the_destination_list(dead_port: in
     assert "did not answer at" not in text
 
 
+@pytest.mark.network
 def test_a_send_the_pacs_had_started_is_not_blamed_on_the_destination(dead_port: int) -> None:
     """No cancel: the PACS counted 10 sub-operations (it accepted WS3), then 0xC000."""
     result = _move(_move_script([(0xFF00, (10, 0, 0, 0)), (0xC000, None)], version=DCMTK),
@@ -140,6 +142,7 @@ def test_a_send_the_pacs_had_started_is_not_blamed_on_the_destination(dead_port:
     assert not isinstance(result.error, DestinationFault), result.error
 
 
+@pytest.mark.network
 def test_pending_failures_then_a702_are_still_diagnosed(dead_port: int) -> None:
     """Sub-operations that failed one by one (Pending with failures) still point at WS3."""
     result = _move(_move_script([(0xFF00, (5, 0, 1, 0)), (0xA702, (0, 0, 6, 0))],
@@ -152,6 +155,7 @@ def test_pending_failures_then_a702_are_still_diagnosed(dead_port: int) -> None:
 
 
 @pytest.mark.parametrize("version", [DCMTK, ORTHANC], ids=["dcmtk", "orthanc"])
+@pytest.mark.network
 def test_a801_from_a_dcmtk_family_pacs_means_unknown_even_when_down(
         version: tuple[str, str], dead_port: int) -> None:
     result = _move(_move_script([(0xA801, None)], version=version), dead_port)
@@ -164,6 +168,7 @@ def test_a801_from_a_dcmtk_family_pacs_means_unknown_even_when_down(
     assert _retries(result) == 0  # permanent until the PACS's list is fixed
 
 
+@pytest.mark.network
 def test_a801_from_a_pynetdicom_pacs_with_the_destination_down_stays_down(
         dead_port: int) -> None:
     result = _move(_move_script([(0xA801, None)],
@@ -177,6 +182,7 @@ def test_a801_from_a_pynetdicom_pacs_with_the_destination_down_stays_down(
 
 
 @pytest.mark.parametrize("status", [0x0000, 0xB000, 0xB007])
+@pytest.mark.network
 def test_explicit_zeros_read_nothing_matched_whatever_the_final_status(
         status: int, dead_port: int) -> None:
     result = _move(_move_script([(status, (0, 0, 0, 0))]), dead_port)
@@ -218,6 +224,7 @@ def wide_consoles(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(console, "width", 2000)
 
 
+@pytest.mark.network
 def test_the_engine_reports_an_unasked_fe00_as_a_cut_short_search() -> None:
     with PduPeer(_cut_short_pacs([])) as peer, Courier() as courier:
         async def scenario() -> tuple[int, Any]:
@@ -229,6 +236,7 @@ def test_the_engine_reports_an_unasked_fe00_as_a_cut_short_search() -> None:
 
 
 @pytest.mark.usefixtures("wide_consoles")
+@pytest.mark.network
 def test_find_says_the_list_may_be_incomplete_and_exits_3(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with PduPeer(_cut_short_pacs([])) as peer:
@@ -241,6 +249,7 @@ def test_find_says_the_list_may_be_incomplete_and_exits_3(
 
 
 @pytest.mark.usefixtures("wide_consoles")
+@pytest.mark.network
 def test_move_by_keys_refuses_to_send_a_list_the_pacs_cut_short(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     moves: list[str] = []

@@ -80,6 +80,7 @@ def test_every_row_has_its_expected_window_text() -> None:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+@pytest.mark.network
 def test_queue_row_reads_the_outcome(row: Row, qtbot: QtBot, tmp_path: Path) -> None:
     with ThreadPoolExecutor(1) as pool:
         job, stored = pool.submit(run_in_queue, row, tmp_path / "jobs.db").result(timeout=30)
@@ -97,6 +98,7 @@ def test_queue_row_reads_the_outcome(row: Row, qtbot: QtBot, tmp_path: Path) -> 
 
 
 @pytest.mark.qt_log_ignore("propagateSizeHints")
+@pytest.mark.network
 def test_screenshot_of_the_outcome_rows(qtbot: QtBot, tmp_path: Path) -> None:
     """Not an assertion of pixels: a picture of the rows for a person to look at."""
     panel = QueuePanel()

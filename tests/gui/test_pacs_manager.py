@@ -290,6 +290,7 @@ def test_unreadable_file_is_shown_and_never_overwritten(qtbot: QtBot, tmp_path: 
 # --------------------------------------------------------------------------- Test (C-ECHO)
 
 
+@pytest.mark.network
 def test_test_against_demo_pacs_shows_ok_with_latency(qtbot: QtBot, store: NodeStore,
                                                       courier: Courier, run_async: Any) -> None:
     with DemoPacs() as pacs:
@@ -304,6 +305,7 @@ def test_test_against_demo_pacs_shows_ok_with_latency(qtbot: QtBot, store: NodeS
     assert dialog.test_button.isEnabled() and dialog.test_button.text() == "Test"
 
 
+@pytest.mark.network
 def test_test_against_closed_port_shows_the_connection_error(qtbot: QtBot, store: NodeStore,
                                                              courier: Courier,
                                                              run_async: Any) -> None:
@@ -324,6 +326,7 @@ def test_test_against_closed_port_shows_the_connection_error(qtbot: QtBot, store
     assert dialog.test_button.isEnabled()
 
 
+@pytest.mark.network
 def test_test_uses_the_unsaved_values_in_the_editor(qtbot: QtBot, store: NodeStore,
                                                     courier: Courier, run_async: Any) -> None:
     dead = reserve_dead_port()

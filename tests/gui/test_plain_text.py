@@ -74,6 +74,7 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path,
 
 
 
+@pytest.mark.network
 def test_window_shows_pacs_values_and_errors_as_plain_text(window: MainWindow, run_async: Any,
                                                            qtbot: QtBot) -> None:
     run_async(window.search({"PatientID": "HTML001"}))
@@ -108,6 +109,7 @@ def test_window_shows_pacs_values_and_errors_as_plain_text(window: MainWindow, r
     box.close()
 
 
+@pytest.mark.network
 def test_every_message_box_of_the_window_is_plain_text(window: MainWindow) -> None:
     window.form.request_search()  # nothing filled in: "Search everything?"
     box = window.findChild(QMessageBox, "confirmEmptySearch")

@@ -375,6 +375,7 @@ def _wired_panel(qtbot: QtBot) -> tuple[QueuePanel, EngineSignals]:
     return panel, signals
 
 
+@pytest.mark.network
 def test_a_real_move_reaches_completed_in_the_panel(
         qtbot: QtBot, run_async: Any, demo: tuple[PacsNode, Workstation]) -> None:
     node, ws = demo
@@ -407,6 +408,7 @@ def test_a_real_move_reaches_completed_in_the_panel(
     assert 0.5 < took < 10, f"the move took {took:.2f} s"
 
 
+@pytest.mark.network
 def test_cancel_from_the_panel_mid_move(
         qtbot: QtBot, run_async: Any, demo: tuple[PacsNode, Workstation]) -> None:
     node, ws = demo

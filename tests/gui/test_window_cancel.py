@@ -29,7 +29,8 @@ from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import save_profile
 from tests.gui.waiting import until
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 GRACE = 1.0
 STUDIES = [StudySpec(key=f"esc-{i}", patient_name=f"Esc^P{i}", patient_id=f"ESC{i:03d}",

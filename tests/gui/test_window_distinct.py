@@ -25,7 +25,8 @@ from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import quirky_window
 from tests.gui.waiting import until
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 P23 = StudySpec(key="p23", patient_name="TWENTY^THREE", patient_id="P23",
                 description="CT chest", series_count=1, instances_per_series=23)

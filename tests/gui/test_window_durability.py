@@ -51,6 +51,7 @@ async def find_and_pick(window: Any, keys: dict[str, str], destination: str) -> 
 
 
 
+@pytest.mark.network
 def test_interrupted_sends_are_offered_and_resume(qtbot: QtBot, tmp_path: Path, demo: Any,
                                                   run_async: Any) -> None:
     spec = demo_studies()[1]
@@ -81,6 +82,7 @@ def test_interrupted_sends_are_offered_and_resume(qtbot: QtBot, tmp_path: Path, 
         run_async(window.shutdown())
 
 
+@pytest.mark.network
 def test_a_destination_refused_last_time_is_warned_about(qtbot: QtBot, tmp_path: Path,
                                                          demo: Any, run_async: Any) -> None:
     window = open_window(qtbot, tmp_path)
@@ -115,6 +117,7 @@ def test_a_damaged_history_is_moved_aside_and_reported(qtbot: QtBot, tmp_path: P
         run_async(window.shutdown())
 
 
+@pytest.mark.network
 def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Path, demo: Any,
                                                       run_async: Any) -> None:
     window = open_window(qtbot, tmp_path)
@@ -134,6 +137,7 @@ def test_pause_holds_new_sends_and_resume_starts_them(qtbot: QtBot, tmp_path: Pa
         run_async(window.shutdown())
 
 
+@pytest.mark.network
 def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo: Any,
                                               run_async: Any) -> None:
     window = open_window(qtbot, tmp_path)
@@ -154,6 +158,7 @@ def test_history_dialog_lists_a_finished_send(qtbot: QtBot, tmp_path: Path, demo
         run_async(window.shutdown())
 
 
+@pytest.mark.network
 def test_a_stat_send_goes_first_with_high_dimse_priority(qtbot: QtBot, tmp_path: Path,
                                                          demo: Any, run_async: Any) -> None:
     from dicom_courier.core.qr.query import Priority

@@ -52,6 +52,7 @@ def _window(qtbot: QtBot, tmp_path: Path, port: int) -> Any:
 
 
 
+@pytest.mark.network
 def test_closing_the_window_does_not_wait_for_a_peer_holding_a_pdu(
         qtbot: QtBot, tmp_path: Path, run_async: Any) -> None:
     def script(conn: PeerConnection) -> None:
@@ -83,6 +84,7 @@ def test_closing_the_window_does_not_wait_for_a_peer_holding_a_pdu(
     assert win.queue.jobs()[0].state.is_finished
 
 
+@pytest.mark.network
 def test_a_search_with_an_unreadable_result_keeps_the_rest(
         qtbot: QtBot, tmp_path: Path, run_async: Any) -> None:
     def script(conn: PeerConnection) -> None:

@@ -25,7 +25,8 @@ from tests.fakes.pdu_peer import (
 )
 from tests.gui.waiting import until
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 STUDY = "1.2.826.0.1.3680043.8.498.5"
 ODD_STUDY = "CT1.2.840.113619.2.55.3.604688119.969.1268071029.1"

@@ -27,7 +27,8 @@ from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import save_profile
 from tests.gui.waiting import until
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 P6 = StudySpec(key="pidw6", patient_name="SIX^IMAGES", patient_id="PW6", description="MR knee",
                modalities=("MR",), series_count=2, instances_per_series=3)

@@ -25,7 +25,8 @@ from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.main_window import MainWindow
 from tests.gui.waiting import until
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 
 @pytest.fixture

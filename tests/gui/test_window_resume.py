@@ -27,7 +27,8 @@ from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import save_profile
 from tests.gui.waiting import until
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 SPEC = StudySpec(key="win-resume", patient_name="STAT^WINDOW", patient_id="WR1",
                  description="CT head", modalities=("CT",), series_count=2,

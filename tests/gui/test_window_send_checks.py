@@ -23,7 +23,8 @@ from dicom_courier.core.jobs.store import JobStore
 from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import quirky_window
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "raise")
+#: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
+pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
 
 SPEC = StudySpec(key="win-again", patient_name="AGAIN^WINDOW", patient_id="WA1",
                  description="MR knee", modalities=("MR",), series_count=1,
