@@ -14,18 +14,21 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.abort_report import ended_early_error
 from dicom_courier.core.dimse.association import (
-    ORTHANC_AE_LIST,
-    finish_association,
     guard_error,
     open_association,
     peer_of,
     unexpected_error,
 )
 from dicom_courier.core.dimse.channel import Channel
-from dicom_courier.core.dimse.operation import ABORT_DEADLINE, DimseOperation
-from dicom_courier.core.dimse.watchdog import TRIP_IDLE
+from dicom_courier.core.dimse.find_exchange import (
+    EarlyEnd,
+    FindExchange,
+    early_end,
+    exchange_find,
+    peer_ended_error,
+)
+from dicom_courier.core.dimse.operation import DimseOperation
 from dicom_courier.core.outcome.errors import (
     Cancelled,
     CourierError,
@@ -35,12 +38,11 @@ from dicom_courier.core.outcome.errors import (
     PeerTimeout,
     UnreadableResults,
 )
-from dicom_courier.core.outcome.status import failure_for_status, is_pending
+from dicom_courier.core.outcome.status import failure_for_status
 from dicom_courier.core.qr.decode import decode_match
 from dicom_courier.core.qr.model_choice import accepted_model, find_models, query_in
 from dicom_courier.core.qr.query import FindMatch, FindQuery, QueryLevel, QueryModel
 
-_MSG_ID = 1
 #: Matches are handed to the loop in batches of this many, or after this long, whichever first:
 #: one loop wake-up per match cost a fifth of a large search's CPU time.
 _BATCH_SIZE = 100
@@ -164,7 +166,17 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
     after the matches received so far; otherwise it is only in ``result.error``.
     ``other_models``: models the PACS may be asked in instead of ``query.model``, proposed in
     the same association; the first accepted is used and named in ``result.model``
-    (:mod:`.model_choice`).
+    (:mod:`.model_choice`). ``limit``: at most this many matches, then C-CANCEL (PS3.4
+    C.4.1.3.1); ``cancel_grace``: seconds a PACS has to confirm a cancel before A-ABORT.
+    The request and its responses: :func:`.find_exchange.exchange_find` (PS3.7 9.1.2).
+
+    Yields: :class:`FindMatch` rows as they arrive. Errors (raised after the rows, or in
+    ``result.error``): the association's (:func:`.association.open_association`); a
+    refusal's :class:`.errors.DimseFailure` by status; :class:`SearchCutShort` (0xFE00 we
+    did not ask for); :class:`.errors.UnreadableResults`; ProtocolViolation or
+    MessageTooLarge; DeadlineExceeded; PeerTimeout; the error of a PACS that ended the
+    association (:func:`.find_exchange.peer_ended_error`). A cancel is not an error:
+    ``result.cancelled``.
     """
 
     def __init__(self, pacs: PacsNode, query: FindQuery, executor: Executor, *,
@@ -190,59 +202,48 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
         count = 0
         status: int | None = None
         error: CourierError | None = None
-        last = started
         peer = peer_of(self.pacs)
         level = self.query.level
         unreadable = _UnreadableTally()
+        batch: list[FindMatch] = []
+        flushed = started
         try:
             assoc = open_association(self.pacs, [m.find_uid for m in self.models],
                                      self.control)
             query = query_in(self.query, accepted_model(assoc, self.models))
             model_uid, self._model_used = query.model.find_uid, query.model
-            last = time.monotonic()
-            clean = False
-            try:
-                responses = assoc.send_c_find(query.to_identifier(), model_uid,
-                                              msg_id=_MSG_ID)
-                self.control.attach(assoc, model_uid, _MSG_ID)
-                batch: list[FindMatch] = []
-                flushed = time.monotonic()
-                for response_status, identifier in responses:
-                    now = time.monotonic()
-                    if "Status" not in response_status:
-                        error = self._no_status_error(count, last)
-                        break
-                    last = now
-                    status = int(response_status.Status)
-                    if is_pending(status):
-                        if self.limit is not None and count >= self.limit:
-                            continue  # arrived before the PACS saw our C-CANCEL: not shown
-                        match = unreadable.decode(identifier, level, response_status)
-                        if match is not None:
-                            count += 1
-                            batch.append(match)
-                            # Hand over when the batch is full, old, or the PACS has
-                            # nothing more queued (a slow PACS's rows show as they come).
-                            if (len(batch) >= _BATCH_SIZE or now - flushed >= _BATCH_SECONDS
-                                    or assoc.dimse.msg_queue.empty()):
-                                channel.put_many(batch)
-                                batch, flushed = [], now
-                            if self.limit is not None and count >= self.limit:
-                                # C-CANCEL with its grace: a PACS that ignores it is
-                                # aborted after cancel_grace seconds (still a success).
-                                self._cancel_from_worker()
-                        continue
-                    clean = True
-                    if status not in (0x0000, 0xFE00):
-                        comment = response_status.get("ErrorComment")
-                        error = failure_for_status(status, operation="search", peer=peer,
-                                                   comment=str(comment) if comment else None,
-                                                   model=query.model.value)
-                    break
-                channel.put_many(batch)
-            finally:
-                self.control.detach(final=clean)  # a late cancel no longer aborts it
-                finish_association(assoc, clean=clean, guard=self.control.guard)
+
+            def on_pending(response_status: Dataset, identifier: Dataset | None) -> None:
+                nonlocal count, batch, flushed
+                if self.limit is not None and count >= self.limit:
+                    return  # arrived before the PACS saw our C-CANCEL: not shown
+                match = unreadable.decode(identifier, level, response_status)
+                if match is None:
+                    return
+                count += 1
+                batch.append(match)
+                # Hand over when the batch is full, old, or the PACS has nothing more
+                # queued (a slow PACS's rows show as they come).
+                now = time.monotonic()
+                if (len(batch) >= _BATCH_SIZE or now - flushed >= _BATCH_SECONDS
+                        or assoc.dimse.msg_queue.empty()):
+                    channel.put_many(batch)
+                    batch, flushed = [], now
+                if self.limit is not None and count >= self.limit:
+                    # C-CANCEL with its grace: a PACS that ignores it is aborted after
+                    # cancel_grace seconds (still a success).
+                    self._cancel_from_worker()
+
+            flushed = time.monotonic()
+            exchange = exchange_find(
+                assoc, query.to_identifier(), model_uid, self.control, on_pending,
+                lambda ended: self._no_status_error(count, ended),
+                on_end=lambda: channel.put_many(batch))
+            status, error = exchange.status, exchange.error
+            if exchange.final and status is not None and status not in (0x0000, 0xFE00):
+                error = failure_for_status(status, operation="search", peer=peer,
+                                           comment=exchange.comment,
+                                           model=query.model.value)
         except CourierError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - pynetdicom on bytes it did not expect
@@ -273,45 +274,39 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                           cancelled=cancelled, error=error, unreadable=unreadable.count,
                           model=self._model_used)
 
-    def _no_status_error(self, count: int, last: float) -> CourierError:
+    def _no_status_error(self, count: int, exchange: FindExchange) -> CourierError:
+        """Why the search's responses stopped before the final one, after ``count`` matches
+        (:func:`.find_exchange.early_end`). Runs on: DIMSE worker thread."""
         peer = peer_of(self.pacs)
-        reason = self.control.abort_reason
         timeouts = self.pacs.timeouts
-        fault = guard_error(self.control, self.pacs, "search",
-                            {"Results received before": str(count)})
+        sofar = {"Results received before": str(count)}
+        fault = guard_error(self.control, self.pacs, "search", sofar)
         if fault is not None:
             return fault
-        if reason == ABORT_DEADLINE:
+        end = early_end(self.control, exchange, timeouts.idle)
+        if end is EarlyEnd.DEADLINE:
             return DeadlineExceeded(
                 f"The search did not finish within its deadline of {timeouts.total:g} s.",
                 f"{peer.called_aet} kept sending results ({count} so far).",
                 "Narrow the search (date range, modality) or raise the total deadline.",
                 peer=peer)
-        if reason is not None:
+        if end is EarlyEnd.STOPPED:
             return Cancelled("The search was cancelled.",
                              f"{count} results arrived before it ended.", "", peer=peer)
-        if self.cancel_requested:  # PS3.4 C.4.1.3.1: it ended the search after our C-CANCEL
+        if end is EarlyEnd.CANCEL_UNCONFIRMED:  # PS3.4 C.4.1.3.1: it ended the search
             return Cancelled("The search was cancelled.",
                              f"{peer.called_aet} ended the association after our cancel "
                              f"instead of confirming it; {count} results arrived before.", "",
                              peer=peer)
-        if self._idle_tripped() or time.monotonic() - last >= timeouts.idle * 0.9:
+        if end is EarlyEnd.IDLE:
             return PeerTimeout(
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
                 f"No response came within the idle timeout; {count} results arrived before.",
                 "Retry; for a slow PACS raise the idle timeout in the profile.", peer=peer)
-        guard = self.control.guard
-        return ended_early_error(peer, "search", count,
-                                 guard.peer_abort if guard is not None else None,
-                                 ORTHANC_AE_LIST, {"Results received before": str(count)})
+        return peer_ended_error(self.control, peer, "search", count, sofar)
 
     def _cancel_from_worker(self) -> None:
         """Runs on: DIMSE worker thread. Cancel through the loop, so the grace timer runs."""
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(self.cancel)
-
-    def _idle_tripped(self) -> bool:
-        guard = self.control.guard
-        return guard is not None and guard.trip_info is not None and \
-            guard.trip_info.reason == TRIP_IDLE

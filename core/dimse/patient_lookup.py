@@ -23,17 +23,19 @@ from dataclasses import replace
 from pydicom.dataset import Dataset
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.abort_report import ended_early_error
 from dicom_courier.core.dimse.association import (
-    ABORT_DEADLINE,
-    ORTHANC_AE_LIST,
     OperationControl,
-    finish_association,
     guard_error,
     open_association,
     peer_of,
 )
-from dicom_courier.core.dimse.watchdog import TRIP_IDLE
+from dicom_courier.core.dimse.find_exchange import (
+    EarlyEnd,
+    FindExchange,
+    early_end,
+    exchange_find,
+    peer_ended_error,
+)
 from dicom_courier.core.outcome.errors import (
     Cancelled,
     CourierError,
@@ -42,13 +44,12 @@ from dicom_courier.core.outcome.errors import (
     NothingMatched,
     PeerTimeout,
 )
-from dicom_courier.core.outcome.status import failure_for_status, is_pending
+from dicom_courier.core.outcome.status import failure_for_status
 from dicom_courier.core.qr.model_choice import usable_patient_id
 from dicom_courier.core.qr.query import MoveTarget, QueryModel, set_value
 
 LOGGER = logging.getLogger(__name__)
 
-_MSG_ID = 1
 _WHERE = "Patient Root model, STUDY level"
 
 
@@ -61,6 +62,9 @@ def patient_id_first(pacs: PacsNode, target: MoveTarget,
                      control: OperationControl) -> MoveTarget:
     """``target`` with the Patient ID ``pacs`` holds its study under (see the module).
 
+    One Patient Root STUDY-level C-FIND (PS3.4 C.4.1, C.6.1.1; PS3.7 9.1.2) on its own
+    association, through :func:`.find_exchange.exchange_find` under ``control`` (the
+    move's cancel, abort and deadline; the idle timer of ``pacs.timeouts``, in seconds).
     Only answers naming ``target.study_uid`` count (a PACS that ignores the key sends other
     studies); the first usable Patient ID wins. Runs on: DIMSE worker thread.
 
@@ -68,8 +72,12 @@ def patient_id_first(pacs: PacsNode, target: MoveTarget,
     Raises: the association's errors (:func:`.association.open_association`);
         :class:`.errors.DimseFailure` (its class per status) when the PACS refused the
         look-up; :class:`.errors.NothingMatched` when it has no such study or returned no
-        usable Patient ID; :class:`.errors.Cancelled` when the person cancelled (nothing
-        was sent); DeadlineExceeded, or the error of an association that ended early.
+        usable Patient ID; :class:`.errors.Cancelled` when the person cancelled or the PACS
+        answered 0xFE00 (nothing was sent); when the answers stopped before the final one:
+        ProtocolViolation or MessageTooLarge (the PACS's data), DeadlineExceeded,
+        PeerTimeout (idle), or the error of an association the PACS ended
+        (:func:`.find_exchange.peer_ended_error`). The look-up's own errors say "Move
+        request sent: no" in their details (or in their words).
     """
     peer = peer_of(pacs)
     identifier = Dataset()
@@ -81,40 +89,26 @@ def patient_id_first(pacs: PacsNode, target: MoveTarget,
     model_uid = QueryModel.PATIENT.find_uid
     assoc = open_association(pacs, [model_uid], control)
     found: list[str] = []
-    status: int | None = None
-    comment: str | None = None
-    answered = 0
-    clean = False
-    try:
-        responses = assoc.send_c_find(identifier, model_uid, msg_id=_MSG_ID)
-        control.attach(assoc, model_uid, _MSG_ID)
-        for response_status, answer in responses:
-            if "Status" not in response_status:
-                break
-            status = int(response_status.Status)
-            if is_pending(status):
-                answered += 1
-                value = _patient_id(answer, target.study_uid)
-                if value is not None:
-                    found.append(value)
-                continue
-            clean = True
-            text = response_status.get("ErrorComment")
-            comment = str(text) if text else None
-            break
-    finally:
-        control.detach()
-        finish_association(assoc, clean=clean, guard=control.guard)
+
+    def on_pending(_status: Dataset, answer: Dataset | None) -> None:
+        value = _patient_id(answer, target.study_uid)
+        if value is not None:
+            found.append(value)
+
+    # Not the operation's last request: a cancel after this answer still stops the move.
+    exchange = exchange_find(assoc, identifier, model_uid, control, on_pending,
+                             lambda ended: _ended_early(pacs, control, ended),
+                             ends_operation=False)
+    status = exchange.status
     if control.cancel_requested.is_set() or status == 0xFE00:
         raise _stopped(pacs)
-    if not clean:
-        raise _ended_early(pacs, control, answered)
-    assert status is not None
-    if status not in (0x0000, 0xFE00) and not (status & 0xF000 == 0xB000 and found):
+    if not exchange.final or status is None:
+        raise exchange.error or _ended_early(pacs, control, exchange)
+    if status != 0x0000 and not (status & 0xF000 == 0xB000 and found):
         raise _refused(pacs, failure_for_status(status, operation="search", peer=peer,
-                                                comment=comment, model="patient"))
+                                                comment=exchange.comment, model="patient"))
     if not found:
-        raise _not_found(pacs, target, answered)
+        raise _not_found(pacs, target, exchange.answers)
     return replace(target, patient_id=found[0])
 
 
@@ -169,30 +163,31 @@ def _stopped(pacs: PacsNode) -> Cancelled:
         details={"Move request sent": "no"})
 
 
-def _ended_early(pacs: PacsNode, control: OperationControl, answered: int) -> CourierError:
-    """Why the look-up's responses stopped before the final one: our deadline, the peer's
-    fault, our idle timer, or the peer ending the association."""
+def _ended_early(pacs: PacsNode, control: OperationControl,
+                 exchange: FindExchange) -> CourierError:
+    """Why the look-up's responses stopped before the final one
+    (:func:`.find_exchange.early_end`): the peer's fault, our deadline, our own stop, our
+    idle timer, or the peer ending the association."""
     sofar = {"Look-up": _WHERE, "Move request sent": "no"}
     fault = guard_error(control, pacs, "search", sofar)
     if fault is not None:
         return fault
     peer = peer_of(pacs)
-    if control.abort_reason == ABORT_DEADLINE:
+    end = early_end(control, exchange, pacs.timeouts.idle)
+    if end is EarlyEnd.DEADLINE:
         return DeadlineExceeded(
             f"The send did not finish within its deadline of {pacs.timeouts.total:g} s.",
             f"It ended while Courier looked up the study's Patient ID on {pacs.called_aet}; "
             "no move request was sent.",
             "Retry later, or raise the total deadline in the PACS profile.", peer=peer,
             details=sofar)
-    guard = control.guard
-    if guard is not None and guard.trip_info is not None and \
-            guard.trip_info.reason == TRIP_IDLE:
+    if end in (EarlyEnd.STOPPED, EarlyEnd.CANCEL_UNCONFIRMED):
+        return _stopped(pacs)
+    if end is EarlyEnd.IDLE:
         return PeerTimeout(
             f"{pacs.called_aet} stopped answering for {pacs.timeouts.idle:g} s.",
             "No response to the look-up of the study's Patient ID came within the idle "
             "timeout; we ended the association. No move request was sent.",
             "Check that the PACS is healthy and retry; for a slow PACS raise the idle "
             "timeout in the profile.", peer=peer, details=sofar)
-    return ended_early_error(peer, "search", answered,
-                             guard.peer_abort if guard is not None else None,
-                             ORTHANC_AE_LIST, sofar)
+    return peer_ended_error(control, peer, "search", exchange.answers, sofar)

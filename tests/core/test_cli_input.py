@@ -1,10 +1,11 @@
 """Issue 7, section 4: every bad command-line argument is one line on stderr and exit code 2.
 
-Each row runs the CLI entry point in-process against a listening socket that nothing may
-connect to: validation must come before the network. Arguments with bytes that are not UTF-8
-can only be made by the operating system, so they run in a subprocess. Files given as
-``nodes.json`` (a FIFO, a device, a folder, JSON nested 100,000 levels deep, 100 MB) end with
-a clear message within seconds.
+Each row runs the CLI entry point in-process (:func:`tests.cli_runner.run_cli`) against a
+listening socket that nothing may connect to: validation must come before the network.
+Arguments with bytes that are not UTF-8 can only be made by the operating system, so they run
+in a subprocess. Files given as ``nodes.json`` (a FIFO, a device, a folder, JSON nested 100,000
+levels deep, 100 MB) end with a clear message within seconds; the FIFO and the device in a
+subprocess, so a regression that waits on them for ever fails this test, not the whole run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.cli.main import run
 from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.core.qr.query import (
     FindQuery,
@@ -28,6 +28,7 @@ from dicom_courier.core.qr.query import (
     QueryModel,
     parse_key_value,
 )
+from tests.cli_runner import run_cli
 
 HUGE = "9" * 5000  # int() of this raises "Exceeds the limit (4300 digits)" on Python 3.11
 UID_RULE = "must be a DICOM UID"
@@ -179,8 +180,8 @@ ROWS: list[tuple[str, list[str], str, str]] = [
 
 
 def _saved_profile(config_dir: Path) -> None:
-    assert run(["--config-dir", str(config_dir), "nodes", "add", "main", "--host",
-                "127.0.0.1", "--port", "104", "--aet", "PACS", "--dest", "WS"]) == 0
+    assert run_cli("nodes", "add", "main", "--host", "127.0.0.1", "--port", "104", "--aet",
+                   "PACS", "--dest", "WS", config_dir=config_dir).returncode == 0
 
 
 @pytest.mark.parametrize(("argv", "field", "rule"), [row[1:] for row in ROWS],
@@ -188,14 +189,13 @@ def _saved_profile(config_dir: Path) -> None:
 @pytest.mark.network
 def test_a_bad_argument_is_one_line_exit_2_and_nothing_is_sent(
         argv: list[str], field: str, rule: str, tmp_path: Path,
-        pacs_port: tuple[socket.socket, str], capsys: pytest.CaptureFixture[str]) -> None:
+        pacs_port: tuple[socket.socket, str]) -> None:
     listener, port = pacs_port
     if argv[:2] == ["queue", "add"]:
         _saved_profile(tmp_path)
-    capsys.readouterr()
-    code = run(["--config-dir", str(tmp_path), *(a.replace("{port}", port) for a in argv)])
-    err = capsys.readouterr().err
-    assert code == 2, err
+    result = run_cli(*(a.replace("{port}", port) for a in argv), config_dir=tmp_path)
+    err = result.stderr
+    assert result.returncode == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert f"error: {field}: " in lines[0]
@@ -205,12 +205,12 @@ def test_a_bad_argument_is_one_line_exit_2_and_nothing_is_sent(
     assert _nobody_connected(listener)
 
 
-def test_nodes_and_queue_without_an_action_print_their_usage(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nodes_and_queue_without_an_action_print_their_usage(tmp_path: Path) -> None:
     for command, actions in (("nodes", ("add", "list", "remove", "test")),
                              ("queue", ("add", "list", "run", "retry", "export", "purge"))):
-        assert run(["--config-dir", str(tmp_path), command]) == 2
-        err = capsys.readouterr().err
+        result = run_cli(command, config_dir=tmp_path)
+        assert result.returncode == 2
+        err = result.stderr
         assert err.startswith(f"usage: dicom-courier {command} [-h] ACTION")
         assert all(f"    {action} " in err for action in actions), err
         assert "None" not in err and "Traceback" not in err
@@ -220,19 +220,20 @@ def test_nodes_and_queue_without_an_action_print_their_usage(
                                   ["nodes", "remove"], ["nodes", "test"], ["queue", "add"],
                                   ["queue", "retry"], ["queue", "export"]],
                          ids=lambda argv: "-".join(argv))
-def test_every_subcommand_without_arguments_is_one_line_exit_2(
-        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["--config-dir", str(tmp_path), *argv]) == 2
-    err = capsys.readouterr().err
+def test_every_subcommand_without_arguments_is_one_line_exit_2(argv: list[str],
+                                                              tmp_path: Path) -> None:
+    result = run_cli(*argv, config_dir=tmp_path)
+    assert result.returncode == 2
+    err = result.stderr
     assert len(err.strip().splitlines()) == 1, err
     assert "is required" in err or "required" in err
     assert "Traceback" not in err
 
 
-def test_argparse_errors_keep_typed_line_breaks_on_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["--config-dir", str(tmp_path), "find", "--bo\ngus\x1b[2J"]) == 2
-    err = capsys.readouterr().err
+def test_argparse_errors_keep_typed_line_breaks_on_one_line(tmp_path: Path) -> None:
+    result = run_cli("find", "--bo\ngus\x1b[2J", config_dir=tmp_path)
+    assert result.returncode == 2
+    err = result.stderr
     assert len(err.strip().splitlines()) == 1, err
     assert "\x1b" not in err and "--bo\\x0agus\\x1b[2J" in err
 
@@ -327,13 +328,14 @@ def test_a_device_as_nodes_json_is_refused_not_read_for_ever(tmp_path: Path) -> 
     ],
     ids=["nested-100000", "5000-digit-number", "folder", "100-MB", "not-utf8", "nan-timeout"],
 )
-def test_an_unusable_nodes_json_is_one_clear_error(make: object, reason: str, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unusable_nodes_json_is_one_clear_error(make: object, reason: str,
+                                                   tmp_path: Path) -> None:
     path = tmp_path / "nodes.json"
     make(path)  # type: ignore[operator]
     started = time.monotonic()
-    assert run(["--config-dir", str(tmp_path), "nodes", "list"]) == 1
-    err = capsys.readouterr().err
+    result = run_cli("nodes", "list", config_dir=tmp_path)
+    assert result.returncode == 1
+    err = result.stderr
     assert f"The settings file {path} cannot be read" in err
     assert reason in err
     assert "Traceback" not in err

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from dicom_courier.core.cli.main import run
-
-
-def cli(*args: str, config_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    extra = ["--config-dir", str(config_dir)] if config_dir else []
-    return subprocess.run([sys.executable, "-m", "dicom_courier", *extra, *args],
-                          capture_output=True, text=True, timeout=60)
+from tests.cli_runner import run_cli as cli
 
 
 @pytest.mark.parametrize(
@@ -59,39 +51,36 @@ def test_bad_arguments_are_one_line_and_exit_2(args: list[str], expected: str,
     assert "Traceback" not in result.stderr
 
 
-def test_nodes_add_list_remove_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
-    base = ["--config-dir", str(tmp_path)]
-    assert run([*base, "nodes", "add", "Main", "--host", "pacs.local", "--port", "4242",
-                "--aet", "ORTHANC", "--calling-aet", "ME", "--dest", "WS1@10.0.0.9:11112",
-                "--dest", "AIBOX", "--idle-timeout", "30"]) == 0
+def test_nodes_add_list_remove_round_trip(tmp_path: Path) -> None:
+    assert cli("nodes", "add", "Main", "--host", "pacs.local", "--port", "4242", "--aet",
+               "ORTHANC", "--calling-aet", "ME", "--dest", "WS1@10.0.0.9:11112", "--dest",
+               "AIBOX", "--idle-timeout", "30", config_dir=tmp_path).returncode == 0
     saved = json.loads((tmp_path / "nodes.json").read_text())
     assert saved["schema_version"] == 1
     assert saved["pacs"][0]["destinations"][0] == {"ae_title": "WS1", "host": "10.0.0.9",
                                                    "port": 11112}
     assert saved["pacs"][0]["timeouts"]["idle"] == 30
-    capsys.readouterr()
-    assert run([*base, "nodes", "list"]) == 0
-    out = capsys.readouterr().out
-    assert "Main: ORTHANC at pacs.local:4242, we are ME" in out
-    assert "WS1@10.0.0.9:11112 (default), AIBOX" in out
+    listed = cli("nodes", "list", config_dir=tmp_path)
+    assert listed.returncode == 0
+    assert "Main: ORTHANC at pacs.local:4242, we are ME" in listed.stdout
+    assert "WS1@10.0.0.9:11112 (default), AIBOX" in listed.stdout
     again = cli("nodes", "add", "main", "--host", "h", "--port", "104", "--aet", "X",
                 config_dir=tmp_path)
     assert again.returncode == 2
     assert "a PACS profile named 'main' exists already (add --replace" in again.stderr
-    capsys.readouterr()
-    assert run([*base, "nodes", "add", "Main", "--host", "h2", "--port", "104", "--aet", "X",
-                "--replace"]) == 0
-    assert "Replaced PACS 'Main'" in capsys.readouterr().out
-    assert run([*base, "nodes", "remove", "main"]) == 0
+    replaced = cli("nodes", "add", "Main", "--host", "h2", "--port", "104", "--aet", "X",
+                   "--replace", config_dir=tmp_path)
+    assert replaced.returncode == 0
+    assert "Replaced PACS 'Main'" in replaced.stdout
+    assert cli("nodes", "remove", "main", config_dir=tmp_path).returncode == 0
     assert json.loads((tmp_path / "nodes.json").read_text())["pacs"] == []
     assert not list(tmp_path.glob(".nodes.json.*.tmp"))  # no leftovers of atomic writes
 
 
 def test_environment_variable_points_at_the_config_dir(tmp_path: Path) -> None:
-    env = {"DICOM_COURIER_CONFIG_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-m", "dicom_courier", "nodes", "add", "X", "--host", "h",
-                    "--port", "104", "--aet", "PACS"], check=True, env=env, capture_output=True)
+    added = cli("nodes", "add", "X", "--host", "h", "--port", "104", "--aet", "PACS",
+                env={"DICOM_COURIER_CONFIG_DIR": str(tmp_path)})
+    assert added.returncode == 0, added.stderr
     assert (tmp_path / "nodes.json").exists()
 
 
@@ -128,7 +117,7 @@ def test_connection_refused_names_both_ae_titles_host_and_port(tmp_path: Path) -
 
     port = free_port()
     result = cli("echo", "--host", "127.0.0.1", "--port", str(port), "--aet", "NOBODY",
-                 "--calling-aet", "ME", "--connect-timeout", "3")
+                 "--calling-aet", "ME", "--connect-timeout", "3", config_dir=tmp_path)
     assert result.returncode == 1
     assert f"Could not connect to 127.0.0.1:{port}" in result.stderr
     assert "Our AE title (calling): ME" in result.stderr

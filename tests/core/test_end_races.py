@@ -33,7 +33,7 @@ from pynetdicom.association import Association
 
 from dicom_courier.core.cli.main import run
 from dicom_courier.core.config.profiles import PacsNode, Timeouts
-from dicom_courier.core.dimse import find as find_module
+from dicom_courier.core.dimse import find_exchange as find_module
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.dimse.transport import quiet_pynetdicom
 from dicom_courier.core.outcome.decide import summary_phrase

@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from dicom_courier.core.cli.render import print_matches
 from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.qr.query import FindMatch, QueryLevel
+from tests.cli_runner import run_cli
 
 PACS_JSON: dict[str, object] = {"name": "main", "called_aet": "PACS", "host": "127.0.0.1",
                                 "port": 104}
@@ -26,9 +28,7 @@ HOSTILE = "CT\x1b]0;pwned\x07\x1b[2J"
 
 
 def _export(config: Path, target: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dicom_courier", "--config-dir", str(config),
-                           "queue", "export", "--csv", target],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return run_cli("queue", "export", "--csv", target, config_dir=config)  # in-process
 
 
 @pytest.fixture
@@ -49,7 +49,10 @@ def test_an_export_never_replaces_a_device_pipe_or_folder(config: Path, tmp_path
     elif kind == "folder":
         target.mkdir()
     before = target.stat()
-    done = _export(config, str(target))
+    with ExitStack() as stack:
+        if kind == "fifo":  # a reader: an export that wrongly writes into it ends, not blocks
+            stack.callback(os.close, os.open(target, os.O_RDONLY | os.O_NONBLOCK))
+        done = _export(config, str(target))
     assert done.returncode == 1
     assert "not a regular file" in done.stderr.splitlines()[0]
     assert target.stat().st_mode == before.st_mode and target.stat().st_ino == before.st_ino

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from dicom_courier.core.config.instance_lock import ProfileLock
 from dicom_courier.core.jobs.store import JobStore
+from tests.cli_runner import run_cli
 
 PACS_JSON: dict[str, object] = {"name": "main", "called_aet": "PACS", "host": "127.0.0.1",
                                 "port": 104}
@@ -46,8 +46,7 @@ def _read_only(folder: Path) -> Iterator[None]:
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dicom_courier", "--config-dir", str(config),
-                           *args], capture_output=True, text=True, timeout=60, check=False)
+    return run_cli(*args, config_dir=config)
 
 
 @pytest.mark.parametrize("lock_exists", [True, False])

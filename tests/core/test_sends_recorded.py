@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from dicom_courier.core.demo.pacs import DemoPacs
 from dicom_courier.core.demo.synthetic import StudySpec
 from dicom_courier.core.demo.workstation import Workstation
 from dicom_courier.core.jobs.store import JobStore
+from tests.cli_runner import run_cli
 from tests.core.test_store_faults import _held
 
 SPEC = StudySpec(key="rec-1", patient_name="Rec^Test", patient_id="R1", series_count=1,
@@ -23,8 +23,7 @@ PACS_JSON = {"name": "Main", "called_aet": "PACS", "host": "h", "port": 104}
 
 
 def cli(*args: str, config_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dicom_courier", "--config-dir",
-                           str(config_dir), *args], capture_output=True, text=True, timeout=60)
+    return run_cli(*args, config_dir=config_dir)  # in-process (tests/cli_runner.py)
 
 
 def _profile(config_dir: Path, pacs: DemoPacs) -> None:
@@ -73,46 +72,87 @@ def test_a_move_that_cannot_be_recorded_is_not_sent(tmp_path: Path) -> None:
     assert [j["study_uid"] for j in _listed(tmp_path)] == ["1.2.3"]  # nothing moved aside
 
 
-SLOW_ADD = """
-import sys, time
+HELD_ADD = """
+import sys
 from pathlib import Path
 from dicom_courier.core.jobs.store import JobStore
 store = JobStore(Path(sys.argv[1]))
 insert = store._insert
-def slow_insert(**kwargs):
+def held_insert(**kwargs):
     print("looked", flush=True)
-    time.sleep(1.0)  # between the look-up and the insert, the other process tries its add
+    sys.stdin.read()  # between its look-up and its insert until the other process writes
     return insert(**kwargs)
-store._insert = slow_insert
+store._insert = held_insert
 print(store.add_once(pacs_json={"name": "Main"}, destination="WS", study_uid="1.2.3")[0])
 """
 
 
 def test_two_processes_adding_the_same_study_make_one_job(tmp_path: Path) -> None:
+    """The first process has looked and not inserted yet; the second starts its add. No
+    sleep decides the order: the first goes on (its stdin closed) the moment the second
+    begins a write statement (BEGIN, or an INSERT after a look-up outside the transaction),
+    so an add whose look-up and insert are not one transaction makes two jobs, every time."""
     db = tmp_path / "jobs.db"
     JobStore(db).close()
-    first = subprocess.Popen([sys.executable, "-c", SLOW_ADD, str(db)], stdout=subprocess.PIPE,
-                             text=True)
-    assert first.stdout is not None and first.stdout.readline().strip() == "looked"
-    job_id, waiting = JobStore(db).add_once(pacs_json={"name": "main"}, destination="WS",
-                                            study_uid="1.2.3")
-    assert first.stdout.readline().strip() == str(job_id)
-    first.wait(timeout=10)
+    first = subprocess.Popen([sys.executable, "-c", HELD_ADD, str(db)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert first.stdin is not None and first.stdout is not None
+    try:
+        assert first.stdout.readline().strip() == "looked"
+        second = JobStore(db)
+
+        def release_first(statement: str) -> None:  # as a statement starts, before it waits
+            if statement.lstrip().upper().startswith(("BEGIN", "INSERT")):
+                assert first.stdin is not None
+                if not first.stdin.closed:
+                    first.stdin.close()
+
+        second._db.set_trace_callback(release_first)
+        job_id, waiting = second.add_once(pacs_json={"name": "main"}, destination="WS",
+                                          study_uid="1.2.3")
+        second._db.set_trace_callback(None)
+        assert first.stdin.closed  # the first add really was waiting on ours
+        assert first.stdout.readline().strip() == str(job_id)
+        assert first.wait(timeout=10) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
     assert waiting is not None  # it waited for the first transaction and found its job
     assert len(JobStore(db).jobs()) == 1
 
 
+#: How many ``queue add`` commands race. With the look-up outside the transaction, 4 made two
+#: jobs in most runs, 2 in few (the row above catches that order every time).
+PROCESSES = 4
+
+#: ``dicom-courier ARGS`` once imported and told to go (a line on stdin): started together.
+ON_GO = ("import sys; from dicom_courier.core.cli.main import run;"
+         "import dicom_courier.core.cli.queue_cmd; print('ready', flush=True);"
+         "sys.stdin.readline(); sys.exit(run(sys.argv[1:]))")
+
+
 def test_concurrent_queue_add_commands_make_one_job(tmp_path: Path) -> None:
-    cli("nodes", "add", "Main", "--host", "127.0.0.1", "--port", "104", "--aet", "PACS",
-        "--dest", "WS", config_dir=tmp_path)
-    start = time.time() + 1.5
-    code = ("import sys, time; t = float(sys.argv[1]); time.sleep(max(0, t - time.time()));"
-            "from dicom_courier.core.cli.main import run; sys.exit(run(sys.argv[2:]))")
-    runs = [subprocess.Popen([sys.executable, "-c", code, str(start), "--config-dir",
-                              str(tmp_path), "queue", "add", "--pacs", "Main", "--study",
-                              "1.2.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True) for _ in range(4)]
-    outputs = [run.communicate(timeout=30) for run in runs]
+    added = cli("nodes", "add", "Main", "--host", "127.0.0.1", "--port", "104", "--aet", "PACS",
+                "--dest", "WS", config_dir=tmp_path)
+    assert added.returncode == 0, added.stderr
+    runs = [subprocess.Popen([sys.executable, "-c", ON_GO, "--config-dir", str(tmp_path),
+                              "queue", "add", "--pacs", "Main", "--study", "1.2.3"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
+    try:
+        for run in runs:  # every one imported: the race is between the adds, not the imports
+            assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+        for run in runs:
+            assert run.stdin is not None
+            run.stdin.write("go\n")
+            run.stdin.flush()
+        outputs = [run.communicate(timeout=30) for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     assert all(run.returncode == 0 for run in runs), outputs
     assert len(_listed(tmp_path)) == 1
 

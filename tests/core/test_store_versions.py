@@ -12,7 +12,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from dicom_courier.core.jobs.store import ADDED_COLUMNS, SCHEMA_VERSION, JobStor
 from dicom_courier.core.jobs.store_errors import StoreBusy, StoreTooNew
 from dicom_courier.core.outcome.events import MoveOutcome
 from dicom_courier.core.qr.query import Priority
+from tests.cli_runner import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jobs_db"
 PACS_JSON: dict[str, object] = {"name": "Main PACS", "called_aet": "MAINPACS",
@@ -129,9 +129,7 @@ def test_the_cli_adds_a_send_to_a_0_1_0_database(tmp_path: Path) -> None:
     shutil.copyfile(FIXTURES / "v0_0.1.0.db", data / "jobs.db")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dicom_courier", "--config-dir",
-                               str(tmp_path), *args], capture_output=True, text=True,
-                              timeout=60)
+        return run_cli(*args, config_dir=tmp_path)  # in-process (tests/cli_runner.py)
 
     saved = cli("nodes", "add", "Main PACS", "--host", "127.0.0.1", "--port", "11112",
                 "--aet", "MAINPACS", "--dest", "WS1")
