@@ -36,6 +36,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    from dicom_courier.core.config.app_settings import StudyDates
     from dicom_courier.core.config.paths import app_paths
     from dicom_courier.core.config.profile_store import NodeStore
     from dicom_courier.core.config.profiles import Destination
@@ -56,7 +57,8 @@ def main() -> int:
         window.show()
 
         async def scenario() -> None:
-            await window.search({})
+            window.form.set_default_dates(StudyDates.ANY, apply=True)  # as `--demo` starts
+            await window.search(window.form.query_keys())
             window.results_view.selectAll()
             matches = tuple(window.results_view.selected_matches())
             window.enqueue(SendPlan(node, "WORKSTATION", "Demo workstation", matches[:3]))

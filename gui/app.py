@@ -23,7 +23,11 @@ os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6
 import qasync  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from dicom_courier.core.config.app_settings import AppSettings, read_app_settings  # noqa: E402
+from dicom_courier.core.config.app_settings import (  # noqa: E402
+    AppSettings,
+    StudyDates,
+    read_app_settings,
+)
 from dicom_courier.core.config.atomic import remove_stale_temp_files  # noqa: E402
 from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock  # noqa: E402
 from dicom_courier.core.config.paths import AppPaths, app_paths  # noqa: E402
@@ -35,10 +39,11 @@ from dicom_courier.core.jobs.history import RetentionRun, retention_at_start  # 
 from dicom_courier.core.jobs.job import JobSnapshot  # noqa: E402
 from dicom_courier.core.jobs.queue import MoveQueue  # noqa: E402
 from dicom_courier.core.jobs.retry import RetryPolicy  # noqa: E402
-from dicom_courier.core.jobs.store import JobStore  # noqa: E402
+from dicom_courier.core.jobs.store import DEFAULT_BUSY_TIMEOUT, JobStore  # noqa: E402
 from dicom_courier.core.qr.model_choice import ModelMemory  # noqa: E402
 from dicom_courier.core.signals import EngineSignals  # noqa: E402
 from dicom_courier.gui.main_window import MainWindow  # noqa: E402
+from dicom_courier.gui.second_instance import refuse_second_copy  # noqa: E402
 
 DEMO_PROFILE = "Demo PACS"
 
@@ -84,20 +89,24 @@ class _LessonsThenSignals:
         self.signals.on_jobs_removed(job_ids)
 
 
-def compose(paths: AppPaths, courier: Courier) -> WindowParts:
+def compose(paths: AppPaths, courier: Courier, *,
+            busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> WindowParts:
     """Build and wire the window's parts for the profile at ``paths`` over ``courier``.
 
     Leftovers of an interrupted save are removed; a bad settings value costs that value only;
     a locked, full or read-only ``jobs.db`` is opened listed-only (sends refused, said by the
     window); the retention rule runs only on completely read settings. Never raises for a
     damaged file (a damaged ``jobs.db`` is moved aside, see :class:`JobStore`).
+    ``busy_timeout`` (s): how long ``jobs.db`` waits for another process's lock (product
+    default 5 s; tests pass a short one).
     """
     for folder in (paths.config_dir, paths.data_dir):  # an interrupted save's leftovers
         remove_stale_temp_files(folder)
     loaded = read_app_settings(paths.settings_file)  # a bad value costs that value only
     signals = EngineSignals()
     # Every send, durably (issue 4). Locked, full or read-only: listed, sends refused.
-    history = JobStore(paths.data_dir / "jobs.db", allow_unreadable=True)
+    history = JobStore(paths.data_dir / "jobs.db", busy_timeout=busy_timeout,
+                       allow_unreadable=True)
     memory = DestinationMemory(history)
     queue = MoveQueue(courier, _LessonsThenSignals(memory, signals),  # add, change, remove
                       per_pacs_limit=loaded.settings.moves_per_pacs, store=history,
@@ -110,10 +119,12 @@ def compose(paths: AppPaths, courier: Courier) -> WindowParts:
 
 
 def create_main_window(config_dir: str | os.PathLike[str] | None = None, *,
-                       courier: Courier | None = None) -> MainWindow:
+                       courier: Courier | None = None,
+                       busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> MainWindow:
     """The main window over ``courier`` (default: its own); needs a running QApplication
-    and qasync loop."""
-    return MainWindow(compose(app_paths(config_dir), courier or Courier()))
+    and qasync loop. ``busy_timeout`` (s): see :func:`compose`."""
+    return MainWindow(compose(app_paths(config_dir), courier or Courier(),
+                              busy_timeout=busy_timeout))
 
 
 def start_demo_peers(stack: ExitStack, folder: Path, store_delay: float = 0.03) -> PacsNode:
@@ -134,23 +145,24 @@ def start_demo_peers(stack: ExitStack, folder: Path, store_delay: float = 0.03) 
 def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("DICOM Courier")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     with ExitStack() as stack:
         paths = app_paths(config_dir)
         if demo:
             paths = app_paths(paths.data_dir / "demo-profile")
         try:
             stack.enter_context(ProfileLock(paths.data_dir))
-        except AlreadyRunning as exc:
-            sys.stderr.write(exc.render() + "\n")
-            return 1
+        except AlreadyRunning as exc:  # a launcher has no terminal: stderr and a dialog
+            return refuse_second_copy(exc)  # before the event loop exists: exec() is safe
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
         if demo:
             node = start_demo_peers(stack, paths.data_dir / "workstation")
             NodeStore(paths.nodes_file).put(node)
         window = MainWindow(compose(paths, Courier()))
         if demo:
             window.reload_profiles(select=DEMO_PROFILE)
+            # The demo's studies are from 2023-2024: "last 7 days" (the default) finds none.
+            window.form.set_default_dates(StudyDates.ANY, apply=True)
             window.statusBar().showMessage(
                 f"Demo: search, select a study, press Send. Received files go to "
                 f"{paths.data_dir / 'workstation'}", 0)

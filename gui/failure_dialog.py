@@ -44,13 +44,17 @@ def wrapping_label(text: str = "", object_name: str = "") -> QLabel:
     return label
 
 
-def copy_to_clipboard(button: QPushButton, text: str) -> None:
-    """Put ``text`` on the clipboard and say so on the button for a moment."""
+#: How long a copy button says "Copied" before its own text comes back (ms).
+COPIED_MS = 1500
+
+
+def copy_to_clipboard(button: QPushButton, text: str, *, copied_ms: int = COPIED_MS) -> None:
+    """Put ``text`` on the clipboard and say so on the button for ``copied_ms`` (ms)."""
     QGuiApplication.clipboard().setText(text)
     original = button.property("idleText") or button.text()
     button.setProperty("idleText", original)
     button.setText("Copied")
-    QTimer.singleShot(1500, button, lambda: button.setText(original))
+    QTimer.singleShot(copied_ms, button, lambda: button.setText(original))
 
 
 # --------------------------------------------------------------------------- one failure
@@ -60,11 +64,14 @@ class FailureDialog(QDialog):
     """What went wrong with one send, what to do, and the details support needs.
 
     Non-modal: show it with ``show()``; it emits :attr:`retry_requested` and the window
-    decides what a retry means (``MoveQueue.retry``).
+    decides what a retry means (:func:`~dicom_courier.gui.failure_policy.retry_as_offered`).
     """
 
-    #: job id of the send a person wants to try again
+    #: job id of the send a person wants to try again; the window re-sends what the button
+    #: said (:func:`core.jobs.retry_choice.retry_choice`: the failed images only, or all)
     retry_requested = Signal(int)
+    #: how long "Copied" shows on the copy button (ms); tests set a short one on an instance
+    copied_ms: int = COPIED_MS
 
     def __init__(self, source: JobSnapshot | FailureReport,
                  parent: QWidget | None = None) -> None:
@@ -111,7 +118,9 @@ class FailureDialog(QDialog):
 
         self.copy_button = QPushButton("Copy details", objectName="failureCopy")
         self.copy_button.clicked.connect(self.copy_details)
-        self.retry_button = QPushButton("Retry", objectName="failureRetry")
+        # The words say what a click re-sends (core.jobs.retry_choice): the failed images
+        # only, the whole send, or nothing when retrying cannot help.
+        self.retry_button = QPushButton(self.report.retry.label, objectName="failureRetry")
         self.retry_button.setEnabled(self.report.can_retry)
         self.retry_button.setToolTip(self._retry_tip())
         self.retry_button.clicked.connect(self._on_retry_clicked)
@@ -136,9 +145,7 @@ class FailureDialog(QDialog):
     def _retry_tip(self) -> str:
         if self.report.job_id is None:
             return "This report is not linked to a queued send; send again from the results."
-        if self.report.can_retry:
-            return "Queue the same send again."
-        return "Retrying will not help until the cause is fixed (see \"What to do\")."
+        return self.report.retry.reason
 
     def _build_layout(self) -> None:
         text = QVBoxLayout()
@@ -180,7 +187,8 @@ class FailureDialog(QDialog):
             self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def copy_details(self) -> None:
-        copy_to_clipboard(self.copy_button, self.report_text())
+        """Put :meth:`report_text` on the clipboard; the button says "Copied" for a moment."""
+        copy_to_clipboard(self.copy_button, self.report_text(), copied_ms=self.copied_ms)
 
     def _on_retry_clicked(self) -> None:
         if self.report.job_id is not None:

@@ -7,12 +7,14 @@ imports both dialogs, and neither imports it.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
-from dicom_courier.core.jobs.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
+from dicom_courier.core.jobs.retry_choice import RetryKind, retry_choice
 from dicom_courier.core.outcome.events import MoveOutcome
 from dicom_courier.gui.failure_dialog import FailureDialog
 from dicom_courier.gui.failure_report import FailureReport
@@ -75,6 +77,17 @@ class FailureReporter(QObject):
         self._requested.append(dialog)
         return dialog
 
+    @property
+    def window_ms(self) -> int:
+        """How long a burst is collected after its first failure (ms)."""
+        return self._timer.interval()
+
+    @property
+    def collecting(self) -> bool:
+        """True while failures wait for the burst window to end; False means no dialog opens
+        until the next :meth:`report`."""
+        return self._timer.isActive() or bool(self._pending)
+
     def open_dialogs(self) -> list[QDialog]:
         """The reporter's dialogs now on screen (details opened from a summary not included)."""
         return [d for d in (self._single, self._summary, *self._requested)
@@ -114,3 +127,23 @@ class FailureReporter(QObject):
         if dialog in self._requested:
             self._requested.remove(dialog)
         dialog.deleteLater()
+
+
+def retry_as_offered(queue: MoveQueue, job_id: int,
+                     spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
+    """Do what a failure dialog's Retry button said (:func:`core.jobs.retry_choice
+    .retry_choice` of the job's result): the failed images only (``retry_failed_only``,
+    started with ``spawn`` because it may ask the PACS for their series first), the whole
+    send again (``retry``), or nothing. An unknown or unfinished job: nothing. Raises
+    StoreError as ``MoveQueue.submit`` does (``jobs.db`` refused the new job)."""
+    try:
+        job = queue.get(job_id)
+    except KeyError:
+        return
+    if not job.state.is_finished:
+        return
+    kind = retry_choice(job.result).kind
+    if kind is RetryKind.FAILED_IMAGES:
+        spawn(queue.retry_failed_only(job_id))
+    elif kind is RetryKind.WHOLE:
+        queue.retry(job_id)

@@ -15,15 +15,22 @@ from dataclasses import dataclass
 
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot
-from dicom_courier.core.outcome.errors import CourierError, PartialFailure
+from dicom_courier.core.jobs.retry_choice import RetryChoice, retry_choice
+from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.text.people_text import format_person_name
 
 
 def counts_text(result: MoveResult) -> str:
-    """"45 of 60 images sent, 15 failed, 0 with warnings" (the CLI's wording)."""
-    done = result.completed
-    sent = str(done) if result.total is None else f"{done} of {result.total}"
+    """"45 of 60 images sent, 15 failed, 0 with warnings" (the CLI's wording,
+    ``SubOperationTally.describe``: sent = arrived, with or without warnings)."""
+    if not result.counts_reported:
+        return "the PACS did not report image counts"
+    if not result.completed_reported:
+        of = "" if result.total is None else f" of {result.total}"
+        return (f"{result.failed} failed, {result.warning} with warnings; the PACS did not "
+                f"say how many{of} arrived")
+    sent = str(result.sent) if result.total is None else f"{result.sent} of {result.total}"
     return f"{sent} images sent, {result.failed} failed, {result.warning} with warnings"
 
 
@@ -99,13 +106,14 @@ class FailureReport:
         return type(self.error).__name__ if self.error is not None else self.result.outcome.value
 
     @property
+    def retry(self) -> RetryChoice:
+        """What Retry offers for this send (:func:`core.jobs.retry_choice.retry_choice`)."""
+        return retry_choice(self.result)
+
+    @property
     def can_retry(self) -> bool:
-        """Retry only helps for a known job whose fault may pass (or that sent only part)."""
-        if self.job_id is None:
-            return False
-        if self.is_partial or isinstance(self.error, PartialFailure):
-            return True
-        return self.error is None or self.error.retryable
+        """Retry helps for a known job whose fault may pass, or that sent only part."""
+        return self.job_id is not None and self.retry.helps
 
     @property
     def patient(self) -> str:

@@ -13,6 +13,7 @@ DIMSE worker. Dialogs are non-modal (``open()``), never ``exec()`` inside a coro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -38,28 +39,38 @@ from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState
 from dicom_courier.core.jobs.resume import (
     offered_for_resume,
     pacs_for,
+    record_not_resumable,
     resume_question,
     resumption_of,
+    take_over,
 )
-from dicom_courier.core.jobs.send_checks import send_questions
+from dicom_courier.core.jobs.send_checks import CheckKind, send_questions
 from dicom_courier.core.jobs.store import StoredJob
 from dicom_courier.core.jobs.store_errors import StoreError
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.model_choice import patient_id_of
 from dicom_courier.core.qr.query import FindMatch, MoveRequest, MoveTarget, Priority
 from dicom_courier.core.qr.uid_notes import UidNotes
-from dicom_courier.gui.failure_policy import FailureReporter
+from dicom_courier.gui.destination_test import CourierTests
+from dicom_courier.gui.empty_results import EmptyResultsNotice
+from dicom_courier.gui.failure_policy import FailureReporter, retry_as_offered
+from dicom_courier.gui.first_run import NoPacsState, add_first_pacs
+from dicom_courier.gui.form_memory import remember_form, start_form
 from dicom_courier.gui.history_view import HistoryDialog, show_history
+from dicom_courier.gui.keyboard_flow import wire_keyboard
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
+from dicom_courier.gui.preferences_dialog import add_preferences_action, open_preferences
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
 from dicom_courier.gui.queue_panel import QueuePanel
+from dicom_courier.gui.quit_dialog import QuitGuard
 from dicom_courier.gui.results_model import StudyResultsModel
 from dicom_courier.gui.results_view import ResultsView
 from dicom_courier.gui.search_controller import SearchController
-from dicom_courier.gui.send_summary import SendPlan
+from dicom_courier.gui.send_summary import SendPlan, ask_before_send
 from dicom_courier.gui.series_dialog import SeriesDialog
+from dicom_courier.gui.status_line import CourierStatusBar
 from dicom_courier.gui.tls_box import NO_VERIFY_WARNING
 from dicom_courier.gui.window_layout import restore_layout, save_layout
 
@@ -96,6 +107,10 @@ class MainWindow(QMainWindow):
         self.results_model = StudyResultsModel(self)
         self.results_view = ResultsView(self.results_model, self)
         self.results_proxy = self.results_view.proxy
+        self.empty_results = EmptyResultsNotice(self.results_view, self.form)  # "none found"
+        self.no_pacs_state = NoPacsState(  # the empty first start: "Add a PACS…"
+            self.results_view, self.form.pacs_combo,
+            lambda: add_first_pacs(self.open_pacs_manager))
         self.filter_edit = QLineEdit(objectName="resultsFilter", placeholderText="Filter results")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.results_proxy.set_filter_text)
@@ -112,6 +127,11 @@ class MainWindow(QMainWindow):
         self.queue_model = MoveQueueModel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.failures = FailureReporter(self)
+        # Closing with sends running or waiting asks first; logout leaves them to resume.
+        self.quit_guard = QuitGuard(self, self.queue, on_left=lambda n: (
+            self.statusBar().showMessage(f"{n} send(s) stopped; DICOM Courier offers them "
+                                         "for resuming at the next start.")))
+        self.signals.job_changed.connect(self.quit_guard.on_job_changed)  # live counts
         self.truncated_label = plain_label(object_name="truncatedNotice")
         self.truncated_label.setStyleSheet("color: #b26a00; font-weight: bold;")
         self.truncated_label.hide()
@@ -136,8 +156,10 @@ class MainWindow(QMainWindow):
         self._connect()
         self.reload_profiles()
         restore_layout(self, self.results_view, self.paths.config_dir)
+        start_form(self)  # default study date; last PACS, destination, modalities
         self._report_store_state()
         self._report_startup_problems()
+        wire_keyboard(self)  # focus in the patient name field; Tab order (keyboard_flow)
 
     # ------------------------------------------------------------------ construction
 
@@ -162,7 +184,8 @@ class MainWindow(QMainWindow):
             [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")], "sendAction")
         self.manage_action = self._action("&Manage PACS and destinations…",
                                           self.open_pacs_manager, name="managePacsAction")
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit,
+        # Ctrl+Q everywhere (Cmd+Q on macOS): StandardKey.Quit is empty on Windows and offscreen.
+        self.quit_action = self._action("&Quit", self.close, QKeySequence("Ctrl+Q"),
                                         "quitAction")
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -195,6 +218,8 @@ class MainWindow(QMainWindow):
         self.view_menu = menu.addMenu("&View")
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("&About DICOM Courier", self._about))
+        self.preferences_action = add_preferences_action(  # Tools → Preferences… (Ctrl+,)
+            self, lambda: self._keep(open_preferences(self)))
 
         toolbar = QToolBar("Main", objectName="mainToolbar")
         toolbar.setMovable(False)
@@ -229,9 +254,10 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.queue_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         self.view_menu.addAction(dock.toggleViewAction())
-        status = self.statusBar()
-        status.addWidget(self.count_label)
-        status.addWidget(self.truncated_label)
+        status = CourierStatusBar(self)  # messages beside the count, never over it
+        self.setStatusBar(status)
+        status.add_left(self.count_label)
+        status.add_left(self.truncated_label)
         status.addPermanentWidget(self.tls_warning_label)
         self.resize(1280, 820)
 
@@ -247,7 +273,8 @@ class MainWindow(QMainWindow):
         self.queue_panel.retry_requested.connect(self._retry_jobs)
         self.queue_panel.clear_finished_requested.connect(self._clear_finished)
         self.queue_panel.details_requested.connect(self._show_job_details)
-        self.failures.retry_requested.connect(lambda job_id: self._retry_jobs([job_id]))
+        self.queue_panel.follow_pause_action(self.pause_action)  # banner, "paused" rows
+        self.failures.retry_requested.connect(self._retry_as_offered)
         self.results_view.send_requested.connect(self.send_selection)
         self.results_view.expand_requested.connect(self.show_series)
         self.results_view.selection_changed_count.connect(self._on_selection_count)
@@ -279,6 +306,13 @@ class MainWindow(QMainWindow):
 
     def _on_pacs_changed(self) -> None:
         pacs = self.current_pacs()
+        if self.results_model.rowCount() or self._search is not None:
+            # The rows came from the PACS chosen before: a send must never ask another PACS
+            # for them (its UIDs, its patient). Clear them, and stop their search.
+            self.cancel_search()
+            self.results_model.clear()
+            self.statusBar().showMessage(
+                "Results cleared: they came from the PACS chosen before. Search again.", 8000)
         self.destination_combo.clear()
         for dest in pacs.destinations if pacs else ():
             self.destination_combo.addItem(dest.display_name, dest.ae_title)
@@ -289,12 +323,13 @@ class MainWindow(QMainWindow):
         if not has_pacs:
             self.count_label.setText("No PACS configured: File → Manage PACS and destinations…")
 
-    def open_pacs_manager(self) -> None:
-        dialog = PacsManagerDialog(self.store, self.courier.echo, self,
+    def open_pacs_manager(self) -> PacsManagerDialog:
+        dialog = PacsManagerDialog(self.store, CourierTests(self.courier), self,
                                    select=self.form.pacs_combo.currentText() or None)
         dialog.profiles_changed.connect(lambda: self.reload_profiles())
         self._keep(dialog)
         dialog.open()
+        return dialog
 
     # ------------------------------------------------------------------ search
 
@@ -323,8 +358,11 @@ class MainWindow(QMainWindow):
         self._spawn(self.search(keys))
 
     async def search(self, keys: dict[str, str]) -> None:
-        """Run one STUDY-level C-FIND into the grid (:meth:`SearchController.search`)."""
-        await self.searches.search(keys)
+        """Run one STUDY-level C-FIND into the grid (:meth:`SearchController.search`); a
+        search that found nothing says so in the grid (:mod:`.empty_results`)."""
+        searched = self.empty_results.before_search(keys, self.current_pacs())
+        remember_form(self)
+        self.empty_results.after_search(searched, await self.searches.search(keys))
 
     def cancel_search(self) -> None:
         """Esc: cancel the running search (C-CANCEL, A-ABORT after the grace)."""
@@ -363,15 +401,9 @@ class MainWindow(QMainWindow):
         if not questions:
             self.enqueue(plan)
             return
-        box = PlainMessageBox(QMessageBox.Icon.Question, "Send studies?",
-                              "\n\n".join(question.text for question in questions),
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                          self)
-        box.setObjectName("confirmSend")
-        box.button(QMessageBox.StandardButton.Yes).setText("Send")
-        box.finished.connect(lambda answer: self._if_yes(answer, lambda: self.enqueue(plan)))
-        self._keep(box)
-        box.open()
+        # One box; its buttons are the engine's choices ("Send all 5" / "Skip the 2 repeats,
+        # send 3") and Cancel (gui.send_summary).
+        self._keep(ask_before_send(self, plan, questions, self.enqueue))
 
     def enqueue(self, plan: SendPlan) -> list[int]:
         """Queue one move per distinct study, by Study Instance UID only: the PACS's own UID,
@@ -395,17 +427,25 @@ class MainWindow(QMainWindow):
             return None
         heading = study_label(study).text  # "patient — date description", as queued
         dialog = SeriesDialog(study, heading, destination or "(no destination)", self)
-        dialog.send_requested.connect(lambda series: self._enqueue_series_slot(study, series))
+        # The PACS and destination of now: the dialog's button names them, and a send from it
+        # must not follow the main window's selectors if they change while it is open.
+        dialog.send_requested.connect(lambda series: self._enqueue_series_slot(
+            dialog, study, series, pacs, destination))
         self._keep(dialog)
         dialog.show()
         # Closing the dialog (Close, Esc, the title bar) cancels its search.
         self._spawn(self.searches.load_series(pacs, study, dialog))
         return dialog
 
-    def enqueue_series(self, study: FindMatch, series: list[FindMatch]) -> list[int]:
-        """Queue one move per distinct chosen series (Study + Series Instance UID only)."""
-        pacs = self.current_pacs()
-        destination = self.destination_combo.currentData()
+    def enqueue_series(self, study: FindMatch, series: list[FindMatch],
+                       pacs: PacsNode | None = None, destination: str | None = None,
+                       ) -> list[int]:
+        """Queue one move per distinct chosen series (Study + Series Instance UID only), from
+        ``pacs`` to ``destination`` (the window's current ones when not given)."""
+        if pacs is None:
+            pacs = self.current_pacs()
+        if destination is None:
+            destination = self.destination_combo.currentData()
         if pacs is None or not destination:
             return []
         notes = UidNotes()
@@ -454,20 +494,38 @@ class MainWindow(QMainWindow):
             box.setObjectName("storeMovedAside")
             self._keep(box)
             box.open()
-        question = resume_question(offered_for_resume(self.history))  # the engine decides
+        # the engine decides: every send not finished that no process runs
+        question = resume_question(offered_for_resume(self.history))
         if question is None:
             return
-        interrupted = list(question.jobs)
+        unfinished = list(question.jobs)
         box = PlainMessageBox(
             QMessageBox.Icon.Question, question.title, question.text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+            | QMessageBox.StandardButton.Discard, self)
         box.setObjectName("resumeInterrupted")
-        box.button(QMessageBox.StandardButton.Yes).setText("Resume")
-        box.button(QMessageBox.StandardButton.No).setText("Not now")
-        box.finished.connect(lambda answer: self._if_yes(
-            answer, lambda: self.resume_interrupted(interrupted)))
+        box.button(QMessageBox.StandardButton.Yes).setText("&Resume")
+        box.button(QMessageBox.StandardButton.No).setText("&Not now")
+        box.button(QMessageBox.StandardButton.Discard).setText("&Cancel them")
+        box.setDefaultButton(QMessageBox.StandardButton.Yes)
+        box.setEscapeButton(QMessageBox.StandardButton.No)
+        box.finished.connect(lambda _: self._on_resume_answer(box, unfinished))
         self._keep(box)
         box.open()
+
+    def _on_resume_answer(self, box: QMessageBox, jobs: list[StoredJob]) -> None:
+        """Resume, leave (asked again next start) or cancel the unfinished sends."""
+        answer = box.standardButton(box.clickedButton()) if box.clickedButton() else None
+        if answer == QMessageBox.StandardButton.Yes:
+            self.resume_interrupted(jobs)
+        elif answer == QMessageBox.StandardButton.Discard:
+            try:
+                cancelled = self.history.cancel_unfinished(job.id for job in jobs)
+            except StoreError as exc:
+                self._show_error(exc)
+                return
+            self.statusBar().showMessage(
+                f"{len(cancelled)} unfinished send(s) recorded as cancelled.", 8000)
 
     def _report_startup_problems(self) -> None:
         """Non-modal warnings: settings values not used, sends that cannot be recorded, and
@@ -498,21 +556,30 @@ class MainWindow(QMainWindow):
         box.show()
 
     def resume_interrupted(self, jobs: list[StoredJob]) -> list[int]:
-        """Queue each interrupted send again (a new job pointing at the interrupted one), as
-        ``queue run`` does (:mod:`core.resume`: priority, level and UIDs, Patient ID kept)."""
+        """Send each unfinished job again, as ``queue run`` does (:mod:`core.jobs.resume`): the
+        jobs are taken over first (marked "requeued" in one transaction), then each is queued
+        as a new job pointing at it, with its priority, level, UIDs and Patient ID. One that
+        cannot be sent again (profile or UID no longer valid) is recorded failed with why."""
+        try:
+            claimed = take_over(self.history, jobs)
+        except StoreError as exc:  # nothing claimed, nothing sent: say why
+            self._show_error(exc)
+            return []
         nodes = {node.name: node for node in self._nodes}
         job_ids = []
-        for job in jobs:
+        for job in claimed:
             try:
                 plan = resumption_of(job, pacs_for(job, nodes, self.history.pacs_json),
                                      self.model_memory)
                 job_ids.append(self.queue.submit(plan.pacs, plan.request, plan.label,
                                                  retry_of=plan.retry_of))
-            except CourierError as exc:  # a profile or UID that cannot be used; not recorded
+            except StoreError as exc:  # not recorded, so not sent; the rest stay claimed
+                self._show_error(exc)
+                break
+            except CourierError as exc:  # a profile or UID that cannot be used
                 self.statusBar().showMessage(f"Cannot resume job {job.id}: {exc.title}")
-                if isinstance(exc, StoreError):
-                    self._show_error(exc)
-                    break
+                with contextlib.suppress(StoreError):
+                    record_not_resumable(self.history, job, exc)
         return job_ids
 
     def _on_job_changed(self, job: JobSnapshot) -> None:
@@ -590,12 +657,38 @@ class MainWindow(QMainWindow):
         for job_id in job_ids:
             self.queue.cancel(job_id)
 
+    def _retry_as_offered(self, job_id: int) -> None:
+        """A failure dialog's Retry: what its button said (the failed images only, or all)."""
+        retry_as_offered(self.queue, job_id, self._spawn)
+
     def _retry_jobs(self, job_ids: list[int]) -> None:
         for job_id in job_ids:
             self.queue.retry(job_id)
 
-    def _enqueue_series_slot(self, study: FindMatch, series: list[FindMatch]) -> None:
-        self.enqueue_series(study, series)
+    def _enqueue_series_slot(self, dialog: SeriesDialog, study: FindMatch,
+                             series: list[FindMatch], pacs: PacsNode,
+                             destination: str | None) -> None:
+        """The series dialog's Send: the same checks as a send from the grid (the destination
+        the PACS refused last time; the study already queued, running or sent there lately),
+        asked over the dialog; the size question is left out (it counts whole studies)."""
+        if not destination:
+            dialog.show_queued(0)
+            return
+
+        def send(_plan: SendPlan) -> None:
+            dialog.show_queued(len(self.enqueue_series(study, series, pacs, destination)))
+
+        plan = SendPlan(pacs=pacs, destination=destination, destination_label=destination,
+                        matches=(study,))
+        questions = [question for question in send_questions(
+            plan, store=self.history, destinations=self.destination_memory,
+            confirm_over=self.settings.confirm_over,
+            resend_minutes=self.settings.resend_warning_minutes)
+            if question.kind is not CheckKind.LARGE_SEND]
+        if not questions:
+            send(plan)
+            return
+        self._keep(ask_before_send(dialog, plan, questions, send))
 
     def _show_error(self, error: CourierError) -> None:
         box = PlainMessageBox(QMessageBox.Icon.Warning, "DICOM Courier", error.title, parent=self)
@@ -615,7 +708,8 @@ class MainWindow(QMainWindow):
         box.open()
 
     async def shutdown(self) -> None:
-        """Cancel the search and every queued or running send, then stop the worker pool."""
+        """Cancel the search and every queued or running send (those the person left to
+        resume stay interrupted: :mod:`.quit_dialog`), then stop the worker pool."""
         self.searches.abort()
         await self.queue.close()
         for task in list(self._tasks):
@@ -624,5 +718,8 @@ class MainWindow(QMainWindow):
         self.history.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.quit_guard.holds(event):  # sends running or waiting: asked first (quit_dialog)
+            return
         save_layout(self, self.results_view, self.paths.config_dir)
+        remember_form(self)
         super().closeEvent(event)

@@ -7,10 +7,16 @@ same ``nodes.json`` the CLI reads, atomically, through :class:`NodeStore`. The d
 check are in :mod:`dicom_courier.gui.profile_draft`, the destinations table's model in
 :mod:`dicom_courier.gui.destinations_model`; this module is the dialog.
 
-"Test" sends a C-ECHO with the UNSAVED values in the editor: people test before they commit a
-change. It awaits the ``echo`` callable on the qasync loop (never blocking the GUI thread); the
-dialog keeps strong references to its tasks, and nothing here calls ``exec()`` (questions are
-asked inline), because nested event loops fail under qasync ("Cannot enter into task").
+"Test" runs what ``dicom-courier nodes test`` runs, with the UNSAVED values in the editor
+(people test before they commit a change): a C-ECHO, then a C-FIND probe (an echo alone passes
+for a calling AE title that Orthanc refuses at query time), each step listed with its result
+and time. "Test destination" asks the PACS whether it knows the selected destination (a probe
+C-MOVE that moves nothing) and echoes the destination at its address, then shows the verdict
+with its confidence. Both run on the engine's DIMSE workers through :class:`NodeTests`
+(:mod:`.destination_test`), awaited on the qasync loop (never blocking the GUI thread), each
+step capped by our own deadline; Stop cancels a running test. The dialog keeps strong
+references to its tasks, and nothing here calls ``exec()`` (questions are asked inline),
+because nested event loops fail under qasync ("Cannot enter into task").
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
@@ -43,9 +50,16 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.config.profile_store import NodeStore
-from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.config.profiles import Destination, PacsNode
+from dicom_courier.core.dimse.diagnose import Check, Verdict
 from dicom_courier.core.outcome.errors import CourierError
-from dicom_courier.core.outcome.events import EchoResult
+from dicom_courier.gui.destination_test import (
+    DestinationTestPanel,
+    NodeTests,
+    StepsView,
+    destination_of,
+    summary_of,
+)
 from dicom_courier.gui.destinations_model import DestinationColumn, DestinationsModel
 from dicom_courier.gui.plain_text import make_plain, plain_tooltip
 from dicom_courier.gui.profile_draft import (
@@ -58,9 +72,6 @@ from dicom_courier.gui.profile_draft import (
 from dicom_courier.gui.tls_box import TlsBox
 
 LOGGER = logging.getLogger(__name__)
-
-#: What the main window passes in: ``Courier.echo``.
-EchoFunction = Callable[[PacsNode], Awaitable[EchoResult]]
 
 _INVALID_STYLE = "border: 1px solid #c62828; background: #fff3f3;"  # as in the query form
 _ERROR_COLOR = "#c62828"
@@ -112,18 +123,25 @@ class PacsManagerDialog(QDialog):
 
     #: the profiles file was written; the window reloads its PACS choices
     profiles_changed = Signal()
-    #: a Test ended: ok, and the text shown next to the button
+    #: a Test ended: passed, and the text shown next to the button
     connection_tested = Signal(bool, str)
+    #: a Test destination ended: the verdict's text as shown
+    destination_tested = Signal(str)
 
-    def __init__(self, store: NodeStore, echo: EchoFunction, parent: QWidget | None = None,
+    def __init__(self, store: NodeStore, tests: NodeTests, parent: QWidget | None = None,
                  select: str | None = None) -> None:
+        """``tests`` runs the admin's tests (:class:`~.destination_test.CourierTests` over
+        the window's Courier); ``select`` names the profile shown first."""
         super().__init__(parent)
         self.setObjectName("pacsManager")
         self.setWindowTitle("PACS profiles")
         self.setModal(False)
         self.resize(960, 600)
         self._store = store
-        self._echo = echo
+        self._tests = tests
+        self._steps: dict[ProfileDraft, tuple[Check, ...]] = {}  # each draft's last Test
+        self._running: asyncio.Future[None] | None = None
+        self._stop_requested = False
         self._drafts: list[ProfileDraft] = []
         self._removed: list[str] = []
         self._current: ProfileDraft | None = None
@@ -166,8 +184,15 @@ class PacsManagerDialog(QDialog):
         self.tls_box.switches_changed.connect(self._on_tls_switched)
 
         self.test_button = QPushButton("Test", objectName="pacsTest")
-        self.test_button.setToolTip("Send a C-ECHO with the values above, saved or not.")
+        self.test_button.setToolTip("With the values above, saved or not: a C-ECHO, then a "
+                                    "C-FIND that matches nothing (may our AE title search?).")
         self.test_button.clicked.connect(self._on_test_clicked)
+        self.stop_test_button = QPushButton("Stop", objectName="pacsTestStop")
+        self.stop_test_button.setToolTip("Stop the running test (its association is aborted).")
+        self.stop_test_button.clicked.connect(self.stop_test)
+        self.stop_test_button.hide()
+        self.test_steps = StepsView("pacsTestSteps")
+        self.test_steps.hide()
         self.test_status = QLabel(objectName="pacsTestStatus")
         self.test_status.setWordWrap(True)
         self.test_status.setTextFormat(Qt.TextFormat.PlainText)
@@ -196,6 +221,17 @@ class PacsManagerDialog(QDialog):
         self.up_button.clicked.connect(lambda: self._move_destination(-1))
         self.down_button = QPushButton("Move down", objectName="pacsDestinationDown")
         self.down_button.clicked.connect(lambda: self._move_destination(+1))
+        self.test_destination_button = QPushButton("Test destination",
+                                                   objectName="pacsDestinationTest")
+        self.test_destination_button.setToolTip(
+            "Ask the PACS whether it knows the selected destination (a probe move that moves "
+            "nothing) and echo the destination at its address, if it has one.")
+        self.test_destination_button.clicked.connect(self._on_test_destination_clicked)
+        self.destination_test = DestinationTestPanel()
+        self.stop_destination_test_button = QPushButton("Stop",
+                                                        objectName="pacsDestinationTestStop")
+        self.stop_destination_test_button.clicked.connect(self.stop_test)
+        self.stop_destination_test_button.hide()
 
         self.error_label = QLabel(objectName="pacsErrors")
         self.error_label.setStyleSheet(f"color: {_ERROR_COLOR};")
@@ -239,8 +275,10 @@ class PacsManagerDialog(QDialog):
             connection.addRow(_SPEC[key].label, self.fields[key])
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
+        test_row.addWidget(self.stop_test_button)
         test_row.addWidget(self.test_status, 1)
         connection.addRow("", test_row)
+        connection.addRow("", self.test_steps)
         connection_box = QGroupBox("Connection")
         connection_box.setLayout(connection)
 
@@ -256,14 +294,18 @@ class PacsManagerDialog(QDialog):
 
         destination_buttons = QVBoxLayout()
         for button in (self.add_destination_button, self.remove_destination_button,
-                       self.up_button, self.down_button):
+                       self.up_button, self.down_button, self.test_destination_button,
+                       self.stop_destination_test_button):
             destination_buttons.addWidget(button)
         destination_buttons.addStretch(1)
         destinations = QHBoxLayout()
         destinations.addWidget(self.destinations_view, 1)
         destinations.addLayout(destination_buttons)
+        destinations_column = QVBoxLayout()
+        destinations_column.addLayout(destinations, 1)
+        destinations_column.addWidget(self.destination_test)
         destinations_box = QGroupBox("Destinations (the first is the default)")
-        destinations_box.setLayout(destinations)
+        destinations_box.setLayout(destinations_column)
 
         self.editor = QWidget(objectName="pacsEditor")
         editor = QVBoxLayout(self.editor)
@@ -412,6 +454,8 @@ class PacsManagerDialog(QDialog):
         finally:
             self._loading = False
         self._show_echo_status(self._current.echo_status if self._current else None)
+        if self._running is None:
+            self.destination_test.clear()  # it was about another profile's destination
         self._revalidate()
 
     # ------------------------------------------------------------------ editing
@@ -501,6 +545,9 @@ class PacsManagerDialog(QDialog):
             draft, self._other_names(draft)).echo_node is not None
         self.test_button.setEnabled(echo_ready and self._testing is None)
         selected = self._selected_destination()
+        self.test_destination_button.setEnabled(
+            echo_ready and self._testing is None and selected is not None
+            and destination_of(self.destinations_model.rows()[selected]) is not None)
         count = self.destinations_model.rowCount()
         self.remove_destination_button.setEnabled(selected is not None)
         self.up_button.setEnabled(selected is not None and selected > 0)
@@ -583,6 +630,19 @@ class PacsManagerDialog(QDialog):
 
     # ------------------------------------------------------------------ testing
 
+    def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._running = task
+        self._stop_requested = False
+
+    def stop_test(self) -> None:
+        """Stop the running test (Test or Test destination): its association is aborted."""
+        if self._running is not None and not self._running.done():
+            self._stop_requested = True
+            self._running.cancel()
+
     def _on_test_clicked(self) -> None:
         draft = self._current
         if draft is None or self._testing is not None:
@@ -590,54 +650,132 @@ class PacsManagerDialog(QDialog):
         node = validate_draft(draft, self._other_names(draft)).echo_node
         if node is None:
             return
-        task = asyncio.ensure_future(self._run_test(draft, node))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(self._run_test(draft, node))
+
+    def _set_testing(self, draft: ProfileDraft | None, stop: QPushButton) -> None:
+        """Enter (``draft``) or leave (None) the testing state; ``stop`` is the Stop shown."""
+        self._testing = draft
+        if draft is None:
+            self._running = None
+        if not shiboken6.isValid(self):
+            return  # the dialog was closed and deleted meanwhile
+        stop.setVisible(draft is not None)
+        stop.setEnabled(draft is not None)
+        self.test_button.setText("Testing…" if draft is not None and
+                                 stop is self.stop_test_button else "Test")
+        self._update_buttons()
 
     async def _run_test(self, draft: ProfileDraft, node: PacsNode) -> None:
-        """Thin async slot: disable, await the echo, re-enable in ``finally``."""
-        self._testing = draft
+        """Thin async slot: run the PACS's checks, listing each as it is answered."""
         tested = {key: draft.values[key] for key in CONNECTION_KEYS}
-        self.test_button.setEnabled(False)
-        self.test_button.setText("Testing…")
+        self._set_testing(draft, self.stop_test_button)
         self._show_echo_status(EchoStatus(True, f"Contacting {node.host}:{node.port}…"),
                                pending=True)
+        self.test_steps.clear()
+        self.test_steps.show()
+        checks: list[Check] = []
+        stopped = False
         try:
-            result = await self._echo(node)
-        except CourierError as exc:
+            async for check in self._tests.pacs(node):
+                checks.append(check)
+                if shiboken6.isValid(self) and draft is self._current:
+                    self.test_steps.add_check(check)
+            status = self._status_of(node, checks)
+        except asyncio.CancelledError:
+            stopped = True
+            status = EchoStatus(False, "Stopped: the test did not finish" + (
+                f" (after {checks[-1].step})." if checks else "."),
+                "You stopped the test; its association was aborted.")
+        except CourierError as exc:  # a step that reported instead of answering
             status = EchoStatus(False, exc.title,
                                 f"{exc.explanation}\n\nWhat to do: {exc.action}".strip())
         except Exception as exc:  # a bug, not a network fault: say so and keep the dialog alive
             LOGGER.exception("The connection test failed unexpectedly")
             status = EchoStatus(False, f"The test failed unexpectedly: {exc}",
                                 "Please send the log file to support.")
-        else:
-            status = EchoStatus(
-                True, f"OK, {result.round_trip_ms:.1f} ms — verified {time.strftime('%H:%M:%S')}",
-                f"{node.called_aet} at {node.host}:{node.port} answered the C-ECHO of "
-                f"{node.calling_aet}; opening the association took {result.association_ms:.1f} ms.")
         finally:
-            self._testing = None
-            if shiboken6.isValid(self):
-                self.test_button.setText("Test")
-                self._update_buttons()
+            self._set_testing(None, self.stop_test_button)
+        self._steps[draft] = tuple(checks)
         if tested == {key: draft.values[key] for key in CONNECTION_KEYS}:
             draft.echo_status = status  # still describes the values in the editor
         if shiboken6.isValid(self):
             if draft is self._current:
                 self._show_echo_status(draft.echo_status)
             self.connection_tested.emit(status.ok, status.text)
+        if stopped and not self._stop_requested:
+            raise asyncio.CancelledError  # the dialog closed: let the task end cancelled
+
+    @staticmethod
+    def _status_of(node: PacsNode, checks: list[Check]) -> EchoStatus:
+        """The line next to the button, and its tooltip, for a finished PACS test."""
+        passed, text = summary_of(checks)
+        failed = next((c for c in checks if c.verdict is Verdict.FAILED), None)
+        if failed is not None and failed.error is not None:
+            error = failed.error
+            return EchoStatus(False, text, f"{failed.question}\n{error.title}\n\n"
+                              f"{error.explanation}\n\nWhat to do: {error.action}".strip())
+        if not passed:
+            return EchoStatus(False, text, "")
+        return EchoStatus(True, f"{text} — verified {time.strftime('%H:%M:%S')}",
+                          f"{node.called_aet} at {node.host}:{node.port} answered the C-ECHO "
+                          f"of {node.calling_aet} and let it search (a C-FIND that matches "
+                          "nothing).")
+
+    def _on_test_destination_clicked(self) -> None:
+        draft, row = self._current, self._selected_destination()
+        if draft is None or row is None or self._testing is not None:
+            return
+        node = validate_draft(draft, self._other_names(draft)).echo_node
+        dest = destination_of(self.destinations_model.rows()[row])
+        if node is None or dest is None:
+            return
+        self._start(self._run_destination_test(draft, node, dest))
+
+    async def _run_destination_test(self, draft: ProfileDraft, node: PacsNode,
+                                    dest: Destination) -> None:
+        """Thin async slot: ask the PACS about ``dest``, echo ``dest``, show the verdict."""
+        self._set_testing(draft, self.stop_destination_test_button)
+        self.destination_test.show_running(dest.ae_title)
+        text, stopped = "", False
+        try:
+            result = await self._tests.destination(node, dest)
+        except asyncio.CancelledError:
+            stopped = True
+            text = f"Stopped: the test of {dest.ae_title} did not finish."
+            if shiboken6.isValid(self):
+                self.destination_test.show_problem(text)
+        except Exception as exc:  # a bug, not a network fault: say so and keep the dialog alive
+            LOGGER.exception("The destination test failed unexpectedly")
+            text = f"The test failed unexpectedly: {exc}"
+            if shiboken6.isValid(self):
+                self.destination_test.show_problem(text)
+        else:
+            text = result.verdict.text
+            if shiboken6.isValid(self):
+                self.destination_test.show_result(result)
+        finally:
+            self._set_testing(None, self.stop_destination_test_button)
+        if shiboken6.isValid(self):
+            self.destination_tested.emit(text)
+        if stopped and not self._stop_requested:
+            raise asyncio.CancelledError
 
     def _show_echo_status(self, status: EchoStatus | None, *, pending: bool = False) -> None:
         if status is None:
             self.test_status.clear()
             self.test_status.setToolTip("")
+            self.test_steps.clear()
+            self.test_steps.hide()
             return
         color = "palette(placeholder-text)" if pending else (
             _OK_COLOR if status.ok else _ERROR_COLOR)
         self.test_status.setStyleSheet(f"color: {color};")
         self.test_status.setText(status.text)
         self.test_status.setToolTip(plain_tooltip(status.tooltip))
+        if not pending:
+            checks = self._steps.get(self._current) if self._current else None
+            self.test_steps.show_checks(checks or ())
+            self.test_steps.setVisible(bool(checks))
 
     def _cancel_tests(self) -> None:
         for task in list(self._tasks):

@@ -1,9 +1,11 @@
 """Paints a job's progress in its cell: one bar, no widget per row.
 
 A bar shows what a person needs at a glance: how much arrived (green), arrived with warnings
-(amber), did not arrive (red, hatched so it differs from green by more than hue), and how much
-is left (empty). While the PACS has not said how many images there are, a running job gets a
-striped, indeterminate bar rather than a made-up percentage.
+(amber), did not arrive (pale red, hatched, so it reads as "missing" and differs from green by
+more than hue), and how much is left (empty). The bar is full only when every image arrived
+(:func:`core.jobs.row_words.bar_shape`): a send short of even one image keeps a visible gap.
+While the PACS has not said how many images there are, a running job gets a striped,
+indeterminate bar rather than a made-up percentage, and a finished one an empty bar.
 """
 
 from __future__ import annotations
@@ -27,14 +29,18 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.jobs.queue import JobState
+from dicom_courier.core.jobs.row_words import BarShape, bar_shape
 from dicom_courier.gui.queue_model import PROGRESS_ROLE, ProgressData, progress_text
 
 _Index = QModelIndex | QPersistentModelIndex
 
 COMPLETED_COLOUR = QColor("#66bb6a")
 WARNING_COLOUR = QColor("#ffca28")
-FAILED_COLOUR = QColor("#ef5350")
-_FAILED_HATCH = QColor("#b71c1c")
+#: The failed segment's ground: pale, so a partial bar never reads as a full one.
+FAILED_COLOUR = QColor("#ffcdd2")
+_FAILED_HATCH = QColor("#c62828")
+#: A bar that is not full keeps at least this gap (px) at its end, however close it is.
+MIN_GAP = 3.0
 _STRIPE_LIGHT = QColor("#c8e6c9")
 _TROUGH = QColor("#f4f4f4")
 _BORDER = QColor("#9e9e9e")
@@ -82,7 +88,8 @@ class MoveProgressDelegate(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPath(outline)
             self._paint_text(painter, bar, opt.font, progress_text(counts), filled=filled,
-                             muted=counts.state is JobState.QUEUED or counts.done == 0)
+                             muted=counts.state is JobState.QUEUED or counts.paused
+                             or counts.done == 0)
         finally:
             painter.restore()
 
@@ -110,29 +117,40 @@ class MoveProgressDelegate(QStyledItemDelegate):
     @staticmethod
     def _paint_fill(painter: QPainter, bar: QRectF, counts: ProgressData) -> bool:
         """Paint the segments (or stripes); says whether anything was painted."""
-        total = counts.total
-        if total is None and counts.state.is_finished:
-            total = counts.done  # it is over: what was counted is all there was
-        if total is None:
-            if counts.state in _ACTIVE:
-                painter.fillRect(bar, _stripes(bar))
-                return True
-            return False
-        if total <= 0 or counts.done <= 0:
+        shape = bar_shape(counts.image_counts, active=counts.state in _ACTIVE)
+        if shape.indeterminate:
+            painter.fillRect(bar, _stripes(bar))
+            return True
+        widths = segment_widths(shape, bar.width())
+        if not any(widths):
             return False
         x = bar.left()
-        for amount, colour in ((counts.completed, COMPLETED_COLOUR),
-                               (counts.warning, WARNING_COLOUR),
-                               (counts.failed, FAILED_COLOUR)):
-            if amount <= 0:
+        for width, colour in zip(widths, (COMPLETED_COLOUR, WARNING_COLOUR, FAILED_COLOUR),
+                                 strict=True):
+            if width <= 0:
                 continue
-            width = min(bar.right() - x, bar.width() * amount / total)
             segment = QRectF(x, bar.top(), width, bar.height())
             painter.fillRect(segment, colour)
             if colour is FAILED_COLOUR:
                 painter.fillRect(segment, QBrush(_FAILED_HATCH, Qt.BrushStyle.BDiagPattern))
             x += width
         return True
+
+
+def segment_widths(shape: BarShape, width: float) -> tuple[float, float, float]:
+    """(completed, warning, failed) widths in px of a bar ``width`` px wide. Unless the bar
+    is full, the arrived part stops at least :data:`MIN_GAP` px short of the end (599 of 600
+    must not look like 600), and the failed part stops there too."""
+    completed, warning = shape.completed * width, shape.warning * width
+    failed = shape.failed * width
+    if not shape.full:
+        room = max(0.0, width - MIN_GAP)
+        arrived = completed + warning
+        if arrived > room:
+            scale = room / arrived
+            completed, warning = completed * scale, warning * scale
+        failed = min(failed, max(0.0, room - completed - warning))
+    return completed, warning, failed
 
 
 def _stripes(bar: QRectF) -> QBrush:

@@ -3,6 +3,12 @@
 The form turns its fields into DICOM matching keys (PS3.4 C.2.2.2: wildcards for names and
 text, a date range for the study date, a list for modalities). A field that breaks a rule is
 marked red with the rule in words, and the form refuses to emit a search until it is fixed.
+
+A plain patient name is searched as a prefix (``SMITH`` → ``SMITH*``, the rules of
+:func:`dicom_courier.core.qr.name_match.name_key`), with a hint under the field saying what
+will match; "Exact name" (Alt+X) sends it as typed. A Patient ID is always matched exactly
+(the hint beside it says so). The study date starts at ``default_preset`` (the
+``default_study_dates`` preference) and Clear returns to it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from enum import StrEnum
 
 from PySide6.QtCore import QDate, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDateEdit,
     QFormLayout,
@@ -26,6 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dicom_courier.core.config.app_settings import StudyDates
+from dicom_courier.core.qr.name_match import NameKey, name_key, patient_id_hint
 from dicom_courier.gui.plain_text import make_plain, plain_tooltip
 
 MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "NM", "PT", "XA", "RF", "OT", "SR")
@@ -41,6 +50,16 @@ class DatePreset(StrEnum):
     LAST_7 = "Last 7 days"
     LAST_30 = "Last 30 days"
     RANGE = "From … to …"
+
+
+#: The form's preset for each ``default_study_dates`` preference.
+PRESET_FOR: dict[StudyDates, DatePreset] = {
+    StudyDates.TODAY: DatePreset.TODAY,
+    StudyDates.LAST_7_DAYS: DatePreset.LAST_7,
+    StudyDates.LAST_30_DAYS: DatePreset.LAST_30,
+    StudyDates.ANY: DatePreset.ANY,
+}
+_HINT_STYLE = "color: palette(placeholder-text);"
 
 
 def preset_range(preset: DatePreset, today: date) -> tuple[date, date] | None:
@@ -88,6 +107,10 @@ def text_field_problem(rule: FieldRule, text: str) -> str | None:
     return None
 
 
+#: Why Search is disabled while there is no PACS profile.
+NO_PACS_REASON = "Add a PACS first: there is no PACS to search yet."
+
+
 class QueryForm(QWidget):
     """Fields, date presets, modalities and the Search / Clear buttons."""
 
@@ -110,6 +133,22 @@ class QueryForm(QWidget):
         self.fields["queryPatientName"].setToolTip(WILDCARD_TIP)
         self.fields["queryPatientName"].setPlaceholderText("e.g. MÜLLER*")
         self.fields["queryDescription"].setToolTip(WILDCARD_TIP)
+        # How the typed name and ID will match, said beside them (plain text: they quote
+        # what was typed).
+        self.exact_name = QCheckBox("E&xact name", objectName="queryExactName")
+        self.exact_name.setAccessibleName("Exact name")
+        self.exact_name.setToolTip("Search for the whole name exactly as typed, instead of "
+                                   "names starting with it.")
+        self.exact_name.toggled.connect(self._update_hints)
+        self.name_hint = make_plain(QLabel(objectName="queryNameHint"))
+        self.id_hint = make_plain(QLabel(objectName="queryIdHint"))
+        for hint in (self.name_hint, self.id_hint):
+            hint.setStyleSheet(_HINT_STYLE)
+        self.name_hint.setWordWrap(True)
+        for name in ("queryPatientName", "queryPatientId"):
+            self.fields[name].textChanged.connect(self._update_hints)
+        #: The study date the form starts with and Clear returns to (a preference).
+        self.default_preset = DatePreset.ANY
 
         self.date_preset = QComboBox(objectName="queryDatePreset")
         self.date_preset.setAccessibleName("Study date")
@@ -146,12 +185,20 @@ class QueryForm(QWidget):
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         self._build_layout()
+        self._update_hints()
 
     def _build_layout(self) -> None:
         left, right = QFormLayout(), QFormLayout()
         left.addRow("PACS", self.pacs_combo)
-        left.addRow("Patient name", self.fields["queryPatientName"])
-        left.addRow("Patient ID", self.fields["queryPatientId"])
+        name_row = QHBoxLayout()
+        name_row.addWidget(self.fields["queryPatientName"], 1)
+        name_row.addWidget(self.exact_name)
+        left.addRow("Patient name", name_row)
+        left.addRow("", self.name_hint)
+        id_row = QHBoxLayout()
+        id_row.addWidget(self.fields["queryPatientId"], 1)
+        id_row.addWidget(self.id_hint)
+        left.addRow("Patient ID", id_row)
         left.addRow("Accession", self.fields["queryAccession"])
         dates = QHBoxLayout()
         dates.addWidget(self.date_preset)
@@ -186,6 +233,41 @@ class QueryForm(QWidget):
 
     def set_date_preset(self, preset: DatePreset) -> None:
         self.date_preset.setCurrentText(preset.value)
+
+    def set_default_dates(self, dates: StudyDates, *, apply: bool) -> None:
+        """Make ``dates`` the study date the form starts with and Clear returns to;
+        ``apply``: also set it now (at start; not under a person's running edit)."""
+        self.default_preset = PRESET_FOR[StudyDates(dates)]
+        if apply:
+            self.set_date_preset(self.default_preset)
+
+    def name_key(self) -> NameKey:
+        """The typed name as it will be searched (:func:`core.qr.name_match.name_key`)."""
+        return name_key(self.fields["queryPatientName"].text(),
+                        exact=self.exact_name.isChecked(),
+                        max_length=_RULES["queryPatientName"].max_length)
+
+    def _update_hints(self) -> None:
+        self.name_hint.setText(self.name_key().hint)
+        id_text = self.fields["queryPatientId"].text()
+        self.id_hint.setText("exact match" if not id_text.strip() or not any(
+            card in id_text for card in "*?") else "wild cards")
+        self.id_hint.setToolTip(plain_tooltip(patient_id_hint(id_text)))
+        self.fields["queryPatientId"].setAccessibleDescription(patient_id_hint(id_text))
+        self.fields["queryPatientName"].setAccessibleDescription(self.name_key().hint)
+
+    def date_words(self) -> str | None:
+        """The study date as the form says it ("last 7 days (2024-06-11 to 2024-06-17)");
+        None for any date."""
+        span = self.date_range()
+        if span is None:
+            return None
+        start, end = (day.isoformat() for day in span)
+        dates = start if start == end else f"{start} to {end}"
+        preset = DatePreset(self.date_preset.currentText())
+        if preset is DatePreset.RANGE:
+            return dates
+        return f"{preset.value.lower()} ({dates})"
 
     def _update_modality_text(self) -> None:
         chosen = self.selected_modalities()
@@ -231,7 +313,9 @@ class QueryForm(QWidget):
         self.date_from.setStyleSheet(_INVALID_STYLE if "queryDateFrom" in problems else "")
         self.error_label.setText("\n".join(problems.values()))
         self.error_label.setVisible(bool(problems))
-        self.search_button.setEnabled(not problems)
+        no_pacs = self.pacs_combo.count() == 0  # the empty first start (first_run)
+        self.search_button.setEnabled(not problems and not no_pacs)
+        self.search_button.setToolTip(NO_PACS_REASON if no_pacs else "")
         return not problems
 
     # ------------------------------------------------------------------ output
@@ -241,6 +325,8 @@ class QueryForm(QWidget):
         keys: dict[str, str] = {}
         for name, edit in self.fields.items():
             text = edit.text().strip()
+            if name == "queryPatientName":
+                text = self.name_key().value  # SMITH -> SMITH* unless Exact name
             if text:
                 keys[_KEYWORDS[name]] = text
         span = self.date_range()
@@ -260,6 +346,7 @@ class QueryForm(QWidget):
         for edit in self.fields.values():
             edit.clear()
         self.set_modalities([])
-        self.set_date_preset(DatePreset.ANY)
+        self.exact_name.setChecked(False)
+        self.set_date_preset(self.default_preset)
         self.validate()
         self.cleared.emit()

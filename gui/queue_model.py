@@ -29,6 +29,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from dicom_courier.core.jobs.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.row_words import (
+    WAITING,
+    ImageCounts,
+    counts_words,
+    paused_words,
+)
 from dicom_courier.core.outcome.decide import summary_phrase
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
@@ -79,13 +85,26 @@ _TITLES = {
 
 
 class ProgressData(NamedTuple):
-    """Sub-operation counts of a job (PS3.4 C.4.2.1.6); ``total`` is None while unknown."""
+    """Sub-operation counts of a job (PS3.4 C.4.2.1.6); ``total`` is None while unknown.
+
+    ``reported``: some response carried counts; ``completed_known``: the PACS said how many
+    arrived; ``paused``: the row waits in a paused queue.
+    """
 
     completed: int
     failed: int
     warning: int
     total: int | None
     state: JobState
+    reported: bool = True
+    completed_known: bool = True
+    paused: bool = False
+
+    @property
+    def image_counts(self) -> ImageCounts:
+        """The counts as :mod:`core.jobs.row_words` reads them."""
+        return ImageCounts(self.completed, self.warning, self.failed, self.total,
+                           reported=self.reported, completed_known=self.completed_known)
 
     @property
     def done(self) -> int:
@@ -97,17 +116,21 @@ class ProgressData(NamedTuple):
         return self.completed + self.warning
 
 
-def progress_of(job: JobSnapshot) -> ProgressData:
-    """The counts to show: the final result once there is one, else the last response."""
-    counts = job.result or job.progress
-    if counts is None:
-        return ProgressData(0, 0, 0, None, job.state)
-    return ProgressData(counts.completed, counts.failed, counts.warning, counts.total, job.state)
+def progress_of(job: JobSnapshot, *, paused: bool = False) -> ProgressData:
+    """The counts to show: the final result once there is one, else the last response
+    (:meth:`ImageCounts.of_job`); ``paused``: the queue is paused (a waiting row says so)."""
+    counts = ImageCounts.of_job(job)
+    return ProgressData(counts.completed, counts.failed, counts.warning, counts.total,
+                        job.state, counts.reported, counts.completed_known,
+                        paused and job.state in WAITING)
 
 
-def status_text(job: JobSnapshot) -> str:
-    """One short phrase per state; a failure names what happened (the error's title)."""
+def status_text(job: JobSnapshot, *, paused: bool = False) -> str:
+    """One short phrase per state; a failure names what happened (the error's title). A
+    waiting row of a paused queue says "paused" (:func:`core.jobs.row_words.paused_words`)."""
     state = job.state
+    if paused and (words := paused_words(job)) is not None:
+        return words
     if state is JobState.CANCELLING:
         return "cancelling…"
     if state.is_finished and job.result is not None:
@@ -168,6 +191,7 @@ class MoveQueueModel(QAbstractTableModel):
         self._tick_timer = QTimer(self)
         self._tick_timer.setInterval(TICK_INTERVAL_MS)
         self._tick_timer.timeout.connect(self._on_tick)
+        self._paused = False
 
     # ------------------------------------------------------------------ feeding
 
@@ -214,6 +238,24 @@ class MoveQueueModel(QAbstractTableModel):
             del self._jobs[first:last + 1]
             self._rows = {job.job_id: row for row, job in enumerate(self._jobs)}
             self.endRemoveRows()
+
+    @property
+    def paused(self) -> bool:
+        """True while the queue is paused: waiting rows say "paused"."""
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        """The queue was paused (True) or resumed: every waiting row's words change now."""
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if self._jobs:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._jobs) - 1, len(QueueColumn) - 1))
+
+    def waiting_count(self) -> int:
+        """Rows waiting to start (queued, or waiting to retry)."""
+        return sum(1 for job in self._jobs if job.state in WAITING)
 
     def job_at(self, row: int) -> JobSnapshot:
         return self._jobs[row]
@@ -271,9 +313,9 @@ class MoveQueueModel(QAbstractTableModel):
         if role == JOB_ROLE:
             return job
         if role == PROGRESS_ROLE:
-            return progress_of(job)
+            return progress_of(job, paused=self._paused)
         if role == Qt.ItemDataRole.DisplayRole:
-            return cell_text(_display(job, column))
+            return cell_text(_display(job, column, self._paused))
         if role == Qt.ItemDataRole.ToolTipRole:  # labels, AE titles, error comments: data
             return plain_tooltip(_tooltip(job, column))
         if role == Qt.ItemDataRole.ForegroundRole and column is QueueColumn.STATUS:
@@ -295,19 +337,22 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 def progress_text(counts: ProgressData) -> str:
-    """The bar's text: images that arrived of the total, "12/60"; "12/?" while the total is
-    unknown; "queued" before it starts. Failed images are not counted as arrived."""
-    if counts.state is JobState.QUEUED:
-        return "queued"
-    if counts.total is None and counts.done == 0 and counts.state.is_finished:
-        return "—"
-    return f"{counts.sent}/{'?' if counts.total is None else counts.total}"
+    """The bar's text (:func:`core.jobs.row_words.counts_words`): "24 of 60 sent", "52 sent ·
+    8 failed of 60", "12 sent" while the total is unknown, "no image counts"; "queued" before
+    it starts, "paused" while it waits in a paused queue. Failed images are never "sent"."""
+    if counts.state is JobState.QUEUED or (counts.paused and counts.state in WAITING):
+        return "paused" if counts.paused else "queued"
+    return counts_words(counts.image_counts, finished=counts.state.is_finished)
 
 
 def progress_tooltip(counts: ProgressData) -> str | None:
     """The breakdown the bar's colours stand for, in words (and for screen readers)."""
-    if counts.state is JobState.QUEUED or (counts.done == 0 and counts.total is None):
+    if counts.state is JobState.QUEUED or not counts.reported or \
+            (counts.done == 0 and counts.total is None):
         return None
+    if not counts.completed_known:
+        of = "" if counts.total is None else f" of {counts.total}"
+        return f"{counts.failed} failed{of} images; the PACS did not say how many arrived"
     parts = [f"{counts.completed} received"]
     if counts.warning:
         parts.append(f"{counts.warning} with warnings")
@@ -317,7 +362,7 @@ def progress_tooltip(counts: ProgressData) -> str | None:
     return f"{', '.join(parts)} of {of} images"
 
 
-def _display(job: JobSnapshot, column: QueueColumn) -> str:
+def _display(job: JobSnapshot, column: QueueColumn, paused: bool = False) -> str:
     if column is QueueColumn.PATIENT:
         return job.label.patient
     if column is QueueColumn.STUDY:
@@ -325,11 +370,11 @@ def _display(job: JobSnapshot, column: QueueColumn) -> str:
     if column is QueueColumn.DESTINATION:
         return job.destination
     if column is QueueColumn.PROGRESS:
-        return progress_text(progress_of(job))
+        return progress_text(progress_of(job, paused=paused))
     if column is QueueColumn.STATUS:
-        return status_text(job)
+        return status_text(job, paused=paused)
     if column is QueueColumn.RATE:
-        return format_rate(job.images_per_second)
+        return format_rate(job.sent_per_second)  # arrived images only
     if column is QueueColumn.ELAPSED:
         return format_duration(job.elapsed) if job.started_at is not None else ""
     if job.state is not JobState.RUNNING:  # nothing left to wait for once it stops

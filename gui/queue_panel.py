@@ -12,12 +12,17 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QSortFilterProxyModel,
+    Qt,
     Signal,
 )
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QMenu,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -25,8 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.jobs.queue import JobSnapshot, JobState
+from dicom_courier.core.jobs.row_words import paused_banner
 from dicom_courier.gui.progress_delegate import MoveProgressDelegate
 from dicom_courier.gui.queue_model import JOB_ROLE, MoveQueueModel, QueueColumn
+from dicom_courier.gui.selection_menu import SelectionMenu
 
 CANCELLABLE = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.RETRYING})
 RETRYABLE = frozenset({JobState.FAILED, JobState.PARTIAL, JobState.CANCELLED})
@@ -36,7 +43,7 @@ _COLUMN_WIDTHS = {
     QueueColumn.PATIENT: 160,
     QueueColumn.STUDY: 150,
     QueueColumn.DESTINATION: 110,
-    QueueColumn.PROGRESS: 150,
+    QueueColumn.PROGRESS: 230,  # "54 sent (2 with warnings) · 6 failed of 60"
     QueueColumn.STATUS: 260,
     QueueColumn.RATE: 85,
     QueueColumn.ELAPSED: 65,
@@ -55,6 +62,8 @@ class QueuePanel(QWidget):
     clear_finished_requested = Signal()
     #: int: job id of a failed or partial job a person double-clicked (or pressed Enter on)
     details_requested = Signal(int)
+    #: bool: a person asked to pause (True) or resume (False) the queue, from this panel
+    pause_requested = Signal(bool)
 
     def __init__(self, model: MoveQueueModel | None = None,
                  parent: QWidget | None = None) -> None:
@@ -90,21 +99,31 @@ class QueuePanel(QWidget):
         self.retry_button.setToolTip("Send the selected failed, partial or cancelled jobs again")
         self.clear_button = QPushButton("Clear finished", self)
         self.clear_button.setToolTip("Remove every finished send from the list")
+        self.pause_button = QPushButton("Pause queue", self, objectName="queuePauseButton")
+        self.pause_button.setToolTip("Start no new send (running sends go on)")
+        self.pause_button.setCheckable(True)
+        self._pause_action: QAction | None = None
+        self._build_banner()
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.retry_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.pause_button)
         buttons.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.banner)
         layout.addWidget(self.view)
         layout.addLayout(buttons)
 
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self.retry_button.clicked.connect(self._on_retry_clicked)
         self.clear_button.clicked.connect(self.clear_finished_requested)
+        self.pause_button.clicked.connect(self._on_pause_clicked)
+        self.resume_button.clicked.connect(self._on_resume_clicked)
         self.view.activated.connect(self._on_row_activated)
+        self._build_row_menu()
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
         # States change with the data, not only with the selection. The source model's
         # signals, not the proxy's: the proxy drops its rows while the source still has them.
@@ -112,7 +131,64 @@ class QueuePanel(QWidget):
         self.model.rowsInserted.connect(self._update_buttons)
         self.model.rowsRemoved.connect(self._update_buttons)
         self.model.modelReset.connect(self._update_buttons)
+        for signal in (self.model.dataChanged, self.model.rowsInserted, self.model.rowsRemoved):
+            signal.connect(self._update_banner)
         self._update_buttons()
+
+    def _build_banner(self) -> None:
+        """The paused state, visible for as long as it lasts (not a status-bar message)."""
+        self.banner = QFrame(self, objectName="queuePausedBanner")
+        self.banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.banner.setStyleSheet("#queuePausedBanner { background: #fff3cd; "
+                                  "border: 1px solid #e0c36c; border-radius: 3px; }")
+        self.banner_label = QLabel(self.banner, objectName="queuePausedText")
+        self.banner_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner_label.setStyleSheet("color: #5c4400;")
+        self.resume_button = QPushButton("Resume", self.banner, objectName="queueResumeButton")
+        self.resume_button.setToolTip("Start the waiting sends again")
+        row = QHBoxLayout(self.banner)
+        row.setContentsMargins(8, 3, 3, 3)
+        row.addWidget(self.banner_label, 1)
+        row.addWidget(self.resume_button)
+        self.banner.setAccessibleName("Queue paused")
+        self.banner.hide()
+
+    # ------------------------------------------------------------------ paused
+
+    def set_paused(self, paused: bool) -> None:
+        """Show the queue as paused (banner, "paused" rows, the Pause button down) or not;
+        this changes the display only: the window pauses the queue itself."""
+        self.model.set_paused(paused)
+        self.pause_button.setChecked(paused)
+        self.pause_button.setText("Paused" if paused else "Pause queue")
+        self._update_banner()
+
+    def follow_pause_action(self, action: QAction) -> None:
+        """Keep this panel and the window's checkable "Pause the queue" ``action`` as one:
+        the panel shows the action's state, and the panel's Pause and Resume trigger it
+        (so whatever the action does, it does once)."""
+        self._pause_action = action
+        action.toggled.connect(self.set_paused)
+        self.pause_requested.connect(self._trigger_pause_action)
+        self.set_paused(action.isChecked())
+
+    def _trigger_pause_action(self, paused: bool) -> None:
+        action = self._pause_action
+        if action is not None and action.isChecked() != paused:
+            action.trigger()
+
+    def _on_pause_clicked(self, checked: bool) -> None:
+        self.pause_button.setChecked(self.model.paused)  # the window's answer decides
+        self.pause_requested.emit(checked)
+
+    def _on_resume_clicked(self) -> None:
+        self.pause_requested.emit(False)
+
+    def _update_banner(self, *_args: object) -> None:
+        paused = self.model.paused
+        if paused:
+            self.banner_label.setText(paused_banner(self.model.waiting_count()))
+        self.banner.setVisible(paused)
 
     # ------------------------------------------------------------------ queries
 
@@ -146,7 +222,35 @@ class QueuePanel(QWidget):
         if ids:
             self.retry_requested.emit(ids)
 
+    def _build_row_menu(self) -> None:
+        """Right click, Menu key, Shift+F10: Cancel / Retry / Show details for the SELECTED
+        sends (:mod:`.selection_menu`), never for a row computed from a point."""
+        self.row_menu = QMenu(self)
+        self.cancel_menu_action = self.row_menu.addAction("Cancel")
+        self.cancel_menu_action.triggered.connect(self._on_cancel_clicked)
+        self.retry_menu_action = self.row_menu.addAction("Retry")
+        self.retry_menu_action.triggered.connect(self._on_retry_clicked)
+        self.details_menu_action = self.row_menu.addAction("Show details…")
+        self.details_menu_action.triggered.connect(self._on_details_triggered)
+        self.selection_menu = SelectionMenu(self.view, self.row_menu, self._update_row_menu)
+
+    def _update_row_menu(self) -> None:
+        jobs = self.selected_jobs()
+        states = {job.state for job in jobs}
+        self.cancel_menu_action.setEnabled(bool(states & CANCELLABLE))
+        self.retry_menu_action.setEnabled(bool(states & RETRYABLE))
+        self.details_menu_action.setEnabled(len(jobs) == 1 and jobs[0].state in HAS_DETAILS)
+
+    def _on_details_triggered(self) -> None:
+        jobs = self.selected_jobs()
+        if len(jobs) == 1 and jobs[0].state in HAS_DETAILS:
+            self.details_requested.emit(jobs[0].job_id)
+
     def _on_row_activated(self, index: QModelIndex) -> None:
+        """Enter or a double click: details of that row when it is selected (Enter on a
+        current row that Ctrl+arrows left unselected does nothing)."""
+        if not self.view.selectionModel().isRowSelected(index.row(), index.parent()):
+            return
         job = index.data(JOB_ROLE)
         if isinstance(job, JobSnapshot) and job.state in HAS_DETAILS:
             self.details_requested.emit(job.job_id)

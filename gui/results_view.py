@@ -1,7 +1,11 @@
 """The C-FIND results table: selection, type-ahead, copy, and a context menu that only asks.
 
 The view does no network work: "Send to workstation" and "Show series" are signals the main
-window answers. Header state (widths, order, sort) round-trips through ``save_state`` /
+window answers, and both act on the SELECTED studies, never on a row computed from a point
+(:mod:`.selection_menu`: right click, the Menu key and Shift+F10). Keyboard: the first Down
+(or Up) with nothing selected selects the first row; Enter or a double click opens the
+selected study's series. The columns fit the width the grid has (:mod:`.column_fit`) until a
+person resizes one by hand. Header state (widths, order, sort) round-trips through ``save_state`` /
 ``restore_state`` so the window can keep it in QSettings. While a search streams rows in,
 repaints are throttled (STREAM_REPAINT_INTERVAL_MS): a repaint costs more than a batch.
 """
@@ -14,8 +18,7 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
-    QPersistentModelIndex,
-    QPoint,
+    QObject,
     Qt,
     QTimer,
     Signal,
@@ -33,8 +36,10 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.qr.query import FindMatch
+from dicom_courier.gui.column_fit import fit_widths
 from dicom_courier.gui.results_model import Column, StudyResultsModel
 from dicom_courier.gui.results_proxy import ResultsFilterProxy, results_as_tsv
+from dicom_courier.gui.selection_menu import SelectionMenu, selected_rows
 
 #: Typical content per column; default widths fit these (or the title) in the current font.
 _WIDTH_SAMPLES: dict[Column, str] = {
@@ -49,6 +54,14 @@ _WIDTH_SAMPLES: dict[Column, str] = {
     Column.SERIES_COUNT: "000",
     Column.INSTANCE_COUNT: "00000",
     Column.REFERRING: "Dr Mustermann, Erika",
+}
+#: The least an elidable column gets when the grid is narrow (its cells and title elide).
+_MIN_SAMPLES: dict[Column, str] = {
+    Column.PATIENT_NAME: "Mustermann, Hans",
+    Column.PATIENT_ID: "PID-000123",
+    Column.ACCESSION: "ACC-2024-0",
+    Column.DESCRIPTION: "CT Thorax/Ab",
+    Column.REFERRING: "Dr Muster",
 }
 _SORT_ARROW_ROOM = 24  # header: sort indicator plus margins
 #: While results stream in, repaint the rows at most this often (a repaint costs far more
@@ -80,7 +93,7 @@ class ResultsView(QTableView):
 
     #: "Send to workstation" was chosen; the window reads ``selected_matches()``.
     send_requested = Signal()
-    #: "Show series" was chosen for this FindMatch (the row under the pointer, else current).
+    #: "Show series" (menu, Enter or double click) for this FindMatch: the one selected study.
     expand_requested = Signal(object)
     #: The number of selected studies changed (for "Send 3 studies" labels).
     selection_changed_count = Signal(int)
@@ -117,14 +130,24 @@ class ResultsView(QTableView):
         header.setHighlightSections(False)
         header.setStretchLastSection(True)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self._natural_widths: dict[int, int] = {}
+        self._minimum_widths: dict[int, int] = {}
+        #: Columns follow the grid's width until a person resizes one (then theirs are kept).
+        self.auto_fit_columns = True
+        self._fitting = False
         self._apply_default_widths()
+        header.sectionResized.connect(self._on_section_resized)
+        #: True while a mouse button is down on the header: only then is a resize a person's.
+        self._header_pressed = False
+        header.viewport().installEventFilter(self)
 
         self.setSortingEnabled(True)
         self.sortByColumn(Column.STUDY_DATE_TIME, Qt.SortOrder.DescendingOrder)  # newest first
 
-        self.send_action = QAction("Send to workstation", self)
+        # After the tab: the keys that do the same (shown by the menu, not bound here).
+        self.send_action = QAction("Send to workstation\tCtrl+Enter", self)
         self.send_action.triggered.connect(self._on_send_triggered)
-        self.expand_action = QAction("Show series", self)
+        self.expand_action = QAction("Show series\tEnter", self)
         self.expand_action.triggered.connect(self._on_expand_triggered)
         self.copy_action = QAction("Copy", self)
         self.copy_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
@@ -135,9 +158,9 @@ class ResultsView(QTableView):
         self._menu.addAction(self.expand_action)
         self._menu.addSeparator()
         self._menu.addAction(self.copy_action)
-        self._context_index = QPersistentModelIndex()
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.customContextMenuRequested.connect(self._on_context_menu_requested)
+        # Right click, Menu key, Shift+F10: the menu acts on the selection, never on a point.
+        self.selection_menu = SelectionMenu(self, self._menu, self._update_actions)
+        self.doubleClicked.connect(self._on_double_clicked)
 
         self._repaint_timer = QTimer(self)
         self._repaint_timer.setSingleShot(True)
@@ -167,6 +190,11 @@ class ResultsView(QTableView):
         """The selected studies, top to bottom as shown."""
         return [self._match_for_proxy_row(row) for row in self._selected_rows()]
 
+    @property
+    def context_menu(self) -> QMenu:
+        """The rows' context menu (Send to workstation, Show series, Copy)."""
+        return self._menu
+
     def copy_selection(self) -> None:
         """Put the selected rows (visible columns, shown order) on the clipboard as TSV."""
         rows = self._selected_rows()
@@ -187,9 +215,57 @@ class ResultsView(QTableView):
             self._apply_default_widths()
             return False
         self.sortByColumn(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        self.auto_fit_columns = False  # the saved widths are the person's (see window_layout)
         return True
 
+    def fit_columns(self) -> None:
+        """Fit the visible columns into the viewport's width (:func:`.column_fit.fit_widths`):
+        names and descriptions give up width first, dates and counts keep theirs."""
+        header = self.horizontalHeader()
+        visible = [c for c in self._natural_widths if not header.isSectionHidden(c)]
+        widths = fit_widths({c: self._natural_widths[c] for c in visible},
+                            self._minimum_widths, self.viewport().width())
+        self._fitting = True
+        try:
+            for column, width in widths.items():
+                if header.sectionSize(column) != width:
+                    header.resizeSection(column, width)
+        finally:
+            self._fitting = False
+
     # --- Keyboard -------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Down or Up with nothing selected selects the FIRST row (Qt made row 0 current,
+        unselected, when the grid got focus, so the first Down selected the second row);
+        Enter opens the selected study's series."""
+        key = event.key()
+        plain = (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+                 ) == Qt.KeyboardModifier.NoModifier
+        if plain and key in (Qt.Key.Key_Down, Qt.Key.Key_Up) and not self._selected_count():
+            first = self._proxy.index(0, Column.PATIENT_NAME)
+            if first.isValid():
+                self.selectionModel().setCurrentIndex(
+                    first, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows)
+                self.scrollTo(first)
+                event.accept()
+                return
+        if plain and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._on_expand_triggered()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def moveCursor(self, action: QAbstractItemView.CursorAction,
+                   modifiers: Qt.KeyboardModifier) -> QModelIndex:
+        """Home and End go to the first and last STUDY (a QTableView moves them along the
+        row's cells, which with whole-row selection selected the current row instead: End on
+        a fresh grid selected the first study, not the last)."""
+        if action in (QAbstractItemView.CursorAction.MoveHome,
+                      QAbstractItemView.CursorAction.MoveEnd):
+            modifiers = modifiers | Qt.KeyboardModifier.ControlModifier
+        return super().moveCursor(action, modifiers)
 
     def keyboardSearch(self, search: str) -> None:
         """Type-ahead always searches patient names, whichever cell is current."""
@@ -219,13 +295,32 @@ class ResultsView(QTableView):
 
     # --- Slots ----------------------------------------------------------------------------
 
-    def _on_context_menu_requested(self, pos: QPoint) -> None:
-        index = self.indexAt(pos)
-        if not index.isValid():
-            index = self.currentIndex()  # menu key: act on the current row
-        self._context_index = QPersistentModelIndex(index)
-        self._update_actions()
-        self._menu.popup(self.viewport().mapToGlobal(pos))  # non-modal: safe under qasync
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        """A double click on a study (its press selected it) opens that study's series."""
+        if index.isValid() and self.selectionModel().isRowSelected(index.row()):
+            self._on_expand_triggered()
+
+    def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
+        """A person dragging a column's edge (not the stretched last one, not our fitting)
+        turns fitting off: their widths are kept, here and in window.ini."""
+        header = self.horizontalHeader()
+        last = header.logicalIndex(header.count() - 1)
+        if not self._fitting and column != last and self._header_pressed:
+            self.auto_fit_columns = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Track a mouse button held on the header (a drag of a column's edge)."""
+        if watched is self.horizontalHeader().viewport():
+            if event.type() == QEvent.Type.MouseButtonPress:
+                self._header_pressed = True
+            elif event.type() == QEvent.Type.MouseButtonRelease:
+                self._header_pressed = False
+        return super().eventFilter(watched, event)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and self.auto_fit_columns:
+            self.fit_columns()
+        return super().viewportEvent(event)
 
     def _on_rows_streamed(self) -> None:
         """Throttle repaints during a search: the first batch shows at once, later ones at
@@ -247,12 +342,10 @@ class ResultsView(QTableView):
             self.send_requested.emit()
 
     def _on_expand_triggered(self) -> None:
-        index = QModelIndex(self._context_index)
-        self._context_index = QPersistentModelIndex()
-        if not index.isValid():
-            index = self.currentIndex()
-        if index.isValid():
-            self.expand_requested.emit(self._match_for_proxy_row(index.row()))
+        """Show series of the one selected study (several or none: nothing to open)."""
+        rows = self._selected_rows() if self._selected_count() == 1 else []
+        if rows:
+            self.expand_requested.emit(self._match_for_proxy_row(rows[0]))
 
     def _on_selection_changed(self, _selected: QItemSelection,
                               _deselected: QItemSelection) -> None:
@@ -273,8 +366,7 @@ class ResultsView(QTableView):
         wanted = (
             (self.send_action, count > 0),
             (self.copy_action, count > 0),
-            (self.expand_action, self._context_index.isValid()
-             or self.currentIndex().isValid()),
+            (self.expand_action, count == 1),
         )
         for action, enabled in wanted:
             if action.isEnabled() != enabled:
@@ -286,10 +378,7 @@ class ResultsView(QTableView):
 
     def _selected_rows(self) -> list[int]:
         """Selected proxy rows, in view order, from the ranges (no index per cell)."""
-        rows: set[int] = set()
-        for selection_range in self.selectionModel().selection():
-            rows.update(range(selection_range.top(), selection_range.bottom() + 1))
-        return sorted(rows)
+        return selected_rows(self)
 
     def _match_for_proxy_row(self, row: int) -> FindMatch:
         return self._results.match_at(self._proxy.source_row(row))
@@ -304,6 +393,13 @@ class ResultsView(QTableView):
         cell = self.fontMetrics()
         title = header.fontMetrics()
         for column in Column:
-            width = max(cell.horizontalAdvance(_WIDTH_SAMPLES[column]) + _CELL_PADDING,
-                        title.horizontalAdvance(column.title) + _SORT_ARROW_ROOM)
+            least = title.horizontalAdvance(column.title) + _SORT_ARROW_ROOM
+            width = max(cell.horizontalAdvance(_WIDTH_SAMPLES[column]) + _CELL_PADDING, least)
+            self._natural_widths[column] = width
+            if column in _MIN_SAMPLES:  # its title may elide, its cells do anyway
+                self._minimum_widths[column] = min(
+                    width, cell.horizontalAdvance(_MIN_SAMPLES[column]) + _CELL_PADDING)
             header.resizeSection(column, width)
+        self.auto_fit_columns = True
+        if self.isVisible():
+            self.fit_columns()

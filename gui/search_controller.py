@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QLabel
 
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.dimse.engine import Courier
-from dicom_courier.core.dimse.find import FindOperation, unreadable_summary
+from dicom_courier.core.dimse.find import FindOperation, FindResult, unreadable_summary
 from dicom_courier.core.outcome.errors import CourierError, UnreadableResults
 from dicom_courier.core.qr.distinct import noun as noun_of
 from dicom_courier.core.qr.model_choice import ModelMemory, patient_id_of
@@ -66,16 +66,17 @@ class SearchController(QObject):
                        results_proxy.modelReset, results_proxy.layoutChanged):
             signal.connect(self.update_count)
 
-    async def search(self, keys: dict[str, str]) -> None:
+    async def search(self, keys: dict[str, str]) -> FindResult | None:
         """Run one STUDY-level C-FIND into the grid (a new search cancels the running one).
 
         ``keys``: DICOM keyword → matching value, as the query form built them. Study Root and
         Patient Root are proposed together (the one that worked last first); the model the
         PACS accepted is remembered for the series list and the sends. Never raises for a
-        PACS's fault: the rows received are kept and the error is shown."""
+        PACS's fault: the rows received are kept and the error is shown. Returns the search's
+        FindResult, None when no PACS is chosen or a newer search replaced this one."""
         pacs = self._current_pacs()
         if pacs is None:
-            return
+            return None
         if self.running is not None:
             self.running.cancel()  # its late rows never reach the grid (see below)
         limit = self._result_limit()
@@ -104,7 +105,7 @@ class SearchController(QObject):
                 self._cancelling = False
                 self._cancel_action.setEnabled(False)
         if replaced:
-            return  # the grid, the count and the labels belong to the newer search
+            return None  # the grid, the count and the labels belong to the newer search
         if result.error is not None:
             shown = self._results.rowCount()
             title = result.error.title
@@ -125,6 +126,7 @@ class SearchController(QObject):
             elif result.cancelled:
                 self._truncated_label.setText("Search cancelled: the list is incomplete.")
                 self._truncated_label.show()
+        return result
 
     def cancel(self) -> None:
         """Esc: C-CANCEL the running search (A-ABORT after the grace); rows may still come."""

@@ -1,12 +1,16 @@
 """A study's series (a SERIES-level C-FIND), so a person can send just the series they need.
 
 Non-modal: it opens at once with "Searching…", fills in when the PACS answers, and asks the
-main window to queue the chosen series (by Study and Series Instance UID only).
+main window to queue the chosen series (by Study and Series Instance UID only), from the PACS
+and to the destination the dialog was opened with (its Send button names it), whatever the
+main window's selectors show by then. Keyboard: Tab leaves the table for the buttons, and the
+first Down (or Up) with nothing selected selects the FIRST series, as in the results grid.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -18,12 +22,34 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.outcome.errors import CourierError
-from dicom_courier.core.qr.distinct import count_answers, distinct_matches
+from dicom_courier.core.qr.distinct import count_answers
 from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui.plain_text import cell_text, plain_label
 
 _COLUMNS = (("Series", "SeriesNumber"), ("Modality", "Modality"),
             ("Description", "SeriesDescription"), ("Images", "NumberOfSeriesRelatedInstances"))
+
+
+class _SeriesTable(QTableWidget):
+    """The series list: Tab leaves it (no cell-to-cell Tab trap), and Down or Up with nothing
+    selected selects the first row (Qt made row 0 current, unselected, when the table got
+    focus, so the first Down selected the SECOND series)."""
+
+    def __init__(self, rows: int, columns: int) -> None:
+        super().__init__(rows, columns, objectName="seriesTable")
+        self.setTabKeyNavigation(False)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        plain = (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+                 ) == Qt.KeyboardModifier.NoModifier
+        if (plain and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up)
+                and not self.selectionModel().hasSelection() and self.rowCount()):
+            self.selectionModel().setCurrentIndex(
+                self.model().index(0, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
 
 class SeriesDialog(QDialog):
@@ -41,7 +67,7 @@ class SeriesDialog(QDialog):
         self.heading = plain_label(study_text)  # names a patient and a study: data
         self.heading.setWordWrap(True)
         self.status = plain_label("Searching the PACS for the series…")
-        self.table = QTableWidget(0, len(_COLUMNS), objectName="seriesTable")
+        self.table = _SeriesTable(0, len(_COLUMNS))
         self.table.setHorizontalHeaderLabels([title for title, _ in _COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -49,19 +75,23 @@ class SeriesDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(False)
         self.table.setColumnWidth(2, 260)
         self.table.itemSelectionChanged.connect(self._update_button)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        # Send made before Close: Tab goes table → Send → Close, in reading order.
+        self.buttons = QDialogButtonBox()
         self.send_button = self.buttons.addButton(
             f"Send selected series to {destination.replace('&', '&&')}",  # no mnemonic
             QDialogButtonBox.ButtonRole.ActionRole)
         self.send_button.setObjectName("sendSeriesButton")
         self.send_button.setEnabled(False)
         self.send_button.clicked.connect(self._on_send)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        # Enter in the table closes, as before: only Send itself (focused, or clicked) sends.
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setDefault(True)
         self.resize(620, 360)
 
     def show_series(self, series: list[FindMatch]) -> None:
@@ -99,9 +129,13 @@ class SeriesDialog(QDialog):
     def _update_button(self) -> None:
         self.send_button.setEnabled(bool(self.selected_series()))
 
+    def show_queued(self, count: int) -> None:
+        """Say how many series sends the window really queued (none: nothing was sent)."""
+        self.status.setText(f"Queued {count} series." if count else
+                            "Nothing was queued: no destination was chosen when this list "
+                            "opened, or the send could not be recorded.")
+
     def _on_send(self) -> None:
         chosen = self.selected_series()
         if chosen:
-            self.send_requested.emit(chosen)
-            distinct = len(distinct_matches(chosen, QueryLevel.SERIES))  # each sent once
-            self.status.setText(f"Queued {distinct} series.")
+            self.send_requested.emit(chosen)  # the window answers with show_queued

@@ -3,7 +3,9 @@
 Kept in ``window.ini`` in the configuration folder (QSettings, INI format) and nowhere else:
 QSettings holds window layout only, never domain settings (those are in ``settings.json``,
 :mod:`dicom_courier.core.config.app_settings`). A missing or unreadable value keeps Qt's
-default layout for that part. Runs on: the GUI thread.
+default layout for that part. The results columns follow the window's width until a person
+resizes one by hand ("resultsColumnsFit", default true: a file from before it fits too).
+Runs on: the GUI thread.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def restore_layout(window: QMainWindow, results_view: ResultsView, config_dir: P
     header = settings.value("resultsHeader")
     if header is not None:
         results_view.restore_state(bytes(header))
+    # QSettings' INI format reads a bool back as the string "true" / "false".
+    if str(settings.value("resultsColumnsFit", "true")).lower() != "false":
+        results_view.auto_fit_columns = True
+        results_view.fit_columns()
 
 
 def save_layout(window: QMainWindow, results_view: ResultsView, config_dir: Path) -> None:
@@ -43,3 +49,4 @@ def save_layout(window: QMainWindow, results_view: ResultsView, config_dir: Path
     settings.setValue("state", window.saveState())
     # As a QByteArray: plain Python bytes were stored as a pickled PySide object.
     settings.setValue("resultsHeader", QByteArray(results_view.save_state()))
+    settings.setValue("resultsColumnsFit", results_view.auto_fit_columns)

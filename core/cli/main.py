@@ -55,6 +55,7 @@ from dicom_courier.core.dimse.tls import build_context
 from dicom_courier.core.dimse.transport import quiet_pynetdicom
 from dicom_courier.core.outcome.errors import CourierError, InvalidInput
 from dicom_courier.core.qr.distinct import count_answers, distinct_matches, noun
+from dicom_courier.core.qr.name_match import exact_name_note
 from dicom_courier.core.qr.query import (
     DEFAULT_RETURN_KEYS,
     FindQuery,
@@ -180,6 +181,9 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
         return EXIT_PARTIAL
     if result.error is not None:  # the rows that did arrive are printed above
         return report_find(result)  # 3 if only unreadable answers were left out
+    name_note = exact_name_note(query.keys, result.count)  # keys are sent as typed
+    if name_note is not None:
+        stderr.print(literal(f"hint: {name_note}"))
     if args.format == "table":
         note = f"{result.count} result(s) in {result.duration:.2f} s"
         if answers.repeated:  # "412 answers, 4 distinct studies in 0.50 s"

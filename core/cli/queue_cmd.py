@@ -58,7 +58,7 @@ from dicom_courier.core.jobs.history import (
     query_history,
 )
 from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
-from dicom_courier.core.jobs.resume import Resumption, resumption_of
+from dicom_courier.core.jobs.resume import Resumption, record_not_resumable, resumption_of
 from dicom_courier.core.jobs.store import (
     CLAIMABLE,
     FINISHED,
@@ -399,9 +399,7 @@ async def _run(store: JobStore, args: argparse.Namespace) -> int:
         try:
             planned.append(_plan(store, job, args))
         except CourierError as exc:  # recorded as failed with the reason, never dropped
-            store.finished(job.id, state=JobState.FAILED, total=job.total,
-                           completed=job.completed, failed=job.failed, warning=job.warning,
-                           status=None, error=exc.title)
+            record_not_resumable(store, job, exc)
             print_error(exc)
     planned.sort(key=lambda p: (_URGENCY[p.request.priority], p.stored.id))
     with Courier() as courier:

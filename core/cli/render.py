@@ -29,9 +29,9 @@ def print_error(error: CourierError) -> None:
     stderr.print(line(("Error:", "bold red"), " ", error.title))
     if error.explanation:
         stderr.print(literal(error.explanation, keep_newlines=True))
-    if error.action:
-        stderr.print(line(("What to do:", "bold"), " ", literal(error.action,
-                                                                keep_newlines=True)))
+    if error.command_line_action:
+        stderr.print(line(("What to do:", "bold"), " ",
+                          literal(error.command_line_action, keep_newlines=True)))
     for key, value in error.details.items():
         stderr.print(line("  ", key, ": ", value))
 

@@ -63,9 +63,11 @@ class ProfileLock:
                 "DICOM Courier is already running with this profile.",
                 f"{holder} uses the same settings and send history ({self.path.parent}). Two "
                 "copies would each take the other's running sends for interrupted ones.",
-                "Switch to the window that is already open, or start this one with another "
-                "--config-dir.",
+                "Switch to the window that is already open (or wait for the command using "
+                "it to end).",
                 details={"Lock file": str(self.path)},
+                cli_action="Switch to the window that is already open, or start this one with "
+                           "another --config-dir.",
             ) from None
         if not self.read_only:
             handle.seek(0)

@@ -75,9 +75,10 @@ class NodeStore:
             raise CourierError(
                 f"The settings file {self.path} cannot be written: {exc.strerror or exc}.",
                 "Nothing was changed.",
-                f"Check that {self.path.parent} is a folder you may write to, or choose "
-                "another one with --config-dir.",
+                f"Check that {self.path.parent} is a folder you may write to.",
                 details={"File": str(self.path)},
+                cli_action=f"Check that {self.path.parent} is a folder you may write to, or "
+                           "choose another one with --config-dir.",
             ) from None
 
     def get(self, name: str) -> PacsNode:

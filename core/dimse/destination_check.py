@@ -47,6 +47,10 @@ from dicom_courier.core.outcome.errors import (
     Peer,
 )
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
+from dicom_courier.core.outcome.status import (
+    TEST_DESTINATION_IN_WINDOW,
+    TEST_DESTINATION_ON_COMMAND_LINE,
+)
 from dicom_courier.core.outcome.suboperations import finishes_all
 
 #: Seconds the whole follow-up (resolve, connect, associate, echo, release) may take.
@@ -81,10 +85,12 @@ class DestinationEcho:
 class DestinationFault(DimseFailure):
     """Nothing reached the move destination; the verdict of :func:`diagnose_move`.
 
-    ``destination`` is its AE title, ``echo`` what our C-ECHO to it found.
+    ``destination`` is its AE title, ``echo`` what our C-ECHO to it found; ``certain``
+    whether the facts leave no other reading (an admin's test says "certain" only then).
     """
 
     diagnosis = "undecided"
+    certain = False
 
     def __init__(self, title: str, explanation: str, action: str, *, destination: str,
                  echo: DestinationEcho, **context: Unpack[ErrorContext]) -> None:
@@ -286,10 +292,11 @@ def finding_of(address: str, error: CourierError | None, *, associated: bool = F
             words = (f"could not connect to {address}: nothing listens on that port, or the "
                      "host is unreachable")
         return DestinationEcho(Reach.SILENT, address, words)
+    title = error.title.rstrip(".")  # the finding is quoted inside other sentences
     if associated or isinstance(error, DimseFailure):
         return DestinationEcho(Reach.ANSWERS, address,
-                               f"it is running: it accepted our association, then: {error.title}")
-    return DestinationEcho(Reach.SILENT, address, f"no DICOM answer: {error.title}")
+                               f"it is running: it accepted our association, then: {title}")
+    return DestinationEcho(Reach.SILENT, address, f"no DICOM answer: {title}")
 
 
 Echo = Callable[[PacsNode, Destination], DestinationEcho]
@@ -364,9 +371,10 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
         details.update(result.error.extra_details)
     details.update({
         "Move destination": dest,
-        "Images": f"{result.completed} sent, {result.failed} failed, "
-                  f"{result.warning} with warnings"
-                  + ("" if result.total is None else f", {result.total} in total"),
+        "Images": (f"{result.completed} sent, {result.failed} failed, "
+                   f"{result.warning} with warnings"
+                   + ("" if result.total is None else f", {result.total} in total"))
+                  if result.counts_reported else "the PACS did not report image counts",
         "Destination address": where or "not saved in the profile",
         "Destination check (C-ECHO from this computer)":
             found.finding + (f" ({found.seconds:.2f} s)" if found.reach is not Reach.UNCHECKED
@@ -403,6 +411,7 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
             why, todo + " Trying again without that change fails the same way.",
             **common)
         unknown.extra_details["Diagnosis"] = unknown.diagnosis
+        unknown.certain = True  # these PACS answer 0xA801 for nothing else
         return unknown
 
     if found.reach is Reach.SILENT:
@@ -422,8 +431,7 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
             why + f" So {dest} is most likely switched off, not listening on port {port}, or "
             "out of reach (network, firewall); nothing points at the PACS itself.",
             f"Start {dest} (or its DICOM receiver) and check that it listens on port {port} "
-            f"at {host}, and that {pacs} may connect to it (firewall). Queued sends are tried "
-            f"again automatically, with growing waits.{more}",
+            f"at {host}, and that {pacs} may connect to it (firewall); then send it again.{more}",
             **common)
         verdict.extra_details["Diagnosis"] = verdict.diagnosis
         return verdict
@@ -445,6 +453,7 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
             "again without that change fails the same way.",
             **common)
         verdict.extra_details["Diagnosis"] = verdict.diagnosis
+        verdict.certain = found.reach is Reach.ANSWERS  # up, yet refused: not in its list
         return verdict
 
     reached = found.reach is Reach.ANSWERS
@@ -484,11 +493,11 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
     else:
         explanation += (f" (Save {dest}'s address as AET@HOST:PORT in the profile and Courier "
                         "checks whether it answers.)")
+    check = (f"Check {pacs}'s list of DICOM nodes for {dest} ({where_list}) and {pacs}'s log "
+             "for this send. Test it: ")
+    # (No "queued sends try again": this is said when the send is over, retries included.)
     verdict = DestinationUndecided(
-        title, explanation,
-        f"Check {pacs}'s list of DICOM nodes for {dest} ({where_list}) and {pacs}'s log for "
-        f"this send. Test it with: dicom-courier nodes test PROFILE (window: Manage PACS → "
-        "Test). Queued sends try once more automatically.",
-        **common)
+        title, explanation, f"{check}{TEST_DESTINATION_IN_WINDOW}.", **common)
+    verdict.cli_action = f"{check}{TEST_DESTINATION_ON_COMMAND_LINE}."
     verdict.extra_details["Diagnosis"] = verdict.diagnosis
     return verdict

@@ -126,17 +126,20 @@ def search_cut_short(peer: Peer, count: int, *, for_move: bool = False) -> Searc
     seen = ("Nothing was sent: a send by keys needs the whole list, or it would quietly "
             "leave out what the PACS did not list" if for_move else
             "The results shown are real, but there may be more that it did not send")
-    return SearchCutShort(
+    error = SearchCutShort(
         f"{peer.called_aet} stopped the search before the end: the list may be incomplete.",
         f"It answered 0xFE00 (cancelled) after {count} result(s), although we did not ask it "
         f"to stop. {seen} (some PACS stop a search this way at their own limit on results, "
         "or on a timer).",
         ("Narrow the keys (date range, modality) so that the search ends on its own, then "
-         "send again, or send by --study UID." if for_move else
+         "send again." if for_move else
          "Search again, or narrow the search (date range, modality) so that it ends on its "
          "own."),
         peer=peer, status=0xFE00,
         details={"Results received before it stopped": str(count)})
+    if for_move:
+        error.cli_action = (f"{error.action[:-1]}, or send by --study UID.")
+    return error
 
 
 @dataclass(frozen=True)

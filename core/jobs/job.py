@@ -25,9 +25,10 @@ class JobState(StrEnum):
     """Where a send is. The value is the text stored in ``jobs.db`` and shown to people.
 
     A live queue holds QUEUED, RUNNING, CANCELLING, RETRYING and the five outcomes (the
-    :class:`.events.MoveOutcome` values). Only the database holds the last two:
-    INTERRUPTED (the process that ran it ended while it ran) and REQUEUED (a runner took it
-    over: a later job, ``retry_of`` = its id, sends it).
+    :class:`.events.MoveOutcome` values). The last two are the database's: INTERRUPTED (the
+    process that ran it ended while it ran; a live queue announces it only as it closes,
+    leaving its sends to resume, see ``MoveQueue.leave_interrupted``) and REQUEUED (a runner
+    took it over: a later job, ``retry_of`` = its id, sends it).
     """
 
     QUEUED = "queued"
@@ -89,10 +90,16 @@ def stored(states: frozenset[JobState]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class JobLabel:
-    """What a person recognises a send by (shown in the queue, never sent to the PACS)."""
+    """What a person recognises a send by (shown in the queue, never sent to the PACS).
+
+    ``patient_id``: the Patient ID the PACS returned for the study, as it came (padding
+    stripped), recorded in ``jobs.db`` for the history even when a Patient Root move could
+    not carry it (the move's own ``MoveTarget.patient_id`` is then None).
+    """
 
     patient: str = ""
     study: str = ""
+    patient_id: str = ""
 
     @property
     def text(self) -> str:
@@ -140,8 +147,17 @@ class JobSnapshot:
 
     @property
     def images_per_second(self) -> float | None:
+        """Images the PACS finished with (sent, failed or warned) per second: the pace that
+        the time remaining is estimated from. None before any."""
         done = self.progress.done if self.progress else 0
         return done / self.elapsed if done and self.elapsed > 0 else None
+
+    @property
+    def sent_per_second(self) -> float | None:
+        """Images that arrived per second (failed ones never count: a send where every image
+        failed has no rate to show). None before any arrived."""
+        sent = self.progress.sent if self.progress else 0
+        return sent / self.elapsed if sent and self.elapsed > 0 else None
 
     @property
     def seconds_remaining(self) -> float | None:

@@ -18,18 +18,28 @@ from dicom_courier.core.qr.model_choice import ModelMemory
 from dicom_courier.core.qr.query import FindMatch, MoveRequest, MoveTarget, Priority
 from dicom_courier.core.text.people_text import format_date, format_person_name
 
-__all__ = ["move_request", "series_label", "study_label"]
+__all__ = ["move_request", "recorded_patient_id", "series_label", "study_label"]
+
+
+def recorded_patient_id(study: FindMatch) -> str:
+    """The Patient ID the PACS returned in ``study``, as ``jobs.db`` records it for the
+    history (padding and NULs stripped, otherwise as it came; "" when absent). Unlike
+    :func:`~dicom_courier.core.qr.model_choice.patient_id_of` it is kept even when a Patient
+    Root move could not carry it (too long, a backslash): the audit trail names the patient."""
+    return study.get("PatientID").strip(" \x00")
 
 
 def study_label(study: FindMatch) -> JobLabel:
-    """The label of a whole-study send: patient name, and study date and description.
+    """The label of a whole-study send: patient name, and study date and description, and
+    the Patient ID for the record (:func:`recorded_patient_id`).
 
     ``study``: a STUDY-level C-FIND match. E.g. PN ``Doe^Jane``, DA ``20240115``,
     description ``CT ABD`` → ``JobLabel("Doe, Jane", "2024-01-15 CT ABD")``.
     """
     return JobLabel(patient=format_person_name(study.get("PatientName")),
                     study=" ".join(part for part in (format_date(study.get("StudyDate")),
-                                                     study.get("StudyDescription")) if part))
+                                                     study.get("StudyDescription")) if part),
+                    patient_id=recorded_patient_id(study))
 
 
 def series_label(study: FindMatch, series: FindMatch) -> JobLabel:
@@ -39,9 +49,11 @@ def series_label(study: FindMatch, series: FindMatch) -> JobLabel:
     SERIES-level match of that study.
     """
     return JobLabel(patient=format_person_name(study.get("PatientName")),
-                    study=f"{format_date(study.get('StudyDate'))} "
-                          f"{study.get('StudyDescription')} · series "
-                          f"{series.get('SeriesNumber')} {series.get('Modality')}")
+                    study=" ".join(part for part in (
+                        format_date(study.get("StudyDate")), study.get("StudyDescription"),
+                        "· series", series.get("SeriesNumber"), series.get("Modality"))
+                        if part),
+                    patient_id=recorded_patient_id(study))
 
 
 def move_request(models: ModelMemory, pacs: PacsNode, target: MoveTarget, destination: str,

@@ -213,7 +213,8 @@ class MoveQueue:
         destination. A finished, cancelling or unknown job: nothing happens. Raises nothing.
         """
         job = self._jobs.get(job_id)
-        if job is None or job.state.is_finished or job.state is JobState.CANCELLING:
+        if (job is None or job.state.is_finished
+                or job.state in (JobState.CANCELLING, JobState.INTERRUPTED)):
             return
         if job.state is JobState.QUEUED:
             self._order.remove(job_id)
@@ -344,15 +345,57 @@ class MoveQueue:
             break
         return self.unrecorded
 
-    async def close(self) -> None:
-        """Cancel everything still queued, waiting or running and wait for it to end; then
-        write owed records once more (see :meth:`flush_records`)."""
+    def leave_interrupted(self) -> list[int]:
+        """Stop for good, leaving every send that is running, queued or waiting to retry
+        *interrupted* (as a crash leaves it, so the next start can offer it); returns their
+        ids, in submission order. Returns at once (the window's "quit and resume them next
+        time", and the session ending).
+
+        Nothing new starts after this. Each job is announced INTERRUPTED now (the recorder
+        writes it to ``jobs.db`` first; a refused write is kept owed, see
+        :meth:`flush_records`); a running move's association is aborted (A-ABORT, PS3.8
+        7.3: no C-CANCEL, the PACS may go on for a moment) and its last counts are recorded
+        when it ends; a retry wait is dropped. A job being cancelled is left to end cancelled.
+        Await :meth:`close` afterwards to wait for the aborted moves. Raises nothing.
+        """
+        self._stop_scheduling()
+        left = []
+        for job_id, job in list(self._jobs.items()):
+            if job.state not in (JobState.QUEUED, JobState.RUNNING, JobState.RETRYING):
+                continue
+            if job_id in self._order:
+                self._order.remove(job_id)
+            self._publish(replace(job, state=JobState.INTERRUPTED, next_retry_at=None,
+                                  finished_at=time.monotonic()))
+            left.append(job_id)
+            operation = self._operations.get(job_id)
+            task = self._tasks.get(job_id)
+            if operation is not None:
+                operation.abort()
+            elif task is not None:  # a retry wait, or a start whose move is not made yet
+                task.cancel()
+        return left
+
+    def _stop_scheduling(self) -> None:
         self._closing = True
         if self._schedule_handle is not None:
             self._schedule_handle.cancel()
             self._schedule_handle = None
+
+    async def close(self, *, leave_interrupted: bool = False) -> None:
+        """Cancel everything still queued, waiting or running and wait for it to end; then
+        write owed records once more (see :meth:`flush_records`).
+
+        With ``leave_interrupted`` (or after :meth:`leave_interrupted`), the running, queued
+        and retrying sends are left interrupted instead of cancelled; only sends already
+        being cancelled end cancelled. Either way every association is ended (abort) and
+        awaited within the move's own bounds before this returns.
+        """
+        if leave_interrupted:
+            self.leave_interrupted()
+        self._stop_scheduling()
         for job_id, job in list(self._jobs.items()):
-            if job.state.is_finished:
+            if job.state.is_finished or job.state is JobState.INTERRUPTED:
                 continue
             operation = self._operations.get(job_id)
             if operation is not None:
@@ -450,11 +493,14 @@ class MoveQueue:
             result = operation.result
         except asyncio.CancelledError:
             current = self._jobs.get(job_id)
-            if current is not None and not current.state.is_finished:
+            if (current is not None and not current.state.is_finished
+                    and current.state is not JobState.INTERRUPTED):
                 self._finish(job_id, state=JobState.CANCELLED)
             raise
         self._operations.pop(job_id, None)
         job = self._jobs[job_id]
+        if job.state is JobState.INTERRUPTED:  # left to resume: its last counts stay recorded
+            return
         delay = None
         if (self.retry_policy is not None and job.state is JobState.RUNNING
                 and not self._closing):

@@ -15,6 +15,8 @@ a new C-MOVE response       a progress checkpoint (throttled)        skipped by 
 retrying                    attempt, next try (wall clock), error    owed, written later
 retrying → queued           the retry is due                         raised
 an outcome                  final counts, status, failed images      owed, written later
+interrupted (left to        "interrupted", then the counts reached   owed, written later
+resume at the next start)   (again at each later response)
 ==========================  =======================================  ========================
 
 "Raised" means the queue does not make the change: an unrecorded send is never made (the
@@ -75,7 +77,8 @@ class JobRecorder:
         job_id = self.store.add(
             pacs_json=job.pacs.to_json(), destination=request.destination,
             study_uid=target.study_uid, series_uids=target.series_uids,
-            patient_id=target.patient_id or "", label=job.label.text, retry_of=job.retry_of)
+            patient_id=target.patient_id or job.label.patient_id, label=job.label.text,
+            retry_of=job.retry_of)
         self.store.set_priority(job_id, int(request.priority))
         if target.sop_uids:
             self.store.set_sop_uids(job_id, target.sop_uids)
@@ -121,6 +124,9 @@ class JobRecorder:
             self.store.retry_due(job.job_id, attempt=job.attempt)
         elif state.is_finished:
             self._record(job.job_id, functools.partial(self._write_finished, job))
+        elif state is JobState.INTERRUPTED:
+            self._record(job.job_id, functools.partial(
+                self._write_interrupted, job, first=was is not JobState.INTERRUPTED))
         self._last[job.job_id] = job
 
     def on_jobs_removed(self, job_ids: tuple[int, ...]) -> None:
@@ -151,6 +157,16 @@ class JobRecorder:
             status=result.status if result is not None else None,
             error=error.title if error else None,
             error_type=type(error).__name__ if error else None)
+
+    def _write_interrupted(self, job: JobSnapshot, *, first: bool) -> None:
+        """Left to resume (:meth:`.queue.MoveQueue.leave_interrupted`): the state, as a crash
+        leaves it after the next open, and the counts reached (no ``finished_at``)."""
+        if first:
+            self.store.set_state(job.job_id, JobState.INTERRUPTED)
+        progress = job.progress
+        if progress is not None:
+            self.store.progress(job.job_id, total=progress.total, completed=progress.completed,
+                                failed=progress.failed, warning=progress.warning, force=True)
 
     def _write_finished(self, job: JobSnapshot) -> None:
         """The outcome, with the final counts (the last response's if there is no result)."""

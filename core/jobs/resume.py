@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.jobs.job import JobLabel
+from dicom_courier.core.jobs.job import JobLabel, JobState
 from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.model_choice import ModelMemory
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority, QueryLevel
 
@@ -59,7 +60,7 @@ def stored_priority(job: StoredJob) -> Priority:
 def label_of(job: StoredJob) -> JobLabel:
     """The job's label as recorded (``"patient — study"``), split back into its parts."""
     patient, _, study = job.label.partition(LABEL_SEPARATOR)
-    return JobLabel(patient=patient, study=study)
+    return JobLabel(patient=patient, study=study, patient_id=job.patient_id)
 
 
 def target_of(job: StoredJob) -> MoveTarget:
@@ -112,18 +113,28 @@ def pacs_for(job: StoredJob, saved: Mapping[str, PacsNode],
 
 
 def offered_for_resume(store: JobStore) -> list[StoredJob]:
-    """The jobs to offer for resuming at start: those this open of ``store`` found running (a
-    crash or a kill stopped them; they are now "interrupted") and that no later job continues
-    yet. In id order."""
-    offered = []
-    for job_id in sorted(store.interrupted):
-        try:
-            job = store.get(job_id)
-        except KeyError:  # deleted since (retention, another process)
-            continue
-        if store.successor_of(job_id) is None:
-            offered.append(job)
-    return offered
+    """The jobs the window offers to resume at start: every send not finished that no process
+    runs (:meth:`.store.JobStore.unfinished`), in id order — those a crash or a kill stopped
+    (now "interrupted", whoever opened the database first), those a quit left to resume, and
+    those that were still waiting in the queue. A "Not now" leaves them as they are, so the
+    next start asks again (and ``queue run`` sends them)."""
+    return store.unfinished()
+
+
+def take_over(store: JobStore, jobs: Sequence[StoredJob]) -> list[StoredJob]:
+    """Claim ``jobs`` for sending again (:meth:`.store.JobStore.claim`: marked "requeued" in
+    one transaction, as ``queue run`` does); returns those still unfinished and not taken
+    over by someone else meanwhile, as they were. Raises StoreError when it cannot be
+    recorded (then nothing was claimed and nothing must be sent)."""
+    return store.claim(job.id for job in jobs)
+
+
+def record_not_resumable(store: JobStore, job: StoredJob, error: CourierError) -> None:
+    """A claimed ``job`` that cannot be sent again (its profile or a UID is no longer valid) is
+    recorded failed with the reason, never dropped (the window and ``queue run`` alike).
+    Raises StoreError when that cannot be recorded."""
+    store.finished(job.id, state=JobState.FAILED, total=job.total, completed=job.completed,
+                   failed=job.failed, warning=job.warning, status=None, error=error.title)
 
 
 @dataclass(frozen=True)
@@ -154,13 +165,18 @@ def target_of_level(job: StoredJob) -> QueryLevel:
 def resume_question(jobs: Sequence[StoredJob], *, shown: int = 5) -> ResumeQuestion | None:
     """The question the window asks at start about ``jobs`` (:func:`offered_for_resume`);
     None when there is nothing to resume. Names at most ``shown`` jobs, each with how far it
-    got, what it asks for again and its priority when it is not normal."""
+    got (or that it was still waiting), what it asks for again and its priority when it is
+    not normal."""
     if not jobs:
         return None
     parts = []
     for job in jobs[:shown]:
-        reached = (f"{job.completed} of {job.total} images" if job.total is not None
-                   else f"{job.completed} images (total not yet reported)")
+        if job.state is JobState.QUEUED and job.started_at is None:
+            reached = "was waiting, not started"
+        elif job.total is not None:
+            reached = f"{job.completed} of {job.total} images"
+        else:
+            reached = f"{job.completed} images (total not yet reported)"
         stat = " (STAT)" if stored_priority(job) is Priority.HIGH else ""
         parts.append(f"{job.label or job.study_uid}{stat}: {reached}; "
                      f"asks for {_what(job)} again")
@@ -171,8 +187,8 @@ def resume_question(jobs: Sequence[StoredJob], *, shown: int = 5) -> ResumeQuest
     else:
         again = "A resumed send asks the PACS again for all it named (study, series or images)"
     listed = "".join(f"\n• {part}" for part in parts)
-    text = (f"{len(jobs)} send(s) were interrupted when DICOM Courier last stopped:{listed}"
+    text = (f"{len(jobs)} send(s) did not finish when DICOM Courier last stopped:{listed}"
             f"\n\nResume them now? {again}: the PACS may send images the destination "
-            "already has.")
-    return ResumeQuestion(title="Resume interrupted sends?", text=text, jobs=tuple(jobs))
-
+            "already has.\n\nNot now: they stay in the queue, and you are asked again at the "
+            "next start. Cancel them: they are recorded as cancelled and never sent.")
+    return ResumeQuestion(title="Resume unfinished sends?", text=text, jobs=tuple(jobs))

@@ -15,8 +15,13 @@ the Study Instance UIDs concerned) that a front end only shows:
   ``confirm_over`` setting (:mod:`.app_settings`); the text is :func:`describe_plan`, which
   counts distinct studies, series and images.
 
-The window asks them in one non-modal dialog; the command line never asks (scripts run it),
-it prints :func:`repeat_warnings` as ``Warning:`` lines
+A repeat is named for how the earlier send ended: "sent" only when every image arrived;
+"partly sent", "failed part-way" or "cancelled part-way" otherwise (:attr:`RecentSend.kind`),
+never "sent" for a send that failed.
+
+The window asks them in one non-modal dialog whose buttons are :func:`send_choices` ("Send
+all 5" / "Skip the 2 repeats, send 3"; cancel is the window's); the command line never asks
+(scripts run it), it prints :func:`repeat_warnings` as ``Warning:`` lines
 (:mod:`.cli.send_warnings`). Texts hold AE titles and UIDs:
 show them as plain text, never markup. Nothing here imports Qt or opens a connection.
 """
@@ -116,6 +121,30 @@ class RecentSend:
         """True while the job waits or runs; False when it delivered images recently."""
         return self.job.state in ACTIVE_STATES
 
+    @property
+    def kind(self) -> str:
+        """How the earlier send stands: "active" (waiting or running), "sent" (every image
+        arrived), "failed" (failed after some images arrived), "cancelled" (cancelled after
+        some arrived) or "partial" (some images arrived; any other end)."""
+        state = self.job.state
+        if state in ACTIVE_STATES:
+            return "active"
+        if state in _DELIVERED_STATES:
+            return "sent"
+        if state is JobState.FAILED:
+            return "failed"
+        if state is JobState.CANCELLED:
+            return "cancelled"
+        return "partial"
+
+    @property
+    def arrived(self) -> str:
+        """"4 of 10 images arrived" (of the total when the job recorded one)."""
+        job = self.job
+        of = "" if job.total is None else f" of {job.total}"
+        count = job.completed + job.warning
+        return f"{count}{of} image{'' if count == 1 and not of else 's'} arrived"
+
 
 def _uid(text: str) -> str:
     return text.strip(" \x00")
@@ -172,27 +201,65 @@ def _ago(seconds: float) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
 
 
+def _was(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
+#: How a group of finished repeats of one kind is named ("2 were sent", "1 failed part-way").
+_FINISHED_WORDS = {
+    "sent": lambda n: f"{n} {_was(n)} sent",
+    "partial": lambda n: f"{n} {_was(n)} partly sent",
+    "failed": lambda n: f"{n} failed part-way",
+    "cancelled": lambda n: f"{n} {_was(n)} cancelled part-way",
+}
+
+
+def _one_study(repeat: RecentSend, destination: str, minutes: int) -> str:
+    """The sentence for a send of one study that repeats ``repeat``."""
+    last = f"in the last {minutes} minutes"
+    kind = repeat.kind
+    if kind == "active":
+        return f"This study is already queued or being sent to {destination}."
+    if kind == "sent":
+        return f"This study was sent to {destination} {last}."
+    if kind == "failed":
+        return (f"A send of this study to {destination} failed {last} ({repeat.arrived} "
+                "before it failed).")
+    if kind == "cancelled":
+        return (f"A send of this study to {destination} was cancelled {last} "
+                f"({repeat.arrived}).")
+    return f"This study was partly sent to {destination} {last} ({repeat.arrived})."
+
+
 def repeat_question(repeats: Sequence[RecentSend], *, destination: str, minutes: int,
                     total: int) -> SendQuestion | None:
     """The question about ``repeats`` among ``total`` chosen studies; None if there are none.
-    Says how many are queued or running now and how many were sent in the last ``minutes``."""
+    Says how many are queued or running now, and how the others' sends in the last
+    ``minutes`` ended: sent (every image), partly sent, failed or cancelled part-way."""
     if not repeats:
         return None
-    active = sum(1 for r in repeats if r.active)
-    sent = len(repeats) - active
-    partly = any(not r.active and r.job.state not in _DELIVERED_STATES for r in repeats)
-    recently = (f"sent to {destination} in the last {minutes} minutes"
-                f"{' (all or some of the images)' if partly else ''}")
-    waiting = f"already queued or being sent to {destination}"
     if total == 1:
-        text = f"This study {'is ' + waiting if active else 'was ' + recently}. Send it again?"
+        text = f"{_one_study(repeats[0], destination, minutes)} Send it again?"
     else:
+        kinds = [r.kind for r in repeats]
+        finished = [k for k in _FINISHED_WORDS if k in kinds]
         parts = []
-        if sent:
-            parts.append(f"{sent} {'was' if sent == 1 else 'were'} {recently}")
+        if finished == ["sent"]:
+            sent = kinds.count("sent")
+            parts.append(f"{sent} {_was(sent)} sent to {destination} in the last {minutes} "
+                         "minutes")
+        elif finished:
+            named = [_FINISHED_WORDS[k](kinds.count(k)) for k in finished]
+            named[0] += f" to {destination}"
+            joined = named[0] if len(named) == 1 else \
+                f"{', '.join(named[:-1])} and {named[-1]}"
+            parts.append(f"in the last {minutes} minutes {joined} (some or all of their "
+                         "images arrived)")
+        active = kinds.count("active")
         if active:
-            parts.append(f"{active} {'is' if active == 1 else 'are'} {waiting}")
-        text = f"Of these {total} studies, {' and '.join(parts)}. Send again?"
+            parts.append(f"{active} {'is' if active == 1 else 'are'} already queued or being "
+                         f"sent to {destination}")
+        text = f"Of these {total} studies, {'; '.join(parts)}. Send again?"
     return SendQuestion(kind=CheckKind.RECENT_REPEAT, title="Send again?", text=text,
                         targets=tuple(r.study_uid for r in repeats))
 
@@ -206,14 +273,24 @@ def repeat_warnings(repeats: Sequence[RecentSend], *, destination: str,
     lines = []
     for repeat in repeats:
         job = repeat.job
-        if repeat.active:
-            what = f"is already {job.state} as job {job.id}"
-        else:
+        when = _ago(now - (job.finished_at or job.queued_at))
+        kind = repeat.kind
+        if kind == "active":
+            what = f"is already {job.state} as job {job.id} to {destination}"
+        elif kind == "sent":
             of = "" if job.total is None else f" of {job.total}"
-            when = _ago(now - (job.finished_at or job.queued_at))
             what = (f"was sent {when} (job {job.id}, {job.state.replace('_', ' ')}: "
-                    f"{job.completed}{of} images)")
-        lines.append(f"study {repeat.study_uid} {what} to {destination}; it is sent again.")
+                    f"{job.completed + job.warning}{of} images) to {destination}")
+        elif kind == "failed":
+            what = (f": a send to {destination} failed {when} (job {job.id}: "
+                    f"{repeat.arrived} before it failed)")
+        elif kind == "cancelled":
+            what = (f": a send to {destination} was cancelled {when} (job {job.id}: "
+                    f"{repeat.arrived})")
+        else:
+            what = f"was partly sent {when} (job {job.id}: {repeat.arrived}) to {destination}"
+        space = "" if what.startswith(":") else " "
+        lines.append(f"study {repeat.study_uid}{space}{what}; it is sent again.")
     return lines
 
 
@@ -268,3 +345,46 @@ def send_questions(plan: SendPlan, *, store: JobStore, destinations: Destination
              repeat_question(repeats, destination=plan.destination, minutes=resend_minutes,
                              total=len(uids)))
     return [question for question in found if question is not None]
+
+
+# ---------------------------------------------------------------------- the person's choices
+
+
+@dataclass(frozen=True)
+class SendChoice:
+    """One answer to the questions before a send: ``label`` (a button's words) and the plan
+    it sends. Not sending at all is always a choice too (the front end's Cancel)."""
+
+    label: str
+    plan: SendPlan
+
+
+def without_studies(plan: SendPlan, study_uids: Iterable[str]) -> SendPlan:
+    """``plan`` without every row naming one of ``study_uids`` (padding ignored)."""
+    skip = {_uid(uid) for uid in study_uids}
+    return SendPlan(pacs=plan.pacs, destination=plan.destination,
+                    destination_label=plan.destination_label,
+                    matches=tuple(m for m in plan.matches
+                                  if _uid(m.get("StudyInstanceUID")) not in skip))
+
+
+def send_choices(plan: SendPlan, questions: Sequence[SendQuestion]) -> list[SendChoice]:
+    """The ways to go on after ``questions`` about ``plan``, the first one sending all of it.
+
+    No repeat among them: ``[Send]``. One study, a repeat: ``[Send again]``. Some of the
+    studies are repeats: ``[Send all 5, Skip the 2 repeats, send 3]``; all are: ``[Send all
+    5 again]``.
+    """
+    total = len(plan.studies)
+    repeat = next((q for q in questions if q.kind is CheckKind.RECENT_REPEAT), None)
+    if repeat is None:
+        return [SendChoice("Send", plan)]
+    if total <= 1:
+        return [SendChoice("Send again", plan)]
+    repeats = len(set(repeat.targets))
+    if repeats >= total:
+        return [SendChoice(f"Send all {total} again", plan)]
+    rest = without_studies(plan, repeat.targets)
+    noun = "repeat" if repeats == 1 else "repeats"
+    return [SendChoice(f"Send all {total}", plan),
+            SendChoice(f"Skip the {repeats} {noun}, send {len(rest.studies)}", rest)]

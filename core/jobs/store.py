@@ -489,26 +489,58 @@ class JobStore:
         with self._transaction():
             self._db.execute("UPDATE jobs SET priority=? WHERE id=?", (priority, job_id))
 
+    def _unclaimed(self, now: float, orphan_after: float) -> list[StoredJob]:
+        return self._select(
+            f"SELECT * FROM jobs WHERE (state IN ({','.join('?' * len(CLAIMABLE))}) "
+            "OR (state=? AND finished_at < ?)) AND NOT EXISTS "
+            "(SELECT 1 FROM jobs AS later WHERE later.retry_of = jobs.id) ORDER BY id",
+            (*stored(CLAIMABLE), REQUEUED.value, now - orphan_after))
+
+    def unfinished(self, *, orphan_after: float = 60.0) -> list[StoredJob]:
+        """Every send not finished that no process runs: what :meth:`claim_queued` would take
+        now (queued, interrupted, waiting to retry, or claimed by a runner that died before
+        sending it), in id order. Reads only: the window offers these at start, whoever
+        marked them (a crash, a quit, a read-only ``queue list`` after a crash)."""
+        return self._unclaimed(time.time(), orphan_after)
+
     def claim_queued(self, *, orphan_after: float = 60.0) -> list[StoredJob]:
         """Take every job waiting to run, for one runner: returns them as they were and marks
         them "requeued" (finished now) in one transaction, so two runners never both take one.
 
         The runner must then submit each again with ``retry_of`` pointing at it. A job that
-        already has such a successor was taken over before (the window resumes interrupted
-        jobs that way) and is left alone. A job marked "requeued" longer than ``orphan_after``
-        seconds ago with no successor lost its runner between the two steps (killed); it is
-        claimed again, so no send is lost.
+        already has such a successor was taken over before and is left alone. A job marked
+        "requeued" longer than ``orphan_after`` seconds ago with no successor lost its runner
+        between the two steps (killed); it is claimed again, so no send is lost.
         """
+        return self.claim(None, orphan_after=orphan_after)
+
+    def claim(self, job_ids: Iterable[int] | None, *,
+              orphan_after: float = 60.0) -> list[StoredJob]:
+        """Like :meth:`claim_queued`, for the jobs ``job_ids`` only (None: every one): those
+        still unfinished and not taken over are returned as they were and marked "requeued"
+        in one transaction. The window's "Resume" and ``queue run`` both take jobs this way,
+        so a resumed send reads the same in the history whoever resumed it."""
+        wanted = None if job_ids is None else set(job_ids)
         now = time.time()
         with self._transaction():
-            claimed = self._select(
-                f"SELECT * FROM jobs WHERE (state IN ({','.join('?' * len(CLAIMABLE))}) "
-                "OR (state=? AND finished_at < ?)) AND NOT EXISTS "
-                "(SELECT 1 FROM jobs AS later WHERE later.retry_of = jobs.id) ORDER BY id",
-                (*stored(CLAIMABLE), REQUEUED.value, now - orphan_after))
+            claimed = [job for job in self._unclaimed(now, orphan_after)
+                       if wanted is None or job.id in wanted]
             self._db.executemany("UPDATE jobs SET state=?, finished_at=? WHERE id=?",
                                  [(REQUEUED.value, now, job.id) for job in claimed])
         return claimed
+
+    def cancel_unfinished(self, job_ids: Iterable[int], *,
+                          orphan_after: float = 60.0) -> list[int]:
+        """Record the jobs ``job_ids`` that are still unfinished and not taken over (see
+        :meth:`unfinished`) as cancelled: a person chose not to resume them. Returns the ids
+        changed; their counts are kept."""
+        wanted = set(job_ids)
+        now = time.time()
+        with self._transaction():
+            ids = [job.id for job in self._unclaimed(now, orphan_after) if job.id in wanted]
+            self._db.executemany("UPDATE jobs SET state=?, finished_at=? WHERE id=?",
+                                 [(JobState.CANCELLED.value, now, i) for i in ids])
+        return ids
 
     def delete_finished_before(self, cutoff: float) -> int:
         """Delete jobs in a finished state that ended before ``cutoff`` (wall-clock epoch).

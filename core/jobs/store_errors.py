@@ -77,8 +77,10 @@ class StoreReadOnly(StoreError):
             f"{path.parent} (or the file) cannot be written by this user. The queue and the "
             "history can be listed; nothing can be queued or sent until it is writable, "
             "because a send that is not recorded cannot be audited.",
-            f"Make {path.parent} writable for you, or choose another folder with "
-            "--config-dir.", retryable=False, cause=cause)
+            f"Make {path.parent} writable for you (ask whoever looks after this computer).",
+            retryable=False, cause=cause)
+        self.cli_action = (f"Make {path.parent} writable for you, or choose another folder "
+                           "with --config-dir.")
 
 
 class StoreTooNew(StoreError):
@@ -89,8 +91,8 @@ class StoreTooNew(StoreError):
             path, f"The job database {path} is from a newer DICOM Courier (format {version}; "
             f"this version knows up to {known}).",
             "It was left as it is: it is not damaged, and it can be listed but not changed here.",
-            "Use the newer DICOM Courier, or choose another folder with --config-dir.",
-            retryable=False)
+            "Use the newer DICOM Courier.", retryable=False)
+        self.cli_action = "Use the newer DICOM Courier, or choose another folder with --config-dir."
 
 
 class StoreUnavailable(StoreError):

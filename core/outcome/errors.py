@@ -2,7 +2,10 @@
 
 Each error carries three things a dialog or the command line renders as they are:
 ``title`` (what happened, one line), ``explanation`` (why, in plain words) and ``action``
-(what to do, and where to configure it). Technical facts (AE titles, host, port, status code,
+(what to do, and where to configure it). ``action`` names only what the window can do (the
+window shows it as it is); where the command line has its own way (``dicom-courier nodes
+test``), the error also carries ``cli_action``, which the command line prints instead
+(:attr:`CourierError.command_line_action`). Technical facts (AE titles, host, port, status code,
 the peer's error comment) go into ``details`` for a "Details" section and for support.
 ``retryable`` says whether trying again later may help (a transient fault) or not.
 
@@ -90,17 +93,24 @@ class CourierError(Exception):
         comment: str | None = None,
         details: Mapping[str, str] | None = None,
         retryable: bool | None = None,
+        cli_action: str | None = None,
     ) -> None:
         super().__init__(title)
         self.title = title
         self.explanation = explanation
-        self.action = action
+        self.action = action  # the window's words: nothing a window user cannot do
+        self.cli_action = cli_action  # the command line's, when they differ
         self.peer = peer
         self.status = status
         self.comment = comment
         self.extra_details = dict(details or {})
         if retryable is not None:
             self.retryable = retryable
+
+    @property
+    def command_line_action(self) -> str:
+        """What to do, in the command line's words (``cli_action``, else ``action``)."""
+        return self.cli_action or self.action
 
     @property
     def details(self) -> dict[str, str]:

@@ -152,6 +152,6 @@ class MoveResult:
             out["error"] = self.error.title
             out["error_type"] = type(self.error).__name__
             out["explanation"] = self.error.explanation
-            out["action"] = self.error.action
+            out["action"] = self.error.command_line_action
             out["error_details"] = self.error.details
         return out

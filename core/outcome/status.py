@@ -48,6 +48,13 @@ def is_pending(code: int) -> bool:
     return category_of(code) is Category.PENDING
 
 
+#: Where the window tests a destination (the PACS manager's "Test destination" button).
+TEST_DESTINATION_IN_WINDOW = ("Manage PACS and destinations…, select the destination and "
+                              "press Test destination")
+#: The same on the command line.
+TEST_DESTINATION_ON_COMMAND_LINE = "dicom-courier nodes test PROFILE"
+
+
 def _where_pacs_configures_destinations() -> str:
     return (
         "On the PACS, add the destination's AE title with its host and port to the list of "
@@ -177,15 +184,19 @@ def failure_for_status(
                 f"The PACS answered \"unable to process\" (0x{code:04X}) without saying why. "
                 "Often the query uses a key or level the PACS does not support."
             )
-        action = (
-            "Test the destination (window: Manage PACS → Test; command line: dicom-courier "
-            "nodes test PROFILE) and read the PACS's log to see which cause applies. "
-            + _where_pacs_configures_destinations()
-            if operation == "send"
-            else "Simplify the query (fewer keys, Study Root) and check the PACS's log."
-        )
-        return UnableToProcess(f"{pacs} could not process the {operation}.", explanation,
-                               action, **common)
+        if operation == "send":
+            then = (" and read the PACS's log to see which cause applies. "
+                    + _where_pacs_configures_destinations())
+            action = f"Test the destination ({TEST_DESTINATION_IN_WINDOW}){then}"
+            cli_action: str | None = \
+                f"Test the destination ({TEST_DESTINATION_ON_COMMAND_LINE}){then}"
+        else:
+            action = "Simplify the query (fewer keys, Study Root) and check the PACS's log."
+            cli_action = None
+        refused = UnableToProcess(f"{pacs} could not process the {operation}.", explanation,
+                                  action, **common)
+        refused.cli_action = cli_action
+        return refused
     return DimseFailure(
         f"{pacs} answered the {operation} with status 0x{code:04X}.",
         f"The status is in the category \"{category_of(code).value}\".",

@@ -181,7 +181,8 @@ def refused_look_up(error: CourierError, pacs: PacsNode, *, model: QueryModel,
                            f"{level.value} level.")
             action = "Read the PACS's log for the key it wants; send the details to support."
         if model is QueryModel.PATIENT:
-            action += " Or use the Study Root model (--model study) if the PACS offers it."
+            action += (" Or use the Study Root model if the PACS offers it (command line: "
+                       "--model study).")
     details = {**error.extra_details, "Look-up": where}
     return type(error)(title, explanation, action, peer=error.peer, status=error.status,
                        comment=error.comment, details=details, retryable=error.retryable)

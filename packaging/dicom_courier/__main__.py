@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(bad_bytes + "\n")
         return 2
     if _wants_window(args):
+        from dicom_courier.gui.platform_check import xcb_problem
+
+        problem = xcb_problem()  # before Qt, whose own message names one library only
+        if problem is not None:
+            sys.stderr.write(problem + "\n")
+            return 1
         from dicom_courier.gui.app import run_app
 
         config_dir = None

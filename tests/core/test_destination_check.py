@@ -173,6 +173,11 @@ def test_a_move_that_delivered_nothing_is_diagnosed(
     assert error.status == status and result.status == status
     assert error.details["DIMSE status"] == f"0x{status:04X}"  # the raw facts stay
     assert error.details["Move destination"] == DEST
+    # Counts the PACS never sent are "not reported", never "0 sent, 0 failed".
+    if counts is NONE:
+        assert error.details["Images"] == "the PACS did not report image counts"
+    # Said when the send is over (retries included): never a promise of another try.
+    assert "automatically" not in error.action and "try once more" not in error.action
     assert _retries(result) == retries
     assert seconds < FOLLOW_UP_BUDGET + SLACK
     if where == LISTENING:

@@ -31,7 +31,7 @@ def test_second_process_is_refused_and_a_killed_one_frees_the_lock(tmp_path: Pat
         with pytest.raises(AlreadyRunning) as info:
             ProfileLock(tmp_path).acquire()
         assert f"process {holder.pid}" in info.value.explanation
-        assert "--config-dir" in info.value.action
+        assert "--config-dir" in info.value.command_line_action  # the window: no option
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)

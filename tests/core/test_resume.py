@@ -120,19 +120,21 @@ def test_queue_run_and_the_window_build_the_same_send(store: JobStore, tmp_path:
     assert planned.request.target.sop_uids == FAILED_IMAGES
 
 
-def test_offered_are_the_jobs_this_start_found_interrupted(tmp_path: Path) -> None:
+def test_offered_are_every_unfinished_send_no_one_continues(tmp_path: Path) -> None:
+    """Crash-interrupted and still-waiting sends are offered (a window's waiting send must
+    not be lost to a crash); one already continued by another job is not."""
     first = JobStore(tmp_path / "jobs.db")
     crashed = _stored(first, priority=Priority.HIGH)
     resumed = _stored(first)
-    waiting = _stored(first, started=False)  # queued, never started: `queue run` sends it
+    waiting = _stored(first, started=False)  # queued, never started
     first.close()
     store = JobStore(tmp_path / "jobs.db")
     assert sorted(store.interrupted) == [crashed, resumed]
     store.add(pacs_json=NODE.to_json(), destination="WS", study_uid=SPEC.study_uid,
               retry_of=resumed)  # already continued by another job
-    offered = offered_for_resume(store)
-    assert [job.id for job in offered] == [crashed]
-    assert waiting not in [job.id for job in offered]
+    offered = [job.id for job in offered_for_resume(store)]
+    continuing = max(job.id for job in store.jobs())
+    assert offered == [crashed, waiting, continuing]  # the continuing job waits too
 
 
 def test_the_question_says_what_each_resumed_send_asks_for(store: JobStore) -> None:
@@ -140,8 +142,8 @@ def test_the_question_says_what_each_resumed_send_asks_for(store: JobStore) -> N
     images = store.get(_stored(store, series=(SPEC.series_uid(1),), sops=FAILED_IMAGES))
     store.progress(stat.id, total=6, completed=2, failed=0, warning=0, force=True)
     question = resume_question([store.get(stat.id), images])
-    assert question is not None and question.title == "Resume interrupted sends?"
-    assert "2 send(s) were interrupted" in question.text
+    assert question is not None and question.title == "Resume unfinished sends?"
+    assert "2 send(s) did not finish" in question.text
     assert "STAT^RESUME — CT head (STAT): 2 of 6 images; asks for the whole study again" \
         in question.text
     assert "asks for 2 image(s) of one series again" in question.text
@@ -184,6 +186,6 @@ def test_the_question_names_five_jobs_and_counts_the_rest(store: JobStore) -> No
     jobs = [store.get(_stored(store)) for _ in range(7)]
     question = resume_question(jobs)
     assert question is not None
-    assert question.text.startswith("7 send(s) were interrupted")
+    assert question.text.startswith("7 send(s) did not finish")
     assert question.text.count("\n• STAT^RESUME — CT head: ") == 5
     assert "\n• and 2 more\n" in question.text and len(question.jobs) == 7

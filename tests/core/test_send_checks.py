@@ -208,7 +208,7 @@ def test_one_study_is_asked_about_in_a_plain_sentence(store: JobStore) -> None:
     questions = send_questions(_plan(A), store=store, destinations=DestinationMemory(store),
                                confirm_over=1, resend_minutes=30, now=NOW)
     assert [q.text for q in questions] == [
-        "This study was sent to WS in the last 30 minutes (all or some of the images). "
+        "This study was partly sent to WS in the last 30 minutes (4 of 10 images arrived). "
         "Send it again?"]
     _job(store, A, state="running")
     again = send_questions(_plan(A), store=store, destinations=DestinationMemory(store),

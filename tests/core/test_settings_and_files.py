@@ -36,6 +36,16 @@ def test_one_bad_value_costs_that_value_only(tmp_path: Path, text: str, bad_key:
     assert bad_key in loaded.problems[0]
 
 
+def test_a_bad_value_is_kept_as_the_file_has_it_for_the_preferences(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text('{"history_days": 100000, "result_limit": "lots", "confirm_over": 3}',
+                    encoding="utf-8")
+    loaded = read_app_settings(path)
+    assert loaded.rejected == {"history_days": 100000, "result_limit": "lots"}
+    assert loaded.settings == AppSettings(confirm_over=3)
+    assert read_app_settings(tmp_path / "none.json").rejected == {}
+
+
 def test_a_good_or_missing_file_is_complete(tmp_path: Path) -> None:
     assert read_app_settings(tmp_path / "none.json").complete
     path = tmp_path / "settings.json"

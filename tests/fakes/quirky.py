@@ -18,6 +18,9 @@ destination) plus the habits seen in the field:
   series, naming other patients. ``ignored_keys``: keywords never matched on, at any level
   (returned with the record's own value).
 - ``models``: the Q/R information models offered (``{"patient"}``: Patient Root only).
+- ``refuse_find_from``: calling AE titles whose C-FIND is ended by an A-ABORT before any
+  answer, while their C-ECHO is answered: Orthanc's way with an AE title missing from its
+  "DicomModalities" (echo is always allowed there, queries are not).
 - ``ignore_cancel``: keeps answering after C-CANCEL; ``pace`` seconds between C-FIND answers.
   ``finds_cancelled`` counts the C-FINDs that saw a C-CANCEL (either way).
 
@@ -86,13 +89,15 @@ class QuirkyPacs(DemoPacs):
                      {"patient", "study"}), ignore_cancel: bool = False,
                  pace: float = 0.0, hierarchical_moves: bool = False,
                  ignores_upper_keys: bool = False,
-                 ignored_keys: frozenset[str] = frozenset()) -> None:
+                 ignored_keys: frozenset[str] = frozenset(),
+                 refuse_find_from: frozenset[str] = frozenset()) -> None:
         super().__init__(studies, ae_title=ae_title, destinations=destinations)
         self.rows_per_image, self.uid_lists, self.hierarchical = \
             rows_per_image, uid_lists, hierarchical
         self.models, self.ignore_cancel, self.pace = models, ignore_cancel, pace
         self.hierarchical_moves = hierarchical_moves
         self.ignores_upper_keys, self.ignored_keys = ignores_upper_keys, ignored_keys
+        self.refuse_find_from = refuse_find_from
         self._records_lock = threading.Lock()
         self.finds: list[dict[str, str]] = []
         self.moves: list[dict[str, str]] = []
@@ -172,6 +177,9 @@ class QuirkyPacs(DemoPacs):
         identifier = event.identifier
         with self._records_lock:
             self.finds.append(_as_dict(identifier))
+        if str(event.assoc.requestor.ae_title).strip() in self.refuse_find_from:
+            event.assoc.abort()  # as Orthanc does for a calling AE it does not know
+            return
         refusal = self._refusal(identifier, event.request.AffectedSOPClassUID)
         if refusal is not None:
             yield refusal, None

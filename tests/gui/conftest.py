@@ -20,6 +20,11 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="session")
 def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    # pytest-qt closes a test's widgets before the test's fixtures end: a window closed with
+    # sends still running asks first (the quit question), and the last window closing would
+    # make Qt quit, stopping this shared loop for every later test. The app itself stops on
+    # lastWindowClosed explicitly (gui.app.run_app), so tests lose nothing by turning it off.
+    qapp.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop

@@ -12,12 +12,15 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-def close_main():
+def close_main():  # polled: as soon as the shown window is there, not after a fixed sleep
     for widget in app.topLevelWidgets():
-        if widget.objectName() == "mainWindow":
+        if widget.objectName() == "mainWindow" and widget.isVisible():
+            poll.stop()
             print("profiles:", widget.form.pacs_combo.currentText(), flush=True)
             widget.close()
-QTimer.singleShot(1500, close_main)
+poll = QTimer(interval=20)
+poll.timeout.connect(close_main)
+poll.start()
 from dicom_courier.__main__ import main
 sys.exit(main(["--demo", "--config-dir", sys.argv[1]]))
 """

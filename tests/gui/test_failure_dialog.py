@@ -16,13 +16,16 @@ from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.outcome.status import failure_for_status
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget
 from dicom_courier.gui.failure_dialog import FailureDialog
-from dicom_courier.gui.failure_policy import FailureReporter
+from dicom_courier.gui.failure_policy import DEFAULT_WINDOW_MS, FailureReporter
 from dicom_courier.gui.failure_report import summary_headline
 from dicom_courier.gui.failure_summary import FailureSummaryDialog, FailureTableModel
 
 PEER = Peer(calling_aet="COURIER", called_aet="ORTHANC", host="10.0.0.5", port=4242)
 PACS = PacsNode(name="Main PACS", called_aet="ORTHANC", host="10.0.0.5", port=4242)
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1"
+#: The reporter's burst window in these tests (the product's is DEFAULT_WINDOW_MS). A test
+#: reports a burst without returning to the event loop, so it is one burst whatever the window.
+WINDOW_MS = 50
 
 # The offscreen platform warns whenever a top-level window with a minimum size is shown, and
 # whenever a window is raised (show_details brings an open dialog to the front).
@@ -119,6 +122,8 @@ def test_partial_failure_lists_counts_and_failed_uids_and_can_retry(qtbot: QtBot
 
 def test_copy_details_puts_status_and_ae_titles_on_clipboard(qtbot: QtBot) -> None:
     dialog = _show(qtbot, FailureDialog(unknown_destination_job()))
+    assert dialog.copied_ms == 1500  # the product's moment; this test waits a shorter one
+    dialog.copied_ms = 50
     QApplication.clipboard().clear()
     dialog.copy_button.click()
     text = QApplication.clipboard().text()
@@ -204,12 +209,19 @@ def _reporter_dialogs() -> list[QDialog]:
             if isinstance(w, FailureDialog | FailureSummaryDialog) and w.isVisible()]
 
 
+def test_the_burst_window_of_the_product_is_400_ms(window: QWidget) -> None:
+    assert FailureReporter(window).window_ms == DEFAULT_WINDOW_MS == 400
+    assert FailureReporter(window, window_ms=WINDOW_MS).window_ms == WINDOW_MS
+
+
 def test_one_failure_opens_one_dialog(qtbot: QtBot, window: QWidget) -> None:
-    reporter = FailureReporter(window)
+    reporter = FailureReporter(window, window_ms=WINDOW_MS)
     reporter.report(unknown_destination_job(1))
     assert reporter.open_dialogs() == []  # waits for the batch window first
+    assert reporter.collecting
     qtbot.waitUntil(lambda: len(reporter.open_dialogs()) == 1, timeout=3000)
-    qtbot.wait(600)  # nothing else appears later
+    assert not reporter.collecting  # nothing else is on its way...
+    qtbot.wait(2 * WINDOW_MS)  # ...and nothing else appears later
     dialogs = reporter.open_dialogs()
     assert len(dialogs) == 1 and isinstance(dialogs[0], FailureDialog)
     assert not dialogs[0].isModal()
@@ -219,11 +231,12 @@ def test_one_failure_opens_one_dialog(qtbot: QtBot, window: QWidget) -> None:
 
 def test_fifty_failures_make_one_summary_and_no_single_dialogs(qtbot: QtBot,
                                                                window: QWidget) -> None:
-    reporter = FailureReporter(window)
+    reporter = FailureReporter(window, window_ms=WINDOW_MS)
     for job_id in range(1, 51):
         reporter.report(unknown_destination_job(job_id))
     qtbot.waitUntil(lambda: bool(reporter.open_dialogs()), timeout=3000)
-    qtbot.wait(600)
+    assert not reporter.collecting
+    qtbot.wait(2 * WINDOW_MS)
     dialogs = reporter.open_dialogs()
     assert len(dialogs) == 1
     summary = dialogs[0]
@@ -242,7 +255,7 @@ def test_fifty_failures_make_one_summary_and_no_single_dialogs(qtbot: QtBot,
 
 def test_late_second_failure_folds_the_open_dialog_into_a_summary(qtbot: QtBot,
                                                                   window: QWidget) -> None:
-    reporter = FailureReporter(window, window_ms=100)
+    reporter = FailureReporter(window, window_ms=WINDOW_MS)
     reporter.report(unknown_destination_job(1))
     qtbot.waitUntil(lambda: len(reporter.open_dialogs()) == 1, timeout=3000)
     single = reporter.open_dialogs()[0]
@@ -266,18 +279,19 @@ def test_late_second_failure_folds_the_open_dialog_into_a_summary(qtbot: QtBot,
 def test_reporter_ignores_jobs_that_did_not_fail(qtbot: QtBot, window: QWidget) -> None:
     from dataclasses import replace
 
-    reporter = FailureReporter(window, window_ms=50)
+    reporter = FailureReporter(window, window_ms=WINDOW_MS)
     job = partial_job(1)
     reporter.report(replace(job, state=JobState.COMPLETED))
     reporter.report(replace(job, state=JobState.CANCELLED))
     reporter.report(replace(job, state=JobState.RUNNING, result=None))
-    qtbot.wait(200)
+    assert not reporter.collecting  # no burst started: no dialog can open
+    qtbot.wait(2 * WINDOW_MS)
     assert reporter.open_dialogs() == []
 
 
 def test_retry_from_a_reported_dialog_reaches_the_reporter(qtbot: QtBot,
                                                           window: QWidget) -> None:
-    reporter = FailureReporter(window, window_ms=50)
+    reporter = FailureReporter(window, window_ms=WINDOW_MS)
     reporter.report(partial_job(9))
     qtbot.waitUntil(lambda: len(reporter.open_dialogs()) == 1, timeout=3000)
     dialog = reporter.open_dialogs()[0]

@@ -224,7 +224,7 @@ def test_send_history_opened_and_closed_three_times_leaves_nothing_behind(
         window.show()
         qtbot.waitExposed(window)
         listeners = _job_changed_listeners(window)
-        assert listeners == 2  # the queue table and the window's send policy
+        assert listeners == 3  # the queue table, the window's send policy, the quit guard
         for closing in ("Close button", "Escape", "Escape"):
             window.history_action.trigger()  # Queue → Send history… (Ctrl+H)
             qtbot.waitUntil(lambda: any(d.isVisible() for d in

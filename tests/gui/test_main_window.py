@@ -22,6 +22,8 @@ from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.failure_dialog import FailureDialog
 from dicom_courier.gui.main_window import MainWindow
+from dicom_courier.gui.query_form import DatePreset
+from tests.gui.header_drag import drag_column_edge
 from tests.gui.waiting import until
 
 #: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
@@ -43,6 +45,7 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path, demo: Any,
     win = create_main_window(tmp_path / "config")
     qtbot.addWidget(win)
     win.reload_profiles(select=DEMO_PROFILE)
+    win.form.set_date_preset(DatePreset.ANY)  # the demo's studies are from 2023-2024
     yield win
     run_async(win.shutdown())
 
@@ -264,14 +267,19 @@ def test_escape_cancels_a_running_search(qtbot: QtBot, tmp_path: Path, run_async
 
 def test_column_widths_are_remembered(qtbot: QtBot, tmp_path: Path, demo: Any,
                                       run_async: Any) -> None:
+    """A width a person drags (a real mouse drag on the header edge) comes back next time."""
     first = create_main_window(tmp_path / "config")
     qtbot.addWidget(first)
-    first.results_view.setColumnWidth(0, 333)
+    first.show()
+    qtbot.waitExposed(first)
+    dragged = drag_column_edge(first.results_view.horizontalHeader(), 0, 333)
+    assert abs(dragged - 333) <= 2, dragged
+    assert not first.results_view.auto_fit_columns  # the person's width is kept
     first.close()
     run_async(first.shutdown())
     second = create_main_window(tmp_path / "config")
     qtbot.addWidget(second)
     try:
-        assert second.results_view.columnWidth(0) == 333
+        assert second.results_view.columnWidth(0) == dragged
     finally:
         run_async(second.shutdown())

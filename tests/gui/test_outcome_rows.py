@@ -22,56 +22,65 @@ from dicom_courier.gui.queue_model import MoveQueueModel, QueueColumn
 from dicom_courier.gui.queue_panel import QueuePanel
 from tests.core.test_outcome_table import ROWS, Row, run_in_queue
 
-#: What a person reads in the Status and Progress cells for each row.
+#: What a person reads in the Status and Progress cells for each row (the progress words:
+#: core.jobs.row_words; failed images are named, never counted as sent).
 EXPECTED = {
-    "counts present, success": ("completed", "3/3"),
-    "final response corrects the total upward": ("partial: 2 of 3 sent, 1 failed", "2/3"),
-    "no counts at all": ("completed (the PACS did not report image counts)", "—"),
+    "counts present, success": ("completed", "3 of 3 sent"),
+    "final response corrects the total upward": ("partial: 2 of 3 sent, 1 failed",
+                                                 "2 sent · 1 failed of 3"),
+    "no counts at all": ("completed (the PACS did not report image counts)",
+                         "no image counts"),
     "counts sent empty (zero-length)": ("completed (the PACS did not report image counts)",
-                                        "—"),
-    "explicit zeros: nothing matched": ("failed: RIG found nothing to send.", "0/0"),
-    "success status, every image failed": ("failed:", "0/2"),
-    "0xB000, every image failed": ("failed:", "0/3"),
+                                        "no image counts"),
+    "explicit zeros: nothing matched": ("failed: RIG found nothing to send.", "0 of 0 sent"),
+    "success status, every image failed": ("failed:", "0 sent · 2 failed of 2"),
+    "0xB000, every image failed": ("failed:", "0 sent · 3 failed of 3"),
     "success status with some failures quotes 0x0000": ("partial: 2 of 3 sent, 1 failed",
-                                                         "2/3"),
+                                                         "2 sent · 1 failed of 3"),
     "warnings only: completed with warnings":
-        ("completed with warnings (1 of 3 images arrived with warnings)", "3/3"),
-    "absurd Pending total replaced by the final counts": ("completed", "2/2"),
-    "final success without counts completes what remained": ("completed", "3/3"),
-    "a count going backwards keeps the higher": ("completed", "5/5"),
-    "failure status with nothing sent": ("failed:", "0/2"),
-    "failure status after some images": ("partial: 2 of 3 sent, 1 failed", "2/3"),
-    "cancel confirmed with 0xFE00": ("cancelled: 2 of 10 sent", "2/10"),
-    "cancel confirmed with 0xB000": ("cancelled: 2 of 10 sent", "2/10"),
-    "cancel confirmed with 0x0000": ("cancelled: 2 of 10 sent", "2/10"),
-    "association aborted mid-send": ("failed:", "1/4"),
+        ("completed with warnings (1 of 3 images arrived with warnings)",
+         "3 of 3 sent (1 with warnings)"),
+    "absurd Pending total replaced by the final counts": ("completed", "2 of 2 sent"),
+    "final success without counts completes what remained": ("completed", "3 of 3 sent"),
+    "a count going backwards keeps the higher": ("completed", "5 of 5 sent"),
+    "failure status with nothing sent": ("failed:", "0 sent · 2 failed of 2"),
+    "failure status after some images": ("partial: 2 of 3 sent, 1 failed",
+                                         "2 sent · 1 failed of 3"),
+    "cancel confirmed with 0xFE00": ("cancelled: 2 of 10 sent", "2 of 10 sent"),
+    "cancel confirmed with 0xB000": ("cancelled: 2 of 10 sent", "2 of 10 sent"),
+    "cancel confirmed with 0x0000": ("cancelled: 2 of 10 sent", "2 of 10 sent"),
+    "association aborted mid-send": ("failed:", "1 of 4 sent"),
     "cancel confirmed with 0x0000 counting only completed":
-        ("cancelled: 2 of 10 sent, 8 not sent", "2/10"),
+        ("cancelled: 2 of 10 sent, 8 not sent", "2 of 10 sent"),
     "cancel ignored: the PACS completes the study":
-        ("completed (the PACS finished before our cancel took effect)", "10/10"),
+        ("completed (the PACS finished before our cancel took effect)", "10 of 10 sent"),
     "failure status after every image arrived":
-        ("completed with warnings (the PACS reported a failure (0xA702", "3/3"),
-    "failure status after some images, counts only in Pending": ("partial: 3 of 4 sent", "3/4"),
+        ("completed with warnings (the PACS reported a failure (0xA702", "3 of 3 sent"),
+    "failure status after some images, counts only in Pending": ("partial: 3 of 4 sent",
+                                                                 "3 of 4 sent"),
     "0xB000 counting failures but not completed":
-        ("partial: 1 failed; the PACS did not say how many of 3 arrived", "0/3"),
+        ("partial: 1 failed; the PACS did not say how many of 3 arrived",
+         "? sent · 1 failed of 3"),
     "0x0000 counting failures but not completed":
-        ("partial: 1 failed; the PACS did not say how many of 3 arrived", "0/3"),
+        ("partial: 1 failed; the PACS did not say how many of 3 arrived",
+         "? sent · 1 failed of 3"),
     "cancel answered with A-ABORT from the PACS's application":
-        ("cancelled: 2 of 10 sent; 8 more may still arrive", "2/10"),
+        ("cancelled: 2 of 10 sent; 8 more may still arrive", "2 of 10 sent"),
     "cancel answered by closing the connection":
-        ("cancelled: 2 of 10 sent; 8 more may still arrive", "2/10"),
+        ("cancelled: 2 of 10 sent; 8 more may still arrive", "2 of 10 sent"),
     "unasked 0xFE00 after every image arrived":
-        ("completed (the PACS reported a cancel after every image arrived)", "3/3"),
+        ("completed (the PACS reported a cancel after every image arrived)", "3 of 3 sent"),
     "cancel answered with a failure status, nothing sent":
-        ("cancelled: 0 of 10 sent, 10 not sent", "0/10"),
-    "0xB000 without counts": ("partial", "—"),
+        ("cancelled: 0 of 10 sent, 10 not sent", "0 of 10 sent"),
+    "0xB000 without counts": ("partial", "no image counts"),
     "another warning status without counts":
         ("completed with warnings (the PACS answered 0xB007 and did not report image counts)",
-         "—"),
+         "no image counts"),
     "warning status with no failed and no warning image":
         ("completed with warnings (the PACS answered 0xB007 but reported no failed image)",
-         "3/3"),
-    "failure without counts: no image is known to have arrived": ("failed:", "—"),
+         "3 of 3 sent"),
+    "failure without counts: no image is known to have arrived": ("failed:",
+                                                                  "no image counts"),
 }
 
 

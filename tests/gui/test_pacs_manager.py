@@ -7,7 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,10 @@ from pytestqt.qtbot import QtBot
 from dicom_courier.core.config.profile_store import NodeStore
 from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts
 from dicom_courier.core.demo.pacs import DemoPacs
+from dicom_courier.core.dimse.diagnose import Check
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.outcome.errors import ConnectionFailed, Peer
-from dicom_courier.core.outcome.events import EchoResult
+from dicom_courier.gui.destination_test import CourierTests
 from dicom_courier.gui.destinations_model import DestinationColumn
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from tests.peers import reserve_dead_port
@@ -38,8 +39,14 @@ MAIN = PacsNode(name="Main PACS", called_aet="ORTHANC", host="127.0.0.1", port=4
 BACKUP = PacsNode(name="Backup", called_aet="BACKUP", host="127.0.0.1", port=11112)
 
 
-async def never_called(pacs: PacsNode) -> EchoResult:
-    raise AssertionError("no echo expected in this test")
+class NeverCalled:
+    """NodeTests for tests that press no Test button."""
+
+    def pacs(self, node: PacsNode) -> AsyncIterator[Check]:
+        raise AssertionError("no test expected in this test")
+
+    async def destination(self, node: PacsNode, dest: Destination) -> Any:
+        raise AssertionError("no test expected in this test")
 
 
 @pytest.fixture
@@ -55,10 +62,9 @@ def courier() -> Iterator[Courier]:
         yield courier
 
 
-def open_manager(qtbot: QtBot, store: NodeStore,
-                 echo: Callable[[PacsNode], Awaitable[EchoResult]] = never_called,
+def open_manager(qtbot: QtBot, store: NodeStore, tests: Any = None,
                  select: str | None = None) -> PacsManagerDialog:
-    dialog = PacsManagerDialog(store, echo, select=select)
+    dialog = PacsManagerDialog(store, tests or NeverCalled(), select=select)
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -296,10 +302,14 @@ def test_test_against_demo_pacs_shows_ok_with_latency(qtbot: QtBot, store: NodeS
     with DemoPacs() as pacs:
         store.save([PacsNode(name="Demo", called_aet=pacs.ae_title, host="127.0.0.1",
                              port=pacs.port)])
-        dialog = open_manager(qtbot, store, courier.echo)
+        dialog = open_manager(qtbot, store, CourierTests(courier))
         ok, text = run_async(press_test(dialog))
     assert ok, text
-    assert text.startswith("OK, ") and " ms — verified " in text
+    # the same steps as `nodes test`: the echo, then the search probe, each with its time
+    assert text.startswith("Passed: C-ECHO ") and ", C-FIND probe " in text, text
+    assert " ms — verified " in text
+    assert [row[:2] for row in dialog.test_steps.rows()] == [
+        ("C-ECHO", "✓ passed"), ("C-FIND probe", "✓ passed")]
     assert dialog.test_status.text() == text
     assert "#2e7d32" in dialog.test_status.styleSheet()
     assert dialog.test_button.isEnabled() and dialog.test_button.text() == "Test"
@@ -314,12 +324,13 @@ def test_test_against_closed_port_shows_the_connection_error(qtbot: QtBot, store
         port = dead.getsockname()[1]
         store.save([PacsNode(name="Dead", called_aet="NOBODY", host="127.0.0.1", port=port,
                              timeouts=Timeouts(connect=3))])
-        dialog = open_manager(qtbot, store, courier.echo)
+        dialog = open_manager(qtbot, store, CourierTests(courier))
         ok, text = run_async(press_test(dialog))
     finally:
         dead.close()
     assert not ok
-    assert text == f"Could not connect to 127.0.0.1:{port}."
+    assert text == f"Failed at C-ECHO: Could not connect to 127.0.0.1:{port}."
+    assert [row[:2] for row in dialog.test_steps.rows()] == [("C-ECHO", "✗ failed")]
     assert dialog.test_status.text() == text
     assert RED in dialog.test_status.styleSheet()
     assert "Check that the PACS is running" in dialog.test_status.toolTip()
@@ -335,7 +346,7 @@ def test_test_uses_the_unsaved_values_in_the_editor(qtbot: QtBot, store: NodeSto
             stale = dead.getsockname()[1]
             store.save([PacsNode(name="Demo", called_aet=pacs.ae_title, host="127.0.0.1",
                                  port=stale)])
-            dialog = open_manager(qtbot, store, courier.echo)
+            dialog = open_manager(qtbot, store, CourierTests(courier))
             retype(qtbot, dialog, "port", str(pacs.port))  # not saved
             ok, text = run_async(press_test(dialog))
         finally:
@@ -350,14 +361,16 @@ def test_button_says_testing_while_the_echo_runs_and_recovers_from_any_error(
     started, release = asyncio.Event(), asyncio.Event()
     seen: list[PacsNode] = []
 
-    async def slow_echo(pacs: PacsNode) -> EchoResult:
-        seen.append(pacs)
-        started.set()
-        await release.wait()
-        raise ConnectionFailed("Could not connect.", "Refused.", "Start the PACS.",
-                               peer=Peer("COURIER", pacs.called_aet, pacs.host, pacs.port))
+    class SlowTests(NeverCalled):
+        async def pacs(self, node: PacsNode) -> AsyncIterator[Check]:  # type: ignore[override]
+            seen.append(node)
+            started.set()
+            await release.wait()
+            raise ConnectionFailed("Could not connect.", "Refused.", "Start the PACS.",
+                                   peer=Peer("COURIER", node.called_aet, node.host, node.port))
+            yield  # an async generator
 
-    dialog = open_manager(qtbot, store, slow_echo)
+    dialog = open_manager(qtbot, store, SlowTests())
     retype(qtbot, dialog, "calling_aet", "MYSCU")
 
     async def scenario() -> tuple[bool, str]:
@@ -377,10 +390,12 @@ def test_button_says_testing_while_the_echo_runs_and_recovers_from_any_error(
     # The result described port 4242, no longer what the editor says: not shown as current.
     assert dialog.test_status.text() == ""
 
-    async def broken_echo(pacs: PacsNode) -> EchoResult:
-        raise RuntimeError("boom")
+    class BrokenTests(NeverCalled):
+        async def pacs(self, node: PacsNode) -> AsyncIterator[Check]:  # type: ignore[override]
+            raise RuntimeError("boom")
+            yield  # an async generator
 
-    dialog._echo = broken_echo  # a bug in the callee must not leave the button disabled
+    dialog._tests = BrokenTests()  # a bug in the callee must not leave the button disabled
     ok, text = run_async(press_test(dialog))
     assert not ok and "boom" in text
     assert dialog.test_button.isEnabled()

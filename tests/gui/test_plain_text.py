@@ -26,6 +26,7 @@ from dicom_courier.gui import create_main_window
 from dicom_courier.gui.main_window import MainWindow
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.plain_text import CELL_LIMIT, TOOLTIP_LIMIT, plain_tooltip
+from dicom_courier.gui.query_form import DatePreset
 from dicom_courier.gui.queue_model import QueueColumn
 from dicom_courier.gui.results_model import Column, StudyResultsModel
 from dicom_courier.gui.series_dialog import SeriesDialog
@@ -68,6 +69,7 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path,
         win = create_main_window(tmp_path / "config")
         qtbot.addWidget(win)
         win.reload_profiles(select=PROFILE)
+        win.form.set_date_preset(DatePreset.ANY)  # a blank search asks first
         yield win
         run_async(win.shutdown())
 

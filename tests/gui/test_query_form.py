@@ -13,6 +13,7 @@ from dicom_courier.gui.query_form import DatePreset, QueryForm, preset_range
 def _form(qtbot: QtBot) -> QueryForm:
     form = QueryForm()
     qtbot.addWidget(form)
+    form.pacs_combo.addItem("Main PACS")  # with no PACS at all, Search stays disabled
     return form
 
 
@@ -90,3 +91,14 @@ def test_presets() -> None:
     assert preset_range(DatePreset.YESTERDAY, today) == (date(2024, 2, 29), date(2024, 2, 29))
     assert preset_range(DatePreset.LAST_30, today) == (date(2024, 2, 1), today)  # 30 days
     assert preset_range(DatePreset.ANY, today) is None
+
+
+def test_search_is_disabled_with_a_reason_while_there_is_no_pacs(qtbot: QtBot) -> None:
+    form = QueryForm()
+    qtbot.addWidget(form)
+    qtbot.keyClicks(form.fields["queryPatientName"], "SMITH")
+    assert not form.search_button.isEnabled()
+    assert form.search_button.toolTip() == "Add a PACS first: there is no PACS to search yet."
+    form.pacs_combo.addItem("Main PACS")
+    form.validate()
+    assert form.search_button.isEnabled() and form.search_button.toolTip() == ""

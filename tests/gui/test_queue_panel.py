@@ -171,7 +171,7 @@ def test_a_thousand_responses_make_a_handful_of_repaints(qtbot: QtBot) -> None:
           f"{len(emissions)} dataChanged")
     assert 1 <= len(emissions) <= 3
     assert set(emissions) == {(0, 0)}
-    assert text(model, 0, QueueColumn.PROGRESS) == "1000/1000"
+    assert text(model, 0, QueueColumn.PROGRESS) == "1000 of 1000 sent"
     assert elapsed < 1.0, f"applying 1,000 snapshots took {elapsed:.2f} s"
 
 
@@ -203,7 +203,7 @@ def test_cancelled_status() -> None:
     model = MoveQueueModel()
     model.apply(make_job(1, JobState.CANCELLED, completed=3, total=10, started_ago=2))
     assert text(model, 0, QueueColumn.STATUS) == "cancelled: 3 of 10 sent, 7 not sent"
-    assert text(model, 0, QueueColumn.PROGRESS) == "3/10"
+    assert text(model, 0, QueueColumn.PROGRESS) == "3 of 10 sent"
 
 
 def test_failure_tooltip_says_why_and_what_to_do(model: MoveQueueModel) -> None:
@@ -226,7 +226,8 @@ def test_rate_times_and_labels(model: MoveQueueModel) -> None:
     assert text(model, 4, QueueColumn.STUDY, Qt.ItemDataRole.ToolTipRole) == f"{STUDY_UID}5"
     assert text(model, 5, QueueColumn.DESTINATION) == "NOWHERE"
     assert [text(model, r, QueueColumn.PROGRESS) for r in range(6)] == [
-        "queued", "24/60", "10/50", "60/60", "54/60", "—"]  # failed images never "sent"
+        "queued", "24 of 60 sent", "10 of 50 sent", "60 of 60 sent",
+        "54 sent (2 with warnings) · 6 failed of 60", "0 sent"]  # failed images never "sent"
 
 
 def test_progress_tooltip_spells_out_the_colours(model: MoveQueueModel) -> None:
@@ -238,7 +239,7 @@ def test_progress_tooltip_spells_out_the_colours(model: MoveQueueModel) -> None:
 def test_unknown_total_reads_done_over_question_mark() -> None:
     model = MoveQueueModel()
     model.apply(make_job(1, JobState.RUNNING, completed=12, started_ago=3))
-    assert text(model, 0, QueueColumn.PROGRESS) == "12/?"
+    assert text(model, 0, QueueColumn.PROGRESS) == "12 sent"  # no made-up total
 
 
 # ---------------------------------------------------------------------------- the panel
@@ -402,7 +403,7 @@ def test_a_real_move_reaches_completed_in_the_panel(
     assert model.rowCount() == 1 and model.job_at(0).job_id == job_id
     counts = text(model, 0, QueueColumn.PROGRESS, PROGRESS_ROLE)
     assert counts == ProgressData(20, 0, 0, 20, JobState.COMPLETED)
-    assert text(model, 0, QueueColumn.PROGRESS) == "20/20"
+    assert text(model, 0, QueueColumn.PROGRESS) == "20 of 20 sent"
     assert states[0] is JobState.QUEUED and JobState.RUNNING in states
     assert ws.received_uids() == {SPEC.sop_uid(s, i) for s in range(2) for i in range(10)}
     assert 0.5 < took < 10, f"the move took {took:.2f} s"

@@ -25,6 +25,7 @@ from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.qr.query import FindMatch, QueryLevel
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.main_window import MainWindow
+from dicom_courier.gui.query_form import DatePreset
 from tests.fakes.quirky import QuirkyPacs
 from tests.gui.quirky_window import save_profile
 from tests.gui.waiting import until
@@ -45,6 +46,7 @@ def _window(qtbot: QtBot, tmp_path: Path, pacs: QuirkyPacs) -> MainWindow:
     win = create_main_window(tmp_path, courier=Courier(cancel_grace=GRACE))
     qtbot.addWidget(win)
     win.reload_profiles(select="quirky")
+    win.form.set_date_preset(DatePreset.ANY)  # the fake's studies are not from this week
     win.show()
     win.activateWindow()
     return win

@@ -23,6 +23,7 @@ from dicom_courier.core.jobs.store_errors import StoreDiskFull
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.app import DEMO_PROFILE, start_demo_peers
 from dicom_courier.gui.main_window import MainWindow
+from dicom_courier.gui.query_form import DatePreset
 from tests.gui.waiting import until
 
 #: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
@@ -38,6 +39,7 @@ def window(qtbot: QtBot, qasync_loop: Any, tmp_path: Path, run_async: Any
         win = create_main_window(tmp_path / "config")
         qtbot.addWidget(win)
         win.reload_profiles(select=DEMO_PROFILE)
+        win.form.set_date_preset(DatePreset.ANY)  # the demo's studies are from 2023-2024
         yield win, tmp_path / "ws"
         run_async(win.shutdown())
 

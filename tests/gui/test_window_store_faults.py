@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.jobs.store import DEFAULT_BUSY_TIMEOUT, JobStore
 from dicom_courier.gui import create_main_window
 from dicom_courier.gui.plain_text import PlainMessageBox
 from tests.core.test_store_faults import _held
@@ -48,6 +48,7 @@ def test_a_bad_settings_value_warns_and_deletes_no_history(qtbot: QtBot, tmp_pat
         assert "old history was not deleted" in box.informativeText().lower()
         assert len(window.history.jobs()) == 4  # seen: 3 of 4 deleted at start
         assert window.settings.history_days == 3650
+        assert window.history.busy_timeout == DEFAULT_BUSY_TIMEOUT == 5.0  # product default
         window.resize(900, 600)
         box.grab().save("/tmp/settings_warning.png")
     finally:
@@ -63,12 +64,14 @@ def test_a_locked_database_is_reported_and_sends_are_refused(qtbot: QtBot, tmp_p
         store.add(pacs_json=PACS_JSON, destination="WS", study_uid=f"1.2.{i}")
     store.close()
     with _held(db, "exclusive") as holder:
-        window = create_main_window(config)
+        window = create_main_window(config, busy_timeout=0.2)  # not the product's 5 s wait
         qtbot.addWidget(window)
         try:
             box = window.findChild(PlainMessageBox, "storeProblem")
             assert box is not None and box.isVisible() and not box.isModal()
             assert f"held by PID {holder.pid}" in box.text()
+            assert "locked for more than 0.2 s" in box.informativeText()
+            assert window.history.read_only  # every change (a send) is refused until freed
             box.grab().save("/tmp/store_busy.png")
         finally:
             run_async(window.shutdown())

@@ -6,7 +6,8 @@ from typing import Any
 
 from dicom_courier.core.config.profiles import Destination
 from dicom_courier.core.demo.pacs import DemoPacs
-from dicom_courier.core.dimse.diagnose import Check, Verdict, diagnose
+from dicom_courier.core.dimse.destination_verdict import Confidence
+from dicom_courier.core.dimse.diagnose import Check, Verdict, diagnose, examine_destination
 from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.outcome.errors import MoveDestinationUnknown
 from tests.interop.conftest import node_for, run
@@ -35,6 +36,24 @@ def test_destinations_on_dcmqrscp(courier: Courier, dcmqrscp: Any, storescp: Any
     assert verdicts == [Verdict.OK, Verdict.OK, Verdict.UNCLEAR, Verdict.OK, Verdict.UNCLEAR,
                         Verdict.FAILED]
     assert "only a real send proves it" in checks[2].answer
+    assert storescp.received_files() == []  # probes never move patient data
+
+
+def test_dcmqrscp_accepting_the_probe_is_no_verdict_on_a_destination_it_does_not_know(
+        courier: Courier, dcmqrscp: Any, storescp: Any) -> None:
+    """dcmqrscp answers 0x0000 to a probe of a study that does not exist whatever the
+    destination (it maps the destination only once something matched), while a real send to
+    WS3 fails with 0xA801: the window's Test destination must not call WS3 usable."""
+    node = node_for(dcmqrscp)
+    for ae_title in ("WS3", "STORESCP"):  # unknown to dcmqrscp / in its HostTable
+        dest = Destination(ae_title, "127.0.0.1", storescp.port)  # both answer our echo
+        result = run(examine_destination(courier, node, dest))
+        assert result.verdict.confidence is Confidence.UNKNOWN, result.verdict
+        assert not result.verdict.usable
+        assert result.verdict.text == (f"cannot tell: {ae_title} answers; the PACS DCMQRSCP's "
+                                       f"answer does not say whether it knows {ae_title}")
+        probe = result.checks[0]
+        assert probe.verdict is Verdict.UNCLEAR and "announced DCMTK" in probe.answer
     assert storescp.received_files() == []  # probes never move patient data
 
 
