@@ -2,7 +2,8 @@
 
 pynetdicom logs request and response identifiers (patient names and IDs) by default and logs a
 line per DIMSE response, which is both a privacy leak and slow. Nagle's algorithm costs ~40 ms
-per small DIMSE message on loopback. Both are fixed here once, for SCUs and SCPs alike.
+per small DIMSE message on loopback. Both are fixed here once, for SCUs and SCPs alike, as is
+a pynetdicom race that loses a DIMSE response (:mod:`.reactor_pause`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import warnings
 from pynetdicom import Association, _config, evt
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.events import Event
+
+from dicom_courier.core.dimse.reactor_pause import install_reactor_pause_fix
 
 _configured = False
 
@@ -39,6 +42,7 @@ def quiet_pynetdicom() -> None:
     # pydicom warns on malformed data sets from a peer; find.py counts and reports those.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
     _quiet_pynetdicom_thread_deaths()
+    install_reactor_pause_fix()  # every association of ours, SCU and SCP: see its module
     _configured = True
 
 
