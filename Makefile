@@ -21,9 +21,10 @@ demo-cli: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
-# The tests that need no peer (no TCP at all; tests/conftest.py enforces the marker).
+# The tests that need no peer (no TCP at all; tests/conftest.py enforces the marker), in two
+# processes (pytest-xdist). `make test` stays in one: its timing-bound tests run alone.
 test-fast: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not network"
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not network" -n 2
 
 # ruff on the whole tree, then strict mypy on the engine (core/, as dicom_courier.core).
 lint: $(STAMP)
