@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6
 
 import qasync  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from dicom_courier.core.config.app_settings import (  # noqa: E402
     AppSettings,
@@ -142,10 +145,33 @@ def start_demo_peers(stack: ExitStack, folder: Path, store_delay: float = 0.03) 
                                               "Demo workstation"),))
 
 
+@contextmanager
+def _ctrl_c_closes(windows: list[QWidget]) -> Iterator[None]:
+    """Ctrl+C in the terminal that started the window closes it as Ctrl+Q does (asking first
+    when sends are running or waiting); before the window exists it is ignored (start-up is
+    short and holds the profile lock). Qt's event loop keeps Python from seeing SIGINT, so a
+    timer hands it the interpreter four times a second. The old handler is put back."""
+    def closes(*_: object) -> None:
+        for window in windows:
+            QTimer.singleShot(0, window.close)
+
+    previous = signal.signal(signal.SIGINT, closes)
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    try:
+        yield
+    finally:
+        wake.stop()
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("DICOM Courier")
     with ExitStack() as stack:
+        shown: list[QWidget] = []
+        stack.enter_context(_ctrl_c_closes(shown))
         paths = app_paths(config_dir)
         if demo:
             paths = app_paths(paths.data_dir / "demo-profile")
@@ -169,6 +195,7 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         window.show()
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
+        shown.append(window)
         with loop:
             loop.run_until_complete(closed.wait())
             loop.run_until_complete(window.shutdown())
