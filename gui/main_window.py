@@ -197,6 +197,9 @@ class MainWindow(QMainWindow):
         search_menu.addAction(self.cancel_search_action)
         send_menu = menu.addMenu("Se&nd")
         send_menu.addAction(self.send_action)
+        self.test_destination_action = self._action(
+            "&Test destination…", self.test_destination, name="testDestinationAction")
+        send_menu.addAction(self.test_destination_action)
         queue_menu = menu.addMenu("&Queue")
         self.pause_action = self._action("&Pause the queue", self._toggle_pause,
                                          name="pauseQueueAction")
@@ -322,6 +325,17 @@ class MainWindow(QMainWindow):
         self._update_send_enabled()
         if not has_pacs:
             self.count_label.setText("No PACS configured: File → Manage PACS and destinations…")
+
+    def test_destination(self) -> PacsManagerDialog | None:
+        """Send → Test destination…: ask the chosen PACS whether it knows the chosen
+        destination and echo it (the PACS manager's Test destination, started at once)."""
+        destination = self.destination_combo.currentData()
+        if self.current_pacs() is None or not destination:
+            self.statusBar().showMessage("Choose a PACS and a destination first.", 5000)
+            return None
+        dialog = self.open_pacs_manager()
+        dialog.test_destination(destination)
+        return dialog
 
     def open_pacs_manager(self) -> PacsManagerDialog:
         dialog = PacsManagerDialog(self.store, CourierTests(self.courier), self,

@@ -721,6 +721,17 @@ class PacsManagerDialog(QDialog):
                           f"of {node.calling_aet} and let it search (a C-FIND that matches "
                           "nothing).")
 
+    def test_destination(self, ae_title: str) -> bool:
+        """Select the destination ``ae_title`` of the profile shown and test it (as its Test
+        destination button does); False if the profile has no such destination."""
+        for row, cells in enumerate(self.destinations_model.rows()):
+            dest = destination_of(cells)
+            if dest is not None and dest.ae_title == ae_title:
+                self.destinations_view.selectRow(row)
+                self._on_test_destination_clicked()
+                return True
+        return False
+
     def _on_test_destination_clicked(self) -> None:
         draft, row = self._current, self._selected_destination()
         if draft is None or row is None or self._testing is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
 from dicom_courier.core.config.profile_store import NodeStore
@@ -35,6 +35,7 @@ from dicom_courier.gui.destination_test import CourierTests
 from dicom_courier.gui.destinations_model import DestinationColumn
 from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from tests.fakes.quirky import QuirkyPacs
+from tests.gui.waiting import until
 from tests.peers import reserve_dead_port
 
 pytestmark = [pytest.mark.network, pytest.mark.qt_log_ignore("propagateSizeHints", "raise")]
@@ -210,3 +211,42 @@ def test_test_destination_shows_the_verdict_with_its_confidence(
     assert ("#2e7d32" in panel.verdict_label.styleSheet()) is usable
     assert store.load()[0].destinations[row].ae_title in text  # nothing was saved or moved
     dialog.grab().save(f"/tmp/pacs_manager_destination_{row}.png")
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints", "raise", "grabbing the keyboard")  # offscreen
+def test_test_destination_from_the_send_menu_tests_the_chosen_destination(
+        qtbot: QtBot, qasync_loop: Any, tmp_path: Path, run_async: Any,
+        demo_with_destinations: Any) -> None:
+    """Issue 11 §6 (left open by the first pass): the destination chosen in the main window
+    can be tested from the window itself — Send → Test destination… (Alt+N, T)."""
+    store, _dead_port = demo_with_destinations
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "nodes.json").write_bytes((tmp_path / "nodes.json").read_bytes())
+    window = create_main_window(config)
+    qtbot.addWidget(window)
+    window.reload_profiles(select=DEMO_PROFILE)
+    window.destination_combo.setCurrentIndex(window.destination_combo.findData("WS3"))
+    window.show()
+    window.activateWindow()
+    qtbot.waitActive(window)
+
+    async def from_the_menu() -> tuple[PacsManagerDialog, str]:
+        QTest.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)  # Se&nd
+        menu = QApplication.activePopupWidget()
+        assert menu is not None
+        QTest.keyClick(menu, Qt.Key.Key_T)  # &Test destination…
+        await until(lambda: window.findChild(PacsManagerDialog) is not None)
+        dialog = window.findChild(PacsManagerDialog)
+        assert dialog is not None
+        await until(lambda: dialog.destination_test.verdict_label.text().startswith("certain")
+                    or "answers" in dialog.destination_test.verdict_label.text(),
+                    describe=dialog.destination_test.verdict_label.text)
+        return dialog, dialog.destination_test.verdict_label.text()
+
+    try:
+        dialog, verdict = run_async(from_the_menu())
+        assert verdict == "certain: the PACS DEMOPACS does not know WS3"
+        dialog.close()
+    finally:
+        run_async(window.shutdown())
