@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+from tests.core.test_architecture import _imported_modules
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "architecture.md"
 
@@ -88,18 +90,7 @@ def _core_imports(path: Path) -> set[str]:
     """The core modules ``path`` imports anywhere (lazy imports too), relative to core."""
     relative = path.relative_to(REPO / "core")
     package = ".".join(("dicom_courier.core", *relative.parent.parts))
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                anchor = ".".join(parts[: len(parts) - node.level + 1])
-                base = f"{anchor}.{base}" if base else anchor
-            names.add(base)
-            names.update(f"{base}.{a.name}" for a in node.names)
+    names = _imported_modules(path.read_text(encoding="utf-8"), package)
     found = set()
     for name in names:
         if name.startswith("dicom_courier.core."):
