@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6
 
@@ -36,17 +37,23 @@ from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock 
 from dicom_courier.core.config.paths import AppPaths, app_paths  # noqa: E402
 from dicom_courier.core.config.profile_store import NodeStore  # noqa: E402
 from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts  # noqa: E402
-from dicom_courier.core.dimse.engine import Courier  # noqa: E402
+from dicom_courier.core.dimse.engine_choice import PROCESS, THREAD, engine_choice  # noqa: E402
 from dicom_courier.core.jobs.destination_memory import DestinationMemory  # noqa: E402
 from dicom_courier.core.jobs.history import RetentionRun, retention_at_start  # noqa: E402
 from dicom_courier.core.jobs.job import JobSnapshot  # noqa: E402
 from dicom_courier.core.jobs.queue import MoveQueue  # noqa: E402
 from dicom_courier.core.jobs.retry import RetryPolicy  # noqa: E402
 from dicom_courier.core.jobs.store import DEFAULT_BUSY_TIMEOUT, JobStore  # noqa: E402
+from dicom_courier.core.process_tuning import freeze_start_up  # noqa: E402
 from dicom_courier.core.qr.model_choice import ModelMemory  # noqa: E402
 from dicom_courier.core.signals import EngineSignals  # noqa: E402
+from dicom_courier.gui.deferred_courier import DeferredCourier, after_first_paint  # noqa: E402
 from dicom_courier.gui.main_window import MainWindow  # noqa: E402
 from dicom_courier.gui.second_instance import refuse_second_copy  # noqa: E402
+
+if TYPE_CHECKING:  # the engine (pynetdicom, pydicom) loads after the first paint
+    from dicom_courier.core.dimse.engine import Courier
+    from dicom_courier.core.dimse.process_courier import ProcessCourier
 
 DEMO_PROFILE = "Demo PACS"
 
@@ -61,7 +68,7 @@ class WindowParts:
     """
 
     paths: AppPaths
-    courier: Courier
+    courier: Courier | ProcessCourier | DeferredCourier
     profiles: NodeStore
     settings: AppSettings
     settings_problems: tuple[str, ...]
@@ -92,7 +99,7 @@ class _LessonsThenSignals:
         self.signals.on_jobs_removed(job_ids)
 
 
-def compose(paths: AppPaths, courier: Courier, *,
+def compose(paths: AppPaths, courier: Courier | ProcessCourier | DeferredCourier, *,
             busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> WindowParts:
     """Build and wire the window's parts for the profile at ``paths`` over ``courier``.
 
@@ -122,12 +129,14 @@ def compose(paths: AppPaths, courier: Courier, *,
 
 
 def create_main_window(config_dir: str | os.PathLike[str] | None = None, *,
-                       courier: Courier | None = None,
+                       courier: Courier | ProcessCourier | None = None,
                        busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> MainWindow:
-    """The main window over ``courier`` (default: its own); needs a running QApplication
-    and qasync loop. ``busy_timeout`` (s): see :func:`compose`."""
-    return MainWindow(compose(app_paths(config_dir), courier or Courier(),
-                              busy_timeout=busy_timeout))
+    """The main window over ``courier`` (default: its own, a :class:`DeferredCourier` that
+    imports the engine on first use, on DIMSE threads of this process unless
+    ``COURIER_ENGINE=process``); needs a running QApplication and qasync loop.
+    ``busy_timeout`` (s): see :func:`compose`."""
+    courier = courier or DeferredCourier(engine=engine_choice(THREAD))
+    return MainWindow(compose(app_paths(config_dir), courier, busy_timeout=busy_timeout))
 
 
 def start_demo_peers(stack: ExitStack, folder: Path, store_delay: float = 0.03) -> PacsNode:
@@ -184,7 +193,10 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         if demo:
             node = start_demo_peers(stack, paths.data_dir / "workstation")
             NodeStore(paths.nodes_file).put(node)
-        window = MainWindow(compose(paths, Courier()))
+        # The engine starts after the first paint, in a process of its own unless
+        # COURIER_ENGINE=thread (issue 12 §2: the window never waits for the network).
+        courier = DeferredCourier(engine=engine_choice(PROCESS))
+        window = MainWindow(compose(paths, courier))
         if demo:
             window.reload_profiles(select=DEMO_PROFILE)
             # The demo's studies are from 2023-2024: "last 7 days" (the default) finds none.
@@ -193,12 +205,20 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
                 f"Demo: search, select a study, press Send. Received files go to "
                 f"{paths.data_dir / 'workstation'}", 0)
         window.show()
+        # ready before a person can click; then start-up's objects leave the GC's full passes
+        after_first_paint(window, lambda: freeze_start_up(courier.warm_up))
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
         shown.append(window)
+        async def until_closed() -> None:
+            await closed.wait()
+            await window.shutdown()  # in the same run: nothing of it runs after the loop
+
+        # The loop runs until shutdown ends, not until Qt sees the last window close (a move
+        # task ended in between once ran outside the loop: "bound to a different loop").
+        app.setQuitOnLastWindowClosed(False)
         with loop:
-            loop.run_until_complete(closed.wait())
-            loop.run_until_complete(window.shutdown())
+            loop.run_until_complete(until_closed())
         window.deleteLater()
     app.shutdown()  # let PySide6 clean up before Python finalises (it crashed on exit otherwise)
     return 0

@@ -11,16 +11,19 @@ and the PACS's name. Runs on: the GUI thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.find import FindResult
 from dicom_courier.core.qr.name_match import NameMatching
 from dicom_courier.core.qr.no_results import no_results
 from dicom_courier.gui.plain_text import make_plain
 from dicom_courier.gui.query_form import QueryForm
+
+if TYPE_CHECKING:  # the engine loads after the first paint
+    from dicom_courier.core.dimse.find import FindResult
 
 
 @dataclass(frozen=True)

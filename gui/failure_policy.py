@@ -8,7 +8,7 @@ imports both dialogs, and neither imports it.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QWidget
@@ -16,14 +16,16 @@ from PySide6.QtWidgets import QDialog, QWidget
 from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
 from dicom_courier.core.jobs.retry_choice import RetryKind, retry_choice
 from dicom_courier.core.outcome.events import MoveOutcome
-from dicom_courier.gui.failure_dialog import FailureDialog
 from dicom_courier.gui.failure_report import FailureReport
-from dicom_courier.gui.failure_summary import FailureSummaryDialog
+
+if TYPE_CHECKING:  # the dialogs load with the first failure shown, not with the window
+    from dicom_courier.gui.failure_dialog import FailureDialog
+    from dicom_courier.gui.failure_summary import FailureSummaryDialog
 
 #: How long the reporter waits for more failures before deciding "one dialog or a summary".
 DEFAULT_WINDOW_MS = 400
 
-_Dialog = TypeVar("_Dialog", FailureDialog, FailureSummaryDialog)
+_Dialog = TypeVar("_Dialog", "FailureDialog", "FailureSummaryDialog")
 
 
 
@@ -73,6 +75,8 @@ class FailureReporter(QObject):
                 dialog.raise_()
                 dialog.activateWindow()
                 return dialog
+        from dicom_courier.gui.failure_dialog import FailureDialog
+
         dialog = self._show(FailureDialog(job, self._parent_widget))
         self._requested.append(dialog)
         return dialog
@@ -108,6 +112,9 @@ class FailureReporter(QObject):
                 earlier = [self._single.report]
             self._single.close()
             reports = earlier + reports
+        from dicom_courier.gui.failure_dialog import FailureDialog
+        from dicom_courier.gui.failure_summary import FailureSummaryDialog
+
         if len(reports) == 1:
             self._single = self._show(FailureDialog(reports[0], self._parent_widget))
         else:

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.find import FindOperation
 from dicom_courier.core.jobs.picked import move_request, series_label, study_label
 from dicom_courier.core.jobs.queue import JobLabel, JobSnapshot, JobState
 from dicom_courier.core.jobs.resume import (
@@ -51,14 +50,11 @@ from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.model_choice import patient_id_of
 from dicom_courier.core.qr.query import FindMatch, MoveRequest, MoveTarget, Priority
 from dicom_courier.core.qr.uid_notes import UidNotes
-from dicom_courier.gui.destination_test import CourierTests
 from dicom_courier.gui.empty_results import EmptyResultsNotice
 from dicom_courier.gui.failure_policy import FailureReporter, retry_as_offered
 from dicom_courier.gui.first_run import NoPacsState, add_first_pacs
 from dicom_courier.gui.form_memory import remember_form, start_form
-from dicom_courier.gui.history_view import HistoryDialog, show_history
 from dicom_courier.gui.keyboard_flow import wire_keyboard
-from dicom_courier.gui.pacs_manager import PacsManagerDialog
 from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
 from dicom_courier.gui.preferences_dialog import add_preferences_action, open_preferences
 from dicom_courier.gui.query_form import QueryForm
@@ -68,14 +64,17 @@ from dicom_courier.gui.quit_dialog import QuitGuard
 from dicom_courier.gui.results_model import StudyResultsModel
 from dicom_courier.gui.results_view import ResultsView
 from dicom_courier.gui.search_controller import SearchController
-from dicom_courier.gui.send_summary import SendPlan, ask_before_send
-from dicom_courier.gui.series_dialog import SeriesDialog
 from dicom_courier.gui.status_line import CourierStatusBar
 from dicom_courier.gui.tls_box import NO_VERIFY_WARNING
 from dicom_courier.gui.window_layout import restore_layout, save_layout
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine and the dialogs load after the first paint, when first used
+    from dicom_courier.core.dimse.find import FindOperation
     from dicom_courier.gui.app import WindowParts
+    from dicom_courier.gui.history_view import HistoryDialog
+    from dicom_courier.gui.pacs_manager import PacsManagerDialog
+    from dicom_courier.gui.send_summary import SendPlan
+    from dicom_courier.gui.series_dialog import SeriesDialog
 
 
 class MainWindow(QMainWindow):
@@ -338,6 +337,9 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_pacs_manager(self) -> PacsManagerDialog:
+        from dicom_courier.gui.destination_test import CourierTests
+        from dicom_courier.gui.pacs_manager import PacsManagerDialog
+
         dialog = PacsManagerDialog(self.store, CourierTests(self.courier), self,
                                    select=self.form.pacs_combo.currentText() or None)
         dialog.profiles_changed.connect(lambda: self.reload_profiles())
@@ -405,6 +407,8 @@ class MainWindow(QMainWindow):
         if pacs is None or not matches or not destination:
             self.count_label.setText("Select one or more studies and a destination first.")
             return
+        from dicom_courier.gui.send_summary import SendPlan, ask_before_send
+
         plan = SendPlan(pacs=pacs, destination=destination,
                         destination_label=self.destination_combo.currentText(),
                         matches=tuple(matches))
@@ -440,6 +444,8 @@ class MainWindow(QMainWindow):
         if pacs is None:
             return None
         heading = study_label(study).text  # "patient — date description", as queued
+        from dicom_courier.gui.series_dialog import SeriesDialog
+
         dialog = SeriesDialog(study, heading, destination or "(no destination)", self)
         # The PACS and destination of now: the dialog's button names them, and a send from it
         # must not follow the main window's selectors if they change while it is open.
@@ -604,6 +610,8 @@ class MainWindow(QMainWindow):
     def open_history(self) -> HistoryDialog:
         """Every send ever made from this profile: filter, search, export CSV. One window:
         asked again, it is raised; closed, it is deleted with its ``job_changed`` listener."""
+        from dicom_courier.gui.history_view import show_history
+
         return show_history(self, self.history, self.signals.job_changed)
 
     def _on_store_error(self, error: StoreError) -> None:
@@ -688,6 +696,7 @@ class MainWindow(QMainWindow):
         if not destination:
             dialog.show_queued(0)
             return
+        from dicom_courier.gui.send_summary import SendPlan, ask_before_send
 
         def send(_plan: SendPlan) -> None:
             dialog.show_queued(len(self.enqueue_series(study, series, pacs, destination)))

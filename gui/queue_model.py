@@ -294,7 +294,7 @@ class MoveQueueModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._jobs)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(QueueColumn)
+        return 0 if parent.isValid() else _COLUMN_COUNT
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -333,6 +333,7 @@ class MoveQueueModel(QAbstractTableModel):
 
 
 _RIGHT_ALIGNED = frozenset({QueueColumn.RATE, QueueColumn.ELAPSED, QueueColumn.REMAINING})
+_COLUMN_COUNT = len(QueueColumn)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 

@@ -1,10 +1,12 @@
-"""The C-FIND results grid: one row per study, formatted once, sorted and filtered locally.
+"""The C-FIND results grid: one row per study, formatted on demand, sorted and filtered locally.
 
-A search can return tens of thousands of studies, handed over in batches of a few hundred.
-Everything a cell needs (display text, sort key, filter text) is therefore worked out once per
-row when its batch arrives, and ``data()`` only looks it up. Sorting and filtering
-(:class:`~dicom_courier.gui.results_proxy.ResultsFilterProxy`, its own module) work on those
-cached keys with Python's own sort, because every call Qt makes into Python costs
+A search can return tens of thousands of studies, handed over in batches of a few hundred, and
+50,000 of them must fit in a modest process (issue 12: <= 150 MB). A row is therefore only its
+(lean) FindMatch: the text of a cell is worked out when a view asks for it and kept for the
+rows recently asked about. Sorting and filtering
+(:class:`~dicom_courier.gui.results_proxy.ResultsFilterProxy`, its own module) work on the
+sort keys of the sorted column and on the filter texts, each worked out for every row on first
+use and then per batch, with Python's own sort, because every call Qt makes into Python costs
 microseconds and a sort made of such calls took seconds.
 
 Values are shown as a person reads them (PS3.5 6.2: PN, DA, TM, multi-valued CS, worded by
@@ -37,7 +39,8 @@ from dicom_courier.core.text.people_text import (  # the formatters, re-exported
     format_time,
     time_digits,
 )
-from dicom_courier.gui.plain_text import cell_text, plain_tooltip
+from dicom_courier.core.text.safe_text import printable
+from dicom_courier.gui.plain_text import CELL_LIMIT, cell_text, plain_tooltip
 
 #: Shown before a value that could not be decoded with the study's character set.
 UNDECODABLE_MARK = "\u26a0 "
@@ -172,6 +175,8 @@ _SERVED_ROLES = frozenset({_DISPLAY, _TOOLTIP, _ALIGN, *map(int, Role)})
 #: The roles ``data()`` answers (the proxy returns None for others without asking the model).
 SERVED_ROLES = _SERVED_ROLES
 _COUNT_COLUMNS = frozenset(c for c in _COLUMNS if _SPECS[c].is_count)
+#: Columns whose sort key is "" or 14 ASCII digits (see _date_cell, _date_time_cell).
+_DATE_COLUMNS = frozenset({Column.BIRTH_DATE, Column.STUDY_DATE_TIME})
 _ITEM_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                | Qt.ItemFlag.ItemNeverHasChildren)
 #: Every cell's flags: selectable, never editable, no children.
@@ -189,69 +194,86 @@ def _raw(match: FindMatch, keyword: str) -> str:
 #: (column, keywords, cell formatter, sort key for a value that broke its formatter)
 _PLAN = tuple((c, _SPECS[c].keywords, _SPECS[c].cell, -1 if _SPECS[c].is_count else "")
               for c in _COLUMNS)
+#: How many rows keep their formatted texts (the rows on screen and around them).
+DISPLAY_CACHE_ROWS = 1024
 
 
-def _format_row(match: FindMatch, sort_keys: list[SortKey]) -> tuple[tuple[str, ...], int, str]:
-    """One study, ready to show: display texts, undecodable-column bits, filter text.
+def _cell(match: FindMatch, column: int) -> tuple[str, SortKey]:
+    """One cell's text (unmarked, uncut) and sort key; never raises on odd input."""
+    _, keywords, cell, broken_key = _PLAN[column]
+    raws = [_raw(match, k) for k in keywords]
+    try:
+        return cell(*raws)
+    except Exception:  # one strange value must never break the whole grid
+        return " ".join(raws).strip(), broken_key
 
-    Its sort keys, one per column, are appended to ``sort_keys``. Everything returned is a
-    str, int or tuple of str, so the garbage collector soon stops tracking it: 20,000 rows
-    add nothing to the full collections that would otherwise pause the window.
-    """
-    bad = match.undecodable | match.undeclared_charset
-    display: list[str] = []
-    undecodable = 0
-    for column, keywords, cell, broken_key in _PLAN:
-        raws = [_raw(match, k) for k in keywords]
-        try:
-            text, key = cell(*raws)
-        except Exception:  # one strange value must never break the whole grid
-            text, key = " ".join(raws).strip(), broken_key
-        if bad and not bad.isdisjoint(keywords):
-            text = UNDECODABLE_MARK + text
-            undecodable |= 1 << column
-        display.append(cell_text(text))  # a 64 MB description is cut, once, here
-        sort_keys.append(key)
-    search = "\x1f".join(
-        [display[c] for c in _FILTER_COLUMNS] + [_raw(match, k) for k in _FILTER_RAW_KEYWORDS]
-    ).casefold()
-    return tuple(display), undecodable, search
+
+def _marked(match: FindMatch, column: int) -> bool:
+    """True if a value of ``column`` is undecodable or in an undeclared character set."""
+    if not (match.undecodable or match.undeclared_charset):
+        return False
+    keywords = _PLAN[column][1]
+    return not (match.undecodable.isdisjoint(keywords)
+                and match.undeclared_charset.isdisjoint(keywords))
+
+
+def _display_cell(match: FindMatch, column: int) -> str:
+    """What one cell of ``match``'s row shows: marked, one line, cut (``cell_text``)."""
+    text = _cell(match, column)[0]
+    if _marked(match, column):
+        text = UNDECODABLE_MARK + text
+    return cell_text(text)  # a 64 MB description is cut here
+
+
+def _display_row(match: FindMatch) -> tuple[str, ...]:
+    """What each cell of ``match``'s row shows (see :func:`_display_cell`)."""
+    return tuple([_display_cell(match, column) for column in range(_COLUMN_COUNT)])
+
+
+def _search_text(match: FindMatch) -> str:
+    """The casefolded text the local filter matches for one row (see ``search_texts``): the
+    filter columns as displayed, then the raw name and modalities, joined with U+001F."""
+    raws = [_raw(match, k) for k in _FILTER_RAW_KEYWORDS]
+    shown = [_cell(match, c)[0] for c in _FILTER_COLUMNS]
+    lines = "\n".join(shown)
+    # Fast road, same text: no mark, nothing to cut, no control character (one check for
+    # all five cells), so each cell shows exactly its text (cell_text would return it).
+    if (match.undecodable or match.undeclared_charset or lines.count("\n") != len(shown) - 1
+            or max(map(len, shown)) > CELL_LIMIT
+            or printable(lines, keep_newlines=True) != lines):
+        shown = [_display_cell(match, c) for c in _FILTER_COLUMNS]
+    return "\x1f".join(shown + raws).casefold()
 
 
 class StudyResultsModel(QAbstractTableModel):
     """C-FIND study matches as a table; append-only between searches, cleared for the next.
 
-    Rows stay in arrival order. Per row, in parallel lists: the FindMatch, its display texts,
-    undecodable-column bits, filter text (``search_texts``); sort keys per column
-    (``sort_keys``) for ``results_proxy.ResultsFilterProxy``.
+    Rows stay in arrival order. A row is its FindMatch and nothing else: a search may bring
+    50,000 of them. What a cell shows is formatted when a view asks (``data()``,
+    ``display_text``) and kept for the last :data:`DISPLAY_CACHE_ROWS` rows asked about. The
+    sort keys of a column (``sort_keys``) and the filter texts (``search_texts``), which
+    ``results_proxy.ResultsFilterProxy`` needs for every row, are worked out the first time
+    they are asked for and then kept up to date as rows arrive: only the sorted column pays.
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._matches: list[FindMatch] = []
-        self._display: list[tuple[str, ...]] = []
-        self._undecodable: list[int] = []
-        self._search: list[str] = []
+        self._display: dict[int, tuple[str, ...]] = {}  # row -> texts, bounded (see above)
+        self._search: list[str] = []  # filled on first use, then per batch
         self._sort_keys: tuple[list[SortKey], ...] = tuple([] for _ in _COLUMNS)
         self._tally = AnswerTally(QueryLevel.STUDY)  # a PACS may name one study many times
 
     # --- Filling --------------------------------------------------------------------------
 
     def append_matches(self, matches: Iterable[FindMatch]) -> None:
-        """Add one batch at the end: formatted here, announced with one beginInsertRows."""
+        """Add one batch at the end, announced with one beginInsertRows."""
         new = list(matches)
         if not new:
             return
-        keys: list[SortKey] = []
-        rows = [_format_row(m, keys) for m in new]
         first = len(self._matches)
         self.beginInsertRows(_ROOT, first, first + len(new) - 1)
         self._matches.extend(new)
-        self._display.extend(r[0] for r in rows)
-        self._undecodable.extend(r[1] for r in rows)
-        self._search.extend(r[2] for r in rows)
-        for column, column_keys in enumerate(self._sort_keys):
-            column_keys.extend(keys[column::_COLUMN_COUNT])
         self._tally.add(new)
         self.endInsertRows()
 
@@ -260,9 +282,11 @@ class StudyResultsModel(QAbstractTableModel):
         if not self._matches:
             return
         self.beginResetModel()
-        for column_list in (self._matches, self._display, self._undecodable, self._search,
-                            *self._sort_keys):
-            column_list.clear()
+        self._matches.clear()
+        self._display.clear()
+        self._search.clear()
+        for column_keys in self._sort_keys:
+            column_keys.clear()
         self._tally.clear()
         self.endResetModel()
 
@@ -281,18 +305,44 @@ class StudyResultsModel(QAbstractTableModel):
 
     def display_text(self, row: int, column: int) -> str:
         """What the cell shows; a plain call, so copying 20,000 rows skips data()."""
-        return self._display[row][column]
+        return self._row_texts(row)[column]
+
+    def _row_texts(self, row: int) -> tuple[str, ...]:
+        texts = self._display.get(row)
+        if texts is None:
+            texts = _display_row(self._matches[row])
+            if len(self._display) >= DISPLAY_CACHE_ROWS:
+                del self._display[next(iter(self._display))]  # the oldest row asked about
+            self._display[row] = texts
+        return texts
 
     def sort_keys(self, column: int) -> Sequence[SortKey]:
-        """Every row's SORT_ROLE value for ``column``, by source row (a live list: read only)."""
-        return self._sort_keys[column]
+        """Every row's sort key for ``column``, by source row (a live list: read only).
+
+        Keys order rows exactly as their SORT_ROLE values do; they *are* those values, except
+        in the date columns, where the 14-digit ``YYYYMMDDHHMMSS`` string is held as its int
+        (``""``: -1), half the memory. Worked out for every row on the first call for
+        ``column`` (repeated keys shared), then kept up to date as rows arrive.
+        """
+        keys = self._sort_keys[column]
+        if len(keys) < len(self._matches):
+            shared: dict[SortKey, SortKey] = {}
+            new = (_cell(m, column)[1] for m in self._matches[len(keys):])
+            if column in _DATE_COLUMNS:  # 14 ASCII digits or "": as ints, in the same order
+                new = (int(key) if key else -1 for key in new)
+            keys.extend(shared.setdefault(key, key) for key in new)
+        return keys
 
     def search_texts(self) -> Sequence[str]:
         """Per source row, the casefolded text the local filter matches (a live list: read only).
 
-        Patient name (as shown and as sent), ID, accession, description, modalities.
+        Patient name (as shown and as sent), ID, accession, description, modalities. Worked
+        out on the first call, then kept up to date as rows arrive.
         """
-        return self._search
+        texts = self._search
+        if len(texts) < len(self._matches):
+            texts.extend(_search_text(m) for m in self._matches[len(texts):])
+        return texts
 
     # --- Qt model interface ---------------------------------------------------------------
 
@@ -313,11 +363,14 @@ class StudyResultsModel(QAbstractTableModel):
         if not (0 <= row < len(self._matches) and 0 <= column < _COLUMN_COUNT):
             return None
         if role == _DISPLAY:
-            return self._display[row][column]
+            return self._row_texts(row)[column]
         if role == _ALIGN:
             return _RIGHT if column in _COUNT_COLUMNS else None
         if role == Role.SORT_ROLE:
-            return self._sort_keys[column][row]
+            keys = self._sort_keys[column]  # date columns hold ints there: ask the cell
+            if row < len(keys) and column not in _DATE_COLUMNS:
+                return keys[row]
+            return _cell(self._matches[row], column)[1]
         if role == _TOOLTIP:  # names and descriptions are data, never HTML
             return plain_tooltip(self._tooltip(row, _COLUMNS[column]))
         if role == Role.MATCH_ROLE:
@@ -329,19 +382,19 @@ class StudyResultsModel(QAbstractTableModel):
     def _tooltip(self, row: int, column: Column) -> str | None:
         spec = _SPECS[column]
         lines = []
-        if self._undecodable[row] & (1 << column):
+        match = self._matches[row]
+        if _marked(match, column):
             keywords = _SPECS[column].keywords
-            match = self._matches[row]
             if not match.undecodable.isdisjoint(keywords):
                 lines.append(UNDECODABLE_TOOLTIP)
             if not match.undeclared_charset.isdisjoint(keywords):
                 lines.append(UNDECLARED_TOOLTIP)
         if spec.is_name:
-            raw = _raw(self._matches[row], spec.keywords[0])
+            raw = _raw(match, spec.keywords[0])
             if raw:
                 lines.append(raw)
-        elif column is Column.DESCRIPTION and self._display[row][column]:
-            lines.append(self._display[row][column])  # often elided in the cell
+        elif column is Column.DESCRIPTION and self._row_texts(row)[column]:
+            lines.append(self._row_texts(row)[column])  # often elided in the cell
         return "\n".join(lines) or None
 
     def headerData(self, section: int, orientation: Qt.Orientation,

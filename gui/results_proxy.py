@@ -15,6 +15,7 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     Qt,
@@ -22,7 +23,6 @@ from PySide6.QtCore import (
 
 from dicom_courier.core.text.safe_text import csv_cell
 from dicom_courier.gui.results_model import (
-    ITEM_FLAGS,
     SERVED_ROLES,
     Column,
     Role,
@@ -35,7 +35,6 @@ _LAYOUT_SIGNATURE = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChan
 _Index = QModelIndex | QPersistentModelIndex
 _COLUMN_COUNT = len(Column)
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
-_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 
 
 class ResultsFilterProxy(QAbstractTableModel):
@@ -252,6 +251,14 @@ class ResultsFilterProxy(QAbstractTableModel):
     def columnCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() or self._results is None else _COLUMN_COUNT
 
+    def index(self, row: int, column: int, parent: _Index = _ROOT) -> QModelIndex:
+        """One Python call per index: Qt's own index() asks rowCount() and columnCount(),
+        two calls into Python for every cell a view paints or a selection touches."""
+        if (parent.isValid() or self._results is None or not 0 <= row < len(self._rows)
+                or not 0 <= column < _COLUMN_COUNT):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
         if role not in SERVED_ROLES or self._results is None:
             return None
@@ -260,16 +267,35 @@ class ResultsFilterProxy(QAbstractTableModel):
             return None
         return self._results.cell_data(self._rows[row], index.column(), role)
 
+    def multiData(self, index: _Index, role_data_span: QModelRoleDataSpan) -> None:
+        """Every role a painted cell asks for, in ONE call into Python (Qt's delegate asks
+        for seven roles per cell; through ``data()`` each is a call that must win the
+        interpreter lock back from the engine's threads). Same values as ``data()``."""
+        results = self._results
+        row = index.row()
+        if results is None or not 0 <= row < len(self._rows):
+            for role_data in role_data_span:
+                role_data.clearData()
+            return
+        source_row, column = self._rows[row], index.column()
+        for role_data in role_data_span:
+            role = role_data.role()
+            value = (results.cell_data(source_row, column, role) if role in SERVED_ROLES
+                     else None)
+            if value is None:
+                role_data.clearData()
+            else:
+                role_data.setData(value)
+
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = _DISPLAY) -> Any:
         if orientation == Qt.Orientation.Vertical or self._results is None:
             return section + 1 if role == _DISPLAY else None
         return self._results.headerData(section, orientation, role)
 
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if 0 <= index.row() < len(self._rows) and 0 <= index.column() < _COLUMN_COUNT:
-            return ITEM_FLAGS
-        return _NO_FLAGS
+    # flags(): Qt's own (C++, no call into Python per painted cell) gives every valid index
+    # exactly results_model.ITEM_FLAGS (selectable, enabled, never has children); index() makes only
+    # indexes inside the table.
 
 
 def _tsv_cell(text: object) -> str:

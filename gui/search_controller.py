@@ -14,23 +14,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractItemModel, QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.engine import Courier
-from dicom_courier.core.dimse.find import FindOperation, FindResult, unreadable_summary
 from dicom_courier.core.outcome.errors import CourierError, UnreadableResults
 from dicom_courier.core.qr.distinct import noun as noun_of
 from dicom_courier.core.qr.model_choice import ModelMemory, patient_id_of
 from dicom_courier.core.qr.query import FindMatch, FindQuery, QueryLevel, QueryModel
 from dicom_courier.gui.results_model import StudyResultsModel
-from dicom_courier.gui.series_dialog import SeriesDialog
+
+if TYPE_CHECKING:  # the engine loads after the first paint (gui/deferred_courier.py)
+    from dicom_courier.core.dimse.engine import Courier
+    from dicom_courier.core.dimse.find import FindOperation, FindResult
+    from dicom_courier.gui.series_dialog import SeriesDialog
 
 #: Rows added to the grid between two paints of the window.
 PAINT_EVERY = 200
+#: Seconds between two additions to the grid while a search streams (s). Each addition costs
+#: the grid a relayout and the count label an update on the GUI thread; rows that arrive in
+#: between are gathered by the engine's channel and added together (issue 12: the window
+#: must keep running while the engine's threads work). Still ten updates a second.
+STREAM_INTERVAL = 0.1
 
 
 class SearchController(QObject):
@@ -90,12 +98,18 @@ class SearchController(QObject):
         self._cancel_action.setEnabled(True)
         self._count_label.setText(f"Searching {pacs.called_aet}…")
         try:
+            loop = asyncio.get_running_loop()
+            added_at = float("-inf")
             async for batch in operation.batches():
+                wait = added_at + STREAM_INTERVAL - loop.time()
+                if wait > 0:  # rows come faster than a person reads: the next ones gather
+                    await asyncio.sleep(wait)  # in the channel meanwhile (one batch later)
                 for start in range(0, len(batch), PAINT_EVERY):
                     if self.running is not operation:
                         break  # a newer search owns the grid: this one's rows are dropped
                     self._results.append_matches(batch[start:start + PAINT_EVERY])
                     await asyncio.sleep(0)  # let the window paint between batches
+                added_at = loop.time()
             result = operation.result
             self._models.learn(pacs, result.model)
         finally:
@@ -110,6 +124,8 @@ class SearchController(QObject):
             shown = self._results.rowCount()
             title = result.error.title
             if result.unreadable and not isinstance(result.error, UnreadableResults):
+                from dicom_courier.core.dimse.find import unreadable_summary
+
                 title += f" {unreadable_summary(result.unreadable)}."  # both are true
             if shown:  # the rows received before the fault are kept: say how many
                 self._count_label.setText(f"{shown} results shown; search incomplete: {title}")

@@ -9,13 +9,14 @@ handler (:class:`.move_cmd.MoveRunner`), which calls the same method on the runn
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from dicom_courier.core.cli.move_cmd import _ctrl_c_cancels
-from dicom_courier.core.cli.render import stderr
-from dicom_courier.core.cli.safe_text import literal
-from dicom_courier.core.dimse.engine import Courier
+if TYPE_CHECKING:  # types only: the engine (pynetdicom) loads when a send starts
+    from dicom_courier.core.dimse.engine import Courier
 
 
 class Interrupt:
@@ -28,6 +29,9 @@ class Interrupt:
     def first(self) -> None:
         """C-CANCEL to every running operation, each with the grace period."""
         self.pressed = True
+        from dicom_courier.core.cli.render import stderr  # rich: only once Ctrl-C is pressed
+        from dicom_courier.core.cli.safe_text import literal
+
         if self.courier.running.cancel_all():
             stderr.print(literal(
                 f"Cancelling: C-CANCEL sent, waiting up to {self.courier.cancel_grace:g} s "
@@ -38,6 +42,30 @@ class Interrupt:
     def second(self) -> None:
         """A-ABORT now."""
         self.courier.running.abort_all()
+
+
+@contextmanager
+def _ctrl_c_cancels(on_first: Callable[[], None], on_second: Callable[[], None]) -> Any:
+    """First Ctrl-C: cancel politely. Second: abort now. Restores the handler afterwards.
+    (Shared with ``move`` and ``queue run``, which import it from here.)"""
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def handler() -> None:
+        nonlocal presses
+        presses += 1
+        (on_first if presses == 1 else on_second)()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+        installed = True
+    except (NotImplementedError, RuntimeError):
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 @contextmanager

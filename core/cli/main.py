@@ -8,23 +8,11 @@ plain words (never a traceback); a bad argument is one line and exit code 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import sys
-import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from dicom_courier.core.cli import options
 from dicom_courier.core.cli.arguments import undecodable_argument
-from dicom_courier.core.cli.interrupt import ctrl_c_cancels_all
-from dicom_courier.core.cli.move_cmd import MoveRunner, json_summary_without_moves
-from dicom_courier.core.cli.pacs_answers import (
-    move_exit_code,
-    nothing_to_send,
-    report_find,
-    report_resolution,
-)
 from dicom_courier.core.cli.parser import (
     EXIT_CANCELLED,
     EXIT_FAILED,
@@ -33,41 +21,18 @@ from dicom_courier.core.cli.parser import (
     EXIT_USAGE,
     build_parser,
 )
-from dicom_courier.core.cli.render import (
-    print_error,
-    print_matches,
-    print_usage_error,
-    stderr,
-    stdout,
-)
-from dicom_courier.core.cli.safe_text import PrintableFormatter, line, literal
-from dicom_courier.core.config.profiles import (
-    DEFAULT_MAX_MESSAGE_MB,
-    PacsNode,
-    validate_ae_title,
-    validate_host,
-    validate_port,
-)
-from dicom_courier.core.dimse.diagnose import Verdict, diagnose
-from dicom_courier.core.dimse.engine import Courier
-from dicom_courier.core.dimse.find import SearchCutShort
-from dicom_courier.core.dimse.tls import build_context
-from dicom_courier.core.dimse.transport import quiet_pynetdicom
-from dicom_courier.core.outcome.errors import CourierError, InvalidInput
-from dicom_courier.core.qr.distinct import count_answers, distinct_matches, noun
-from dicom_courier.core.qr.name_match import exact_name_note
-from dicom_courier.core.qr.query import (
-    DEFAULT_RETURN_KEYS,
-    FindQuery,
-    Priority,
-    QueryLevel,
-    QueryModel,
-    check_level_in_model,
-    parse_level,
-    parse_model,
-)
-from dicom_courier.core.qr.resolve import Resolution, resolve_targets
-from dicom_courier.core.qr.uid_targets import TypedUids, check_patient_id, targets_for_uids
+
+# Only argparse and the parser are imported with this module, so ``--help`` and a usage error
+# cost no engine: each command imports what it uses (pynetdicom and pydicom only for the
+# commands that talk DICOM; rich once a command runs).
+if TYPE_CHECKING:
+    import threading
+
+    from dicom_courier.core.cli.move_cmd import MoveRunner
+    from dicom_courier.core.config.profiles import PacsNode
+    from dicom_courier.core.dimse.engine import Courier
+    from dicom_courier.core.qr.query import Priority, QueryLevel, QueryModel
+    from dicom_courier.core.qr.resolve import Resolution
 
 #: Printed whenever a profile is saved that does not check the PACS's certificate.
 TLS_NO_VERIFY_WARNING = ("WARNING: TLS is on but the PACS's certificate is NOT verified: anyone "
@@ -88,7 +53,7 @@ def run(argv: Sequence[str]) -> int:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # a usage error (one line, already printed) or --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, talks_dicom=_talks_dicom(args))
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -99,6 +64,11 @@ def run(argv: Sequence[str]) -> int:
             sys.stderr.write(args.command_parser.format_help())
             return EXIT_USAGE
         command += f" {action}"
+    import asyncio
+
+    from dicom_courier.core.cli.render import print_error, print_usage_error
+    from dicom_courier.core.outcome.errors import CourierError, InvalidInput
+
     try:
         return asyncio.run(_dispatch(args))
     except InvalidInput as exc:
@@ -112,11 +82,36 @@ def run(argv: Sequence[str]) -> int:
         return EXIT_CANCELLED
 
 
-def _configure_logging(verbosity: int) -> None:
+#: The commands that never open an association: pynetdicom is neither imported nor set up.
+_OFFLINE = frozenset({"nodes add", "nodes list", "nodes remove", "queue add", "queue list",
+                      "queue retry", "queue export", "queue purge"})
+
+
+def _talks_dicom(args: argparse.Namespace) -> bool:
+    """True if the parsed command may open an association (echo, find, move, demo, nodes
+    test, queue run); False for one that only reads or writes our own files."""
+    if args.command is None:
+        return False
+    action = getattr(args, _ACTION_OF.get(args.command, ""), None)
+    return f"{args.command} {action}" not in _OFFLINE
+
+
+def _configure_logging(verbosity: int, *, talks_dicom: bool = True) -> None:
+    """Log to stderr at WARNING (-v INFO, -vv DEBUG) through a formatter that escapes control
+    characters. ``talks_dicom``: also set pynetdicom up (quiet; -vv shows its DIMSE
+    identifiers), before any association, as the engine expects."""
+    import logging
+
+    from dicom_courier.core.cli.log_format import PrintableFormatter  # no rich
+
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler()  # a PACS value in a log line cannot drive the terminal
     handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+    if not talks_dicom:
+        return
+    from dicom_courier.core.dimse.transport import quiet_pynetdicom
+
     quiet_pynetdicom()
     if verbosity == 1:
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
@@ -138,6 +133,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from dicom_courier.core.cli.demo_cmd import run_demo
 
         return await run_demo(args)
+    from dicom_courier.core.cli import options
+    from dicom_courier.core.dimse.engine import Courier
+
     pacs = options.pacs_from(args)
     with Courier() as courier:
         if args.command == "echo":
@@ -148,6 +146,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _echo(courier: Courier, pacs: PacsNode) -> int:
+    from dicom_courier.core.cli.render import stdout
+    from dicom_courier.core.cli.safe_text import literal
+
     result = await courier.echo(pacs)
     stdout.print(literal(f"{pacs.called_aet} at {pacs.host}:{pacs.port} answered the echo "
                          f"from {pacs.calling_aet}: round trip {result.round_trip_ms:.1f} ms "
@@ -156,34 +157,50 @@ async def _echo(courier: Courier, pacs: PacsNode) -> int:
 
 
 def _level_and_model(args: argparse.Namespace) -> tuple[QueryLevel, QueryModel]:
+    from dicom_courier.core.qr.query import check_level_in_model, parse_level, parse_model
+
     level, model = parse_level(args.level), parse_model(args.model)
     check_level_in_model(level, model)
     return level, model
 
 
 async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> int:
+    from dicom_courier.core.cli import options
+    from dicom_courier.core.cli.interrupt import ctrl_c_cancels_all
+    from dicom_courier.core.cli.render import print_error, print_matches
+    from dicom_courier.core.dimse.find import SearchCutShort
+    from dicom_courier.core.qr.distinct import count_answers, distinct_matches, noun
+    from dicom_courier.core.qr.name_match import exact_name_note
+    from dicom_courier.core.qr.query import DEFAULT_RETURN_KEYS, FindQuery
+
     level, model = _level_and_model(args)
     query = FindQuery(level=level, model=model, keys=options.keys_from(args))
     limit = options.positive_int(args.limit, "--limit")
     operation = courier.find(pacs, query, limit=limit, raise_on_error=False)
+    # A table needs rich: load it while the PACS answers (the loop mostly waits for it).
+    preload = _preload(_TABLE_MODULES) if args.format == "table" else None
     with ctrl_c_cancels_all(courier) as interrupt:  # C-CANCEL, then A-ABORT after the grace
         matches = [match async for match in operation]
+    if preload is not None:
+        preload.join()
     answers = count_answers(matches, level)  # a PACS may name one study in many answers
     shown = distinct_matches(matches, level) if args.distinct else matches
     print_matches(shown, args.format, DEFAULT_RETURN_KEYS[level])
     result = operation.result
     if interrupt.pressed and result.cancelled:  # the rows received are printed above
-        stderr.print(literal(f"cancelled: {result.count} result(s) received before the "
-                             "search was stopped; the list is incomplete"))
+        _say(f"cancelled: {result.count} result(s) received before the search was stopped; "
+             "the list is incomplete")
         return EXIT_CANCELLED
     if isinstance(result.error, SearchCutShort):  # real rows, but maybe not all: partial
         print_error(result.error)
         return EXIT_PARTIAL
     if result.error is not None:  # the rows that did arrive are printed above
+        from dicom_courier.core.cli.pacs_answers import report_find
+
         return report_find(result)  # 3 if only unreadable answers were left out
     name_note = exact_name_note(query.keys, result.count)  # keys are sent as typed
     if name_note is not None:
-        stderr.print(literal(f"hint: {name_note}"))
+        _say(f"hint: {name_note}")
     if args.format == "table":
         note = f"{result.count} result(s) in {result.duration:.2f} s"
         if answers.repeated:  # "412 answers, 4 distinct studies in 0.50 s"
@@ -193,16 +210,51 @@ async def _find(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
                 "each once)")
         if limit is not None and result.count >= limit:
             note += f" (stopped at --limit {limit}; there may be more)"
-        stdout.print(literal(note))
+        _say(note, to_stdout=True)
     elif answers.repeated:  # csv/json: stdout stays pure data; the note goes to stderr
-        stderr.print(literal(f"{answers.note()}" + (
+        _say(f"{answers.note()}" + (
             f" (each {noun(level, 1)} shown once: --distinct)" if args.distinct else
             f" (the PACS sent the same {noun(level, 1)} more than once; --distinct shows each "
-            "once)")))
+            "once)"))
     return EXIT_OK
 
 
+#: What printing a table loads (rich and our table code), imported while a search runs.
+_TABLE_MODULES = ("rich.console", "rich.table", "rich.text", "rich.padding",
+                  "dicom_courier.core.cli.safe_text", "dicom_courier.core.cli.match_table",
+                  "dicom_courier.core.cli.match_output")
+
+
+def _preload(modules: Sequence[str]) -> threading.Thread:
+    """Import ``modules`` on a thread of their own (started; join it before use). An import
+    that fails there is left for the real import to report."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the caller's own import raises it properly
+                return
+
+    thread = threading.Thread(target=load, name="courier-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _say(text: str, *, to_stdout: bool = False) -> None:
+    """One literal line (rich loads here: JSON and CSV output without a note need none)."""
+    from dicom_courier.core.cli import render
+    from dicom_courier.core.cli.safe_text import literal
+
+    (render.stdout if to_stdout else render.stderr).print(literal(text))
+
+
 def _destination(pacs: PacsNode, args: argparse.Namespace) -> str:
+    from dicom_courier.core.config.profiles import validate_ae_title
+    from dicom_courier.core.outcome.errors import InvalidInput
+
     if args.dest:
         return validate_ae_title(args.dest, "--dest")
     if pacs.default_destination is None:
@@ -212,6 +264,12 @@ def _destination(pacs: PacsNode, args: argparse.Namespace) -> str:
 
 async def _move_targets(courier: Courier, pacs: PacsNode,
                         args: argparse.Namespace) -> Resolution:
+    from dicom_courier.core.cli import options
+    from dicom_courier.core.outcome.errors import InvalidInput
+    from dicom_courier.core.qr.query import QueryLevel
+    from dicom_courier.core.qr.resolve import resolve_targets
+    from dicom_courier.core.qr.uid_targets import TypedUids, check_patient_id, targets_for_uids
+
     level, model = _level_and_model(args)
     keys = options.keys_from(args)
     for flag in ("study", "series", "image"):  # typed UIDs: PS3.5 9.1, before anything is sent
@@ -238,6 +296,12 @@ async def _move_targets(courier: Courier, pacs: PacsNode,
 
 
 async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> int:
+    import time
+
+    from dicom_courier.core.cli import options
+    from dicom_courier.core.cli.move_cmd import json_summary_without_moves
+    from dicom_courier.core.outcome.errors import CourierError, InvalidInput
+
     destination = _destination(pacs, args)
     priority = options.priority_from(args.priority)
     _, model = _level_and_model(args)
@@ -257,6 +321,20 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
 async def _move_with(courier: Courier, pacs: PacsNode, args: argparse.Namespace,
                      destination: str, priority: Priority, model: QueryModel,
                      runner_out: list[MoveRunner]) -> int:
+    import time
+
+    from dicom_courier.core.cli.interrupt import ctrl_c_cancels_all
+    from dicom_courier.core.cli.move_cmd import MoveRunner, json_summary_without_moves
+    from dicom_courier.core.cli.pacs_answers import (
+        move_exit_code,
+        nothing_to_send,
+        report_resolution,
+    )
+    from dicom_courier.core.cli.render import stderr
+    from dicom_courier.core.cli.safe_text import literal
+    from dicom_courier.core.outcome.errors import CourierError
+    from dicom_courier.core.qr.uid_targets import check_patient_id
+
     started = time.monotonic()
     with ctrl_c_cancels_all(courier) as interrupt:  # C-CANCEL, then A-ABORT after the grace
         try:
@@ -290,6 +368,19 @@ async def _move_with(courier: Courier, pacs: PacsNode, args: argparse.Namespace,
 
 
 async def _nodes(args: argparse.Namespace) -> int:
+    import json
+
+    from dicom_courier.core.cli import options
+    from dicom_courier.core.cli.render import stdout
+    from dicom_courier.core.cli.safe_text import literal
+    from dicom_courier.core.config.profiles import (
+        DEFAULT_MAX_MESSAGE_MB,
+        PacsNode,
+        validate_ae_title,
+        validate_host,
+        validate_port,
+    )
+
     store = options.node_store(args)
     action = args.nodes_command  # never None: run() prints the usage for 'nodes' alone
     if action == "add":
@@ -307,6 +398,8 @@ async def _nodes(args: argparse.Namespace) -> int:
             or DEFAULT_MAX_MESSAGE_MB,
         )
         if node.tls.enabled:
+            from dicom_courier.core.dimse.tls import build_context
+
             build_context(node.tls)  # unusable certificate files: one line now, not at use
         replaced = store.put(node, replace=args.replace)
         verb = "Replaced" if replaced else "Saved"
@@ -339,6 +432,11 @@ async def _nodes(args: argparse.Namespace) -> int:
 
 async def _nodes_test(node: PacsNode) -> int:
     """Answer the admin's questions about a profile, one line per check."""
+    from dicom_courier.core.cli.render import print_error, stdout
+    from dicom_courier.core.cli.safe_text import line
+    from dicom_courier.core.dimse.diagnose import Verdict, diagnose
+    from dicom_courier.core.dimse.engine import Courier
+
     marks = {Verdict.OK: ("OK", "green"), Verdict.FAILED: ("FAILED", "red"),
              Verdict.UNCLEAR: ("UNCLEAR", "yellow"), Verdict.SKIPPED: ("SKIPPED", "dim"),
              Verdict.WARNING: ("WARNING", "yellow")}

@@ -6,25 +6,21 @@ targets not yet started as cancelled; the counts reached are printed either way.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.text import Text
 
+from dicom_courier.core.cli.interrupt import _ctrl_c_cancels
 from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
 from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.engine import Courier
-from dicom_courier.core.dimse.move import MoveOperation
 from dicom_courier.core.outcome.decide import (
     UNCONFIRMED_CANCEL,
     failed_moves_note,
@@ -36,6 +32,10 @@ from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveRes
 from dicom_courier.core.qr.distinct import distinct_targets
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority, QueryModel
 from dicom_courier.core.text.safe_text import json_text
+
+if TYPE_CHECKING:  # types only: the engine (pynetdicom) loads when a send starts
+    from dicom_courier.core.dimse.engine import Courier
+    from dicom_courier.core.dimse.move import MoveOperation
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +54,6 @@ def _target_label(target: MoveTarget) -> str:
     short = uid if len(uid) <= 28 else "…" + uid[-27:]
     extra = f" ({len(target.sop_uids)})" if target.sop_uids else ""
     return f"{kind} {short}{extra}"
-
-
-@contextmanager
-def _ctrl_c_cancels(on_first: Callable[[], None], on_second: Callable[[], None]) -> Any:
-    """First Ctrl-C: cancel politely. Second: abort now. Restores the handler afterwards."""
-    loop = asyncio.get_running_loop()
-    presses = 0
-
-    def handler() -> None:
-        nonlocal presses
-        presses += 1
-        (on_first if presses == 1 else on_second)()
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, handler)
-        installed = True
-    except (NotImplementedError, RuntimeError):
-        installed = False
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
 
 
 class MoveRunner:

@@ -21,7 +21,6 @@ from dicom_courier.core.config.profiles import (
     validate_port,
     validate_seconds,
 )
-from dicom_courier.core.dimse.association import AD_HOC_NAME
 from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.core.qr.input_rules import (
     check_text,
@@ -67,6 +66,8 @@ def pacs_from(args: argparse.Namespace) -> PacsNode:
         if getattr(args, "max_pdu", None) is not None:  # this command only, not saved
             node = node.with_changes(max_pdu=validate_max_pdu(args.max_pdu, "--max-pdu"))
         return node
+    from dicom_courier.core.dimse.association import AD_HOC_NAME  # the engine: not for --help
+
     missing = [name for name, value in zip(("--host", "--port", "--aet"), direct, strict=True)
                if value is None]
     if missing:

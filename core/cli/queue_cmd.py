@@ -25,14 +25,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
 from dicom_courier.core.cli import options
+from dicom_courier.core.cli.interrupt import _ctrl_c_cancels
 from dicom_courier.core.cli.move_cmd import (
-    _ctrl_c_cancels,
     _detail,
     _final_bar,
     _summary_line,
@@ -47,7 +47,6 @@ from dicom_courier.core.config.app_settings import read_app_settings
 from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock
 from dicom_courier.core.config.paths import app_paths
 from dicom_courier.core.config.profiles import PacsNode, validate_ae_title
-from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.jobs.history import (
     HistoryFilter,
     dimse_status_text,
@@ -72,6 +71,9 @@ from dicom_courier.core.outcome.errors import CourierError, InvalidInput
 from dicom_courier.core.qr.input_rules import check_text, parse_whole_number
 from dicom_courier.core.qr.query import MoveTarget, Priority
 from dicom_courier.core.text.safe_text import json_text
+
+if TYPE_CHECKING:  # types only: the engine (pynetdicom) loads when a send starts
+    from dicom_courier.core.dimse.engine import Courier
 
 #: At most this many moves at once against one PACS (the issue's rule for the queue).
 PER_PACS_LIMIT = 2
@@ -402,6 +404,8 @@ async def _run(store: JobStore, args: argparse.Namespace) -> int:
             record_not_resumable(store, job, exc)
             print_error(exc)
     planned.sort(key=lambda p: (_URGENCY[p.request.priority], p.stored.id))
+    from dicom_courier.core.dimse.engine import Courier
+
     with Courier() as courier:
         code = await QueueRunner(courier, store).run(planned)
     return EXIT_FAILED if len(planned) < len(claimed) else code  # failed is the worst

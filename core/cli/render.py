@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from dicom_courier.core.cli.safe_text import cell, console, line, literal
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.query import FindMatch
-from dicom_courier.core.text.people_text import format_value
-from dicom_courier.core.text.safe_text import csv_cell, display, json_text
+from dicom_courier.core.text.safe_text import display
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: A pipe or file gets a wide table (no columns dropped); a terminal gets its own width.
 #: Both print every ``str`` literally (no markup, no emoji); data goes in as ``Text``.
-stdout = console(width=None if sys.stdout.isatty() else 250)
-stderr = console(stderr=True)
+#: Made at first use (module ``__getattr__``), so JSON and CSV output never loads rich.
+stdout: Console
+stderr: Console
+
+#: The width of a table written to a pipe or a file (characters).
+PIPE_WIDTH = 250
+
+
+def __getattr__(name: str) -> Console:
+    """``stdout`` and ``stderr``: the rich consoles, made once, when first used."""
+    if name == "stdout":
+        return _stdout()
+    if name == "stderr":
+        return _stderr()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _stdout() -> Console:
+    made = globals().get("stdout")
+    if made is None:
+        from dicom_courier.core.cli.safe_text import console
+
+        made = globals()["stdout"] = console(
+            width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    return made
+
+
+def _stderr() -> Console:
+    made = globals().get("stderr")
+    if made is None:
+        from dicom_courier.core.cli.safe_text import console
+
+        made = globals()["stderr"] = console(stderr=True)
+    return made
 
 
 def print_error(error: CourierError) -> None:
@@ -26,6 +57,9 @@ def print_error(error: CourierError) -> None:
     Every part is literal text (an AE title ``AI[/]BOX`` or a PACS comment with ``ESC`` in it
     is shown as it is, escaped), each cut at :data:`.safe_text.MESSAGE_LIMIT` characters.
     """
+    from dicom_courier.core.cli.safe_text import line, literal
+
+    stderr = _stderr()
     stderr.print(line(("Error:", "bold red"), " ", error.title))
     if error.explanation:
         stderr.print(literal(error.explanation, keep_newlines=True))
@@ -43,12 +77,21 @@ def print_usage_error(command: str, error: CourierError) -> None:
 
 
 def columns_of(matches: Sequence[FindMatch], preferred: Sequence[str]) -> list[str]:
-    seen = [c for c in preferred if any(c in m.values for m in matches)]
+    """The columns to show: the ``preferred`` ones any match has, in that order, then every
+    other keyword in the order it first appears (not QueryRetrieveLevel,
+    SpecificCharacterSet, RetrieveAETitle). Each distinct key set is read once."""
+    first_seen: dict[str, None] = {}
+    key_sets: set[tuple[str, ...]] = set()
     for m in matches:
-        for key in m.values:
-            if key not in seen and key not in ("QueryRetrieveLevel", "SpecificCharacterSet",
-                                               "RetrieveAETitle"):
-                seen.append(key)
+        keys = tuple(m.values)
+        if keys not in key_sets:
+            key_sets.add(keys)
+            first_seen.update(dict.fromkeys(keys))
+    seen = [c for c in preferred if c in first_seen]
+    for key in first_seen:
+        if key not in seen and key not in ("QueryRetrieveLevel", "SpecificCharacterSet",
+                                           "RetrieveAETitle"):
+            seen.append(key)
     return seen
 
 
@@ -63,30 +106,24 @@ def print_matches(matches: Sequence[FindMatch], fmt: str, preferred: Sequence[st
     """
     columns = list(preferred) if only_preferred else columns_of(matches, preferred)
     if fmt == "json":
-        rows = [{c: m.get(c) for c in columns} for m in matches]
-        sys.stdout.write(json_text(rows, indent=1) + "\n")
+        from dicom_courier.core.cli.match_output import json_rows
+
+        sys.stdout.write(json_rows(matches, columns) + "\n")
     elif fmt == "csv":  # formula cells get a leading ', control characters are escaped
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow([csv_cell(c) for c in columns])
-        for m in matches:
-            writer.writerow([csv_cell(m.get(c)) for c in columns])
+        from dicom_courier.core.cli.match_output import write_csv
+
+        write_csv(sys.stdout, matches, columns)
     elif columns:  # worded for people as the window words them (names, dates, code lists);
         # literal cells, controls escaped, long values cut (64 MB prints at once)
-        table = Table(show_lines=False, header_style="bold")
-        for column in columns:
-            if column.endswith("UID"):  # kept whole, so it can be copied into 'move --study'
-                table.add_column(cell(column), no_wrap=True, overflow="ignore")
-            else:
-                table.add_column(cell(column), overflow="fold")
-        for m in matches:
-            table.add_row(*[cell(format_value(c, m.get(c))) + _mark(m, c) for c in columns])
-        stdout.print(table)
+        from rich.text import Text
 
+        from dicom_courier.core.cli.match_output import table_cells
+        from dicom_courier.core.cli.match_table import TableColumn, print_table
+        from dicom_courier.core.cli.safe_text import cell
 
-def _mark(match: FindMatch, keyword: str) -> str:
-    """What a table cell adds after a value the PACS did not send readably."""
-    if keyword in match.undecodable:
-        return " (undecodable)"
-    if keyword in match.undeclared_charset:
-        return " (character set not declared)"
-    return ""
+        heads = [TableColumn(cell(column), no_wrap=True, overflow="ignore")
+                 if column.endswith("UID")  # kept whole: copied into 'move --study'
+                 else TableColumn(cell(column), no_wrap=False, overflow="fold")
+                 for column in columns]
+        print_table(_stdout(), heads, table_cells(matches, columns),
+                    lambda _index, plain: Text(plain))

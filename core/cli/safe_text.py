@@ -9,13 +9,14 @@ a :class:`rich.text.Text` made here: data parts are literal and :func:`.safe_tex
 
 from __future__ import annotations
 
-import logging
-
 from rich.console import Console
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
+from dicom_courier.core.cli.log_format import PrintableFormatter
 from dicom_courier.core.text.safe_text import MESSAGE_LIMIT, TABLE_CELL_LIMIT, display
+
+__all__ = ["LiteralColumn", "Part", "PrintableFormatter", "cell", "console", "line", "literal"]
 
 #: A styled piece we wrote (``("Error:", "bold red")``) or a plain piece of data (``str``).
 Part = str | tuple[str, str] | Text
@@ -68,13 +69,3 @@ class LiteralColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         value = task.description if self.field is None else task.fields.get(self.field, "")
         return value if isinstance(value, Text) else literal(value, limit=self.limit)
-
-
-
-class PrintableFormatter(logging.Formatter):
-    """A log formatter that shows control characters escaped (a tag value, an AE title or a
-    peer's comment logged at WARNING must not reach the terminal raw); line breaks of
-    tracebacks are kept."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return display(super().format(record), None, keep_newlines=True)

@@ -19,19 +19,22 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.config.atomic import remove_stale_temp_files
 from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock
 from dicom_courier.core.config.paths import app_paths
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.move import MoveOperation
 from dicom_courier.core.jobs.job import JobState
 from dicom_courier.core.jobs.store import AttachedJobStore, JobStore
 from dicom_courier.core.jobs.store_errors import StoreError
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.outcome.events import MoveProgress, MoveResult
 from dicom_courier.core.qr.query import MoveRequest
+
+if TYPE_CHECKING:  # types only: the engine (pynetdicom) loads when a send starts
+    from dicom_courier.core.dimse.move import MoveOperation
 
 
 class SendRecorder:

@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset
-
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.dimse.association import (
     guard_error,
@@ -28,6 +26,7 @@ from dicom_courier.core.dimse.find_exchange import (
     exchange_find,
     peer_ended_error,
 )
+from dicom_courier.core.dimse.lean_reader import DimseResponse
 from dicom_courier.core.dimse.operation import DimseOperation
 from dicom_courier.core.outcome.errors import (
     Cancelled,
@@ -60,19 +59,23 @@ class _UnreadableTally:
     def __init__(self) -> None:
         self.count = 0
         self.first_problem = ""
-        self._last_empty_status: Dataset | None = None
+        self._last_empty: object = None
 
-    def decode(self, identifier: Dataset | None, level: QueryLevel,
-               status: Dataset) -> FindMatch | None:
-        if identifier is None:
+    def decode(self, response: DimseResponse, level: QueryLevel) -> FindMatch | None:
+        """The match of one Pending response: from its bytes (the lean reader,
+        :func:`.qr.decode_bytes.decode_match_bytes`) or its pydicom Dataset (pynetdicom's
+        reader, :func:`.qr.decode.decode_match`); None (counted) if it cannot be read."""
+        encoded, identifier = response.encoded, response.identifier
+        if encoded is None and identifier is None:
             # A Pending answer must carry its match (PS3.4 C.4.1.1.4); pynetdicom also gives
             # None, twice with the same status object, when it could not decode the data set.
-            if status is not self._last_empty_status:
-                self._last_empty_status = status
+            if response.key is not self._last_empty:
+                self._last_empty = response.key
                 self._note("a pending answer without a readable data set")
             return None
         try:
-            match = decode_match(identifier, level)
+            match = encoded.match(level) if encoded is not None else \
+                decode_match(identifier, level)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - anything pydicom raises on a peer's bytes
             self._note(f"{type(exc).__name__}: {exc}")
             return None
@@ -216,11 +219,11 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
             query = query_in(self.query, accepted_model(assoc, self.models))
             model_uid, self._model_used = query.model.find_uid, query.model
 
-            def on_pending(response_status: Dataset, identifier: Dataset | None) -> None:
+            def on_pending(response: DimseResponse) -> None:
                 nonlocal count, batch, flushed
                 if self.limit is not None and count >= self.limit:
                     return  # arrived before the PACS saw our C-CANCEL: not shown
-                match = unreadable.decode(identifier, level, response_status)
+                match = unreadable.decode(response, level)
                 if match is None:
                     return
                 count += 1
@@ -229,7 +232,7 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                 # queued (a slow PACS's rows show as they come).
                 now = time.monotonic()
                 if (len(batch) >= _BATCH_SIZE or now - flushed >= _BATCH_SECONDS
-                        or assoc.dimse.msg_queue.empty()):
+                        or not (response.more_buffered or assoc.dimse.msg_queue.qsize())):
                     channel.put_many(batch)
                     batch, flushed = [], now
                 if self.limit is not None and count >= self.limit:
@@ -237,11 +240,17 @@ class FindOperation(DimseOperation[FindMatch, FindResult]):
                     # cancel_grace seconds (still a success).
                     self._cancel_from_worker()
 
+            def hand_over_held() -> None:  # the reader waits for the PACS: show what came
+                nonlocal batch, flushed
+                if batch:
+                    channel.put_many(batch)
+                    batch, flushed = [], time.monotonic()
+
             flushed = time.monotonic()
             exchange = exchange_find(
                 assoc, query.to_identifier(), model_uid, self.control, on_pending,
                 lambda ended: self._no_status_error(count, ended),
-                on_end=lambda: channel.put_many(batch))
+                on_end=lambda: channel.put_many(batch), on_wait=hand_over_held)
             status, error = exchange.status, exchange.error
             if exchange.final and status is not None and status not in (0x0000, 0xFE00):
                 error = failure_for_status(status, operation="search", peer=peer,

@@ -32,6 +32,7 @@ from dicom_courier.core.dimse.association import (
     OperationControl,
     finish_association,
 )
+from dicom_courier.core.dimse.lean_reader import C_FIND_RSP, DimseResponse, open_responses
 from dicom_courier.core.dimse.watchdog import TRIP_IDLE
 from dicom_courier.core.outcome.errors import CourierError, Peer
 from dicom_courier.core.outcome.status import is_pending
@@ -39,9 +40,10 @@ from dicom_courier.core.outcome.status import is_pending
 #: Message ID of the C-FIND-RQ (one request per association: PS3.7 9.3.2.1).
 FIND_MSG_ID = 1
 
-#: ``on_pending(status, identifier)``: one Pending response's status data set and its
-#: identifier (None when pynetdicom could not decode it, PS3.4 C.4.1.1.4).
-OnPending = Callable[[Dataset, "Dataset | None"], None]
+#: ``on_pending(response)``: one Pending response (PS3.4 C.4.1.1.4): its identifier as bytes
+#: (``response.encoded``, the lean reader) or as pynetdicom decoded it
+#: (``response.identifier``, None when it could not); see :class:`.lean_reader.DimseResponse`.
+OnPending = Callable[[DimseResponse], None]
 #: ``why_ended(exchange)``: the error for responses that stopped before the final one,
 #: asked at once (before the association is aborted, so the watchdog's facts are fresh).
 WhyEnded = Callable[["FindExchange"], CourierError]
@@ -70,16 +72,20 @@ class FindExchange:
 def exchange_find(assoc: Association, identifier: Dataset, model_uid: str,
                   control: OperationControl, on_pending: OnPending, why_ended: WhyEnded, *,
                   on_end: Callable[[], None] | None = None,
+                  on_wait: Callable[[], None] | None = None,
                   ends_operation: bool = True) -> FindExchange:
     """Send one C-FIND-RQ on ``assoc`` and read its responses to the end (PS3.4 C.4.1.2).
 
     ``identifier``: the request's keys; ``model_uid``: the Q/R model's C-FIND SOP Class UID
-    (accepted on ``assoc``). Each Pending response goes to ``on_pending`` (which may ask
-    ``control`` to cancel); a response without a status (the association ended, timed out
-    or was aborted: pynetdicom's empty data set) stops the loop, and ``why_ended`` names it
+    (accepted on ``assoc``). The responses are read by the lean reader or by pynetdicom
+    (:func:`.lean_reader.open_responses`, :mod:`.read_path`). Each Pending response goes to
+    ``on_pending`` (which may ask ``control`` to cancel); a response without a status (the
+    association ended, timed out or was aborted) stops the loop, and ``why_ended`` names it
     (:attr:`FindExchange.error`). ``on_end``: called once the responses stopped, before
     the association is finished (hand over what ``on_pending`` held back); not after an
-    exception. ``ends_operation``: the final response ends the
+    exception. ``on_wait``: called when the reader is about to wait for the PACS with no
+    whole response left to read (hand over what was held back so far;
+    :func:`.lean_reader.open_responses`). ``ends_operation``: the final response ends the
     operation, so a late cancel or abort no longer touches this association
     (:meth:`.OperationControl.detach`); False for a look-up before the operation's own
     request. ``assoc`` is released after a final response, aborted otherwise, in every
@@ -90,26 +96,33 @@ def exchange_find(assoc: Association, identifier: Dataset, model_uid: str,
     pynetdicom raise (the association is still finished). Runs on: DIMSE worker thread.
     """
     exchange = FindExchange()
+    responses = None
     try:
-        responses = assoc.send_c_find(identifier, model_uid, msg_id=FIND_MSG_ID)
+        responses = open_responses(
+            assoc, control.guard, model_uid,
+            lambda: assoc.send_c_find(identifier, model_uid, msg_id=FIND_MSG_ID), C_FIND_RSP,
+            on_wait=on_wait)
         control.attach(assoc, model_uid, FIND_MSG_ID)
-        for response_status, answer in responses:
-            if "Status" not in response_status:
+        for response in responses:
+            status = response.status
+            if status is None:
                 exchange.error = why_ended(exchange)
                 break
             exchange.last_response_at = time.monotonic()
-            status = exchange.status = int(response_status.Status)
+            exchange.status = status
             if is_pending(status):
                 exchange.answers += 1
-                on_pending(response_status, answer)
+                on_pending(response)
                 continue
             exchange.final = True
-            text = response_status.get("ErrorComment")
+            text = response.status_set.get("ErrorComment")
             exchange.comment = str(text) if text else None
             break
         if on_end is not None:
             on_end()
     finally:
+        if responses is not None:
+            responses.close()  # a lent socket goes back to pynetdicom, whatever happened
         # After the final response a late cancel no longer aborts it (ends_operation).
         control.detach(final=exchange.final and ends_operation)
         finish_association(assoc, clean=exchange.final, guard=control.guard)

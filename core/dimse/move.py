@@ -21,6 +21,7 @@ from dicom_courier.core.dimse.association import (
     unexpected_error,
 )
 from dicom_courier.core.dimse.channel import Channel
+from dicom_courier.core.dimse.lean_reader import C_MOVE_RSP, ResponseStream, open_responses
 from dicom_courier.core.dimse.operation import (
     ABORT_BY_USER,
     ABORT_CANCEL_GRACE,
@@ -107,17 +108,22 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
             assoc = open_association(self.pacs, [model.move_uid], self.control)
         counts.last_response_at = time.monotonic()
         clean = False
+        responses: ResponseStream | None = None
         try:
             model_uid = model.move_uid
             identifier = target.to_identifier(model)
-            responses = assoc.send_c_move(identifier, self.request.destination, model_uid,
-                                          msg_id=_MSG_ID, priority=int(self.request.priority))
+            responses = open_responses(
+                assoc, self.control.guard, model_uid,
+                lambda: assoc.send_c_move(identifier, self.request.destination, model_uid,
+                                          msg_id=_MSG_ID, priority=int(self.request.priority)),
+                C_MOVE_RSP)
             self._request_sent = True
             self.control.attach(assoc, model_uid, _MSG_ID)
-            for status, response_identifier in responses:
-                if "Status" not in status:
+            for response in responses:
+                if response.status is None:
                     return self._no_status_error(counts)
-                counts.update(status, response_identifier, cancel_sent=self.cancel_requested)
+                counts.update(response.status_set, response.identifier,
+                              cancel_sent=self.cancel_requested)
                 progress = counts.progress(time.monotonic() - started)
                 if not progress.is_final and (progress.remaining or progress.sent):
                     self._pending_counted = True  # the PACS accepted the destination
@@ -127,6 +133,8 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                     return None
             return self._no_status_error(counts)
         finally:
+            if responses is not None:
+                responses.close()  # a lent socket goes back to pynetdicom, whatever happened
             self.control.detach(final=clean)  # a late cancel no longer aborts it
             finish_association(assoc, clean=clean, guard=self.control.guard)
 

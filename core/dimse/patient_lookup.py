@@ -36,6 +36,7 @@ from dicom_courier.core.dimse.find_exchange import (
     exchange_find,
     peer_ended_error,
 )
+from dicom_courier.core.dimse.lean_reader import DimseResponse
 from dicom_courier.core.outcome.errors import (
     Cancelled,
     CourierError,
@@ -90,8 +91,8 @@ def patient_id_first(pacs: PacsNode, target: MoveTarget,
     assoc = open_association(pacs, [model_uid], control)
     found: list[str] = []
 
-    def on_pending(_status: Dataset, answer: Dataset | None) -> None:
-        value = _patient_id(answer, target.study_uid)
+    def on_pending(response: DimseResponse) -> None:
+        value = _patient_id(response.dataset(), target.study_uid)
         if value is not None:
             found.append(value)
 

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pynetdicom import evt
 from pynetdicom.pdu_primitives import A_P_ABORT
@@ -60,6 +61,11 @@ log = logging.getLogger(__name__)
 TICK = 0.05
 #: The longest one blocking socket call may wait before the guard is checked again, seconds.
 SOCKET_TICK = 0.1
+#: While the socket is lent to our lean reader, pynetdicom's reader thread (which polls every
+#: 1 ms, ``DULServiceProvider._run_loop_delay``) waits up to this long, in seconds, in
+#: ``GuardedSocket.ready`` instead: it wakes at once when the socket is given back or a
+#: primitive is queued for it to send (our request, a C-CANCEL, an A-ABORT).
+LENT_POLL = 0.02
 #: How long we try to get our one A-ABORT out to a peer that does not read, seconds.
 ABORT_SEND_LIMIT = 0.5
 #: Association, release and abort PDUs are small; anything larger is not DICOM.
@@ -157,6 +163,10 @@ class AssociationGuard:
             return
         sock.__class__ = GuardedSocket
         sock._guard = self  # type: ignore[attr-defined]
+        sock._lend_lock = threading.Lock()  # type: ignore[attr-defined]
+        sock._wake = threading.Event()  # type: ignore[attr-defined]
+        assoc.dul.to_provider_queue.__class__ = _WakingQueue
+        assoc.dul.to_provider_queue._wake = sock._wake  # type: ignore[attr-defined]
         sock.socket.settimeout(SOCKET_TICK)
         self.set_phase(Phase.NEGOTIATING)
         self._watcher = threading.Thread(target=self._watch, name="association-watchdog",
@@ -580,6 +590,19 @@ def _command_fields(command: bytes) -> dict[int, int] | None:
     return fields
 
 
+class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
+    """pynetdicom's queue of primitives for its reader thread to send (``to_provider_queue``),
+    which also wakes that thread if it waits in ``GuardedSocket.ready`` (a lent socket): our
+    request and a C-CANCEL go out at once, not up to :data:`LENT_POLL` later. Becomes its
+    class at EVT_CONN_OPEN (``AssociationGuard.install``), as the socket does."""
+
+    _wake: threading.Event
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        self._wake.set()
+
+
 def _stop_reader_when_closed(dul: DULServiceProvider, limit: float) -> None:
     """Wait up to ``limit`` seconds for pynetdicom's reader to reach Sta1 (the connection
     closed: released, aborted or dropped), then stop it as ``DULServiceProvider.stop_dul``
@@ -619,19 +642,87 @@ class GuardedSocket(AssociationSocket):
     """
 
     _guard: AssociationGuard
+    _lend_lock: threading.Lock
+    #: pynetdicom's reader waits on it while the socket is lent (``LENT_POLL``); set when it
+    #: has work: the socket was given back, or a primitive was queued for it to send.
+    _wake: threading.Event
+    #: Lent to a DIMSE worker (``core.dimse.lean_reader``): pynetdicom's reader must not read.
+    _lent = False
+    #: Bytes the borrower read but did not consume, served first by ``recv`` (PDU-aligned).
+    _pushback = b""
+    #: pynetdicom's reader was told ``ready`` and has not finished reading that PDU yet.
+    _dul_reading = False
+    _body_next = False
 
     @property
     def ready(self) -> bool:
         # A tripped guard makes the reader call recv(), which sends the A-ABORT and closes.
         if self._guard.tripped and not self._guard.bailed:
             return True
-        return bool(super().ready)
+        if self._lent:
+            # pynetdicom's reader asks every 1 ms; while lent it sleeps here instead (woken
+            # by ``give_back``), holding the interpreter lock 20x less often.
+            # Cleared after waking: pynetdicom checks its send queue before asking again.
+            self._wake.wait(LENT_POLL)
+            self._wake.clear()
+        with self._lend_lock:
+            if self._lent:
+                return False
+            ready = bool(self._pushback) or bool(super().ready)
+            if ready:
+                self._dul_reading = True  # pynetdicom reads a whole PDU next (header, body)
+            return ready
+
+    def lend(self, limit: float = 2.0) -> bool:
+        """Stop pynetdicom's reader from reading; the caller reads the socket itself.
+
+        Waits (at most ``limit`` seconds) for a PDU pynetdicom is reading to be wholly read,
+        so the caller starts at a PDU boundary (PS3.8 9.3.1). False if it did not finish in
+        time (the socket is then not lent). Runs on: DIMSE worker thread.
+        """
+        with self._lend_lock:
+            self._lent = True
+        end = time.monotonic() + limit
+        while self._dul_reading and not self._guard.tripped:
+            if time.monotonic() >= end:
+                self.give_back(b"")
+                return False
+            time.sleep(0.001)
+        return True
+
+    def give_back(self, pushback: bytes | bytearray) -> None:
+        """End a loan: ``pushback`` (unread by the guard, starting at a PDU boundary) is
+        served by ``recv`` before the socket. Runs on: DIMSE worker thread."""
+        with self._lend_lock:
+            self._pushback = bytes(pushback) + self._pushback
+            self._lent = False
+            self._wake.set()
+
+    @property
+    def lent(self) -> bool:
+        return self._lent
+
+    def _take_pushback(self, nr_bytes: int) -> bytes:
+        with self._lend_lock:
+            data, self._pushback = self._pushback[:nr_bytes], self._pushback[nr_bytes:]
+        return data
 
     def recv(self, nr_bytes: int) -> bytearray:
         """Read ``nr_bytes``; fewer (pynetdicom: connection closed) if the guard trips."""
+        data = self._recv(nr_bytes)
+        # pynetdicom reads a PDU as recv(6), then recv(length) unless the type is unknown.
+        if self._body_next:
+            self._body_next = self._dul_reading = False
+        elif nr_bytes == 6 and len(data) == 6 and data[0] in _KNOWN_PDU_TYPES:
+            self._body_next = True
+        else:
+            self._dul_reading = False
+        return data
+
+    def _recv(self, nr_bytes: int) -> bytearray:
         guard = self._guard
         raw = self.socket
-        data = bytearray()
+        data = bytearray(self._take_pushback(nr_bytes) if self._pushback else b"")
         while len(data) < nr_bytes:
             if guard.tripped or raw is None:
                 guard.bail(raw)

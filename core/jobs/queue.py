@@ -31,10 +31,9 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.jobs.job import JobLabel as JobLabel
 from dicom_courier.core.jobs.job import JobSnapshot as JobSnapshot
 from dicom_courier.core.jobs.job import JobState as JobState
@@ -45,6 +44,9 @@ from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.jobs.store_errors import StoreError
 from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.qr.query import MoveRequest, Priority
+
+if TYPE_CHECKING:  # the engine (pynetdicom) is imported where a move runs, not at start
+    from dicom_courier.core.dimse.engine import Courier
 
 # JobLabel, JobSnapshot and JobState live in core.jobs (the one job vocabulary); they are
 # re-exported above (``import X as X``) for code that imports them from the queue.
@@ -70,9 +72,11 @@ class RunningMove(Protocol):
     """One C-MOVE as the queue drives it: :class:`~.move.MoveOperation`, or a test's fake.
 
     Iterate once with ``async for`` for the responses (PS3.4 C.4.2.1.6 counts as
-    :class:`MoveProgress`, the final one last), then read ``result``. ``cancel`` asks the PACS
-    to stop (C-CANCEL, PS3.7 9.3.4.3; A-ABORT after the grace period), ``abort`` ends the
-    association at once; both may be called at any time and end the iteration.
+    :class:`MoveProgress`, the final one last), or with ``batches()`` if it has one (lists
+    of them, as they arrived together; the queue prefers it), then read ``result``.
+    ``cancel`` asks the PACS to stop (C-CANCEL, PS3.7 9.3.4.3; A-ABORT after the grace
+    period), ``abort`` ends the association at once; both may be called at any time and end
+    the iteration.
     """
 
     def __aiter__(self) -> AsyncIterator[MoveProgress]: ...
@@ -83,6 +87,20 @@ class RunningMove(Protocol):
     def cancel(self) -> None: ...
 
     def abort(self) -> None: ...
+
+
+async def _progress_batches(operation: RunningMove) -> AsyncIterator[list[MoveProgress]]:
+    """The operation's responses in the batches its worker handed over together
+    (``MoveOperation.batches()``, one loop wake-up each), or one by one for a move without
+    ``batches`` (a test's fake). Every batch holds at least one :class:`MoveProgress`."""
+    batches = getattr(operation, "batches", None)
+    if batches is None:
+        async for progress in operation:
+            yield [progress]
+        return
+    async for batch in batches():
+        if batch:
+            yield batch
 
 
 #: Starts a C-MOVE of ``request`` on ``pacs`` (nothing is sent before it is iterated).
@@ -488,8 +506,11 @@ class MoveQueue:
             job = self._jobs[job_id]
             operation = self._start_move(job.pacs, job.request)
             self._operations[job_id] = operation
-            async for progress in operation:
-                self._publish(replace(self._jobs[job_id], progress=progress))
+            async for batch in _progress_batches(operation):
+                # Only the newest counts of what arrived together are shown and recorded:
+                # a batch of 50 responses is one snapshot, not 50 (the final one is always
+                # the last of its batch, so it is never skipped).
+                self._publish(replace(self._jobs[job_id], progress=batch[-1]))
             result = operation.result
         except asyncio.CancelledError:
             current = self._jobs.get(job_id)

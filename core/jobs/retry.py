@@ -21,13 +21,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dicom_courier.core.config.profiles import PacsNode
-from dicom_courier.core.dimse.destination_check import UNDECIDED_ATTEMPTS, DestinationUndecided
-from dicom_courier.core.dimse.engine import Courier
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.qr.query import QueryLevel, QueryModel
+
+if TYPE_CHECKING:  # the engine (pynetdicom) is imported where a move runs, not at start
+    from dicom_courier.core.dimse.engine import Courier
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,11 @@ class RetryPolicy:
         destination that did not answer is transient (``max_attempts``); one the PACS does not
         know is permanent (not retryable at all); an undecided case is retried once.
         """
+        from dicom_courier.core.dimse.destination_check import (
+            UNDECIDED_ATTEMPTS,
+            DestinationUndecided,
+        )
+
         if isinstance(result.error, DestinationUndecided):
             return min(self.max_attempts, UNDECIDED_ATTEMPTS)
         return self.max_attempts

@@ -134,6 +134,23 @@ class CourierError(Exception):
     def __str__(self) -> str:
         return f"{self.title} {self.explanation}".strip()
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle every subclass as it is, whatever its ``__init__`` takes: the class and
+        every attribute (title, explanation, action, cli_action, peer, status, comment,
+        details, an instance's own ``retryable``, a subclass's own fields). The engine
+        worker process (:mod:`dicom_courier.core.dimse.process_courier`) sends errors this
+        way; the traceback and ``__cause__`` stay behind."""
+        return (_rebuilt_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt_error(cls: type[CourierError], args: tuple[object, ...],
+                   state: dict[str, object]) -> CourierError:
+    """The error :meth:`CourierError.__reduce__` pickled, without calling ``cls.__init__``."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidInput(CourierError):
     """A value a person typed breaks a rule; names the field and the rule."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pynetdicom.status import code_to_category
-
 from dicom_courier.core.outcome.errors import (
     Cancelled,
     DimseFailure,
@@ -38,6 +36,8 @@ class Category(StrEnum):
 
 def category_of(code: int) -> Category:
     """The category of ``code``; 0xB000 (sub-operations had failures) is a Warning."""
+    from pynetdicom.status import code_to_category  # not at import: the window paints first
+
     try:
         return Category(code_to_category(code))
     except ValueError:

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
 
 from dicom_courier.core.outcome.events import MoveProgress
 from dicom_courier.core.outcome.status import Category, category_of, is_pending
+
+if TYPE_CHECKING:  # a type only: pydicom loads with the engine, after the window's first paint
+    from pydicom.dataset import Dataset
 
 #: A remaining count of this value is read as "not known" (see the module docstring).
 UNKNOWN_REMAINING = 0xFFFF

@@ -19,11 +19,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-
-from pynetdicom import Association
+from typing import TYPE_CHECKING
 
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.qr.query import FindMatch, FindQuery, MoveRequest, QueryLevel, QueryModel
+
+if TYPE_CHECKING:  # a type only: pynetdicom is not imported for the window's first paint
+    from pynetdicom import Association
 
 #: The models' names as the standard and PACS manuals write them.
 MODEL_NAMES: Mapping[QueryModel, str] = {QueryModel.STUDY: "Study Root",

@@ -8,21 +8,11 @@ Specific Character Set; a value that cannot be decoded is kept and marked, never
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import FrozenInstanceError, dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
-
-from pydicom import config as pydicom_config
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelMove,
-)
+from typing import TYPE_CHECKING, Any
 
 from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.core.qr.input_rules import (
@@ -35,6 +25,9 @@ from dicom_courier.core.qr.input_rules import (
     validate_uid,
 )
 
+if TYPE_CHECKING:  # pydicom and pynetdicom load on first use, not at import
+    from pydicom.dataset import Dataset
+
 
 class QueryModel(StrEnum):
     """The Q/R information model (PS3.4 C.6)."""
@@ -44,12 +37,22 @@ class QueryModel(StrEnum):
 
     @property
     def find_uid(self) -> str:
+        from pynetdicom.sop_class import (  # not at import: the window paints before pynetdicom
+            PatientRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelFind,
+        )
+
         uid: str = (StudyRootQueryRetrieveInformationModelFind if self is QueryModel.STUDY
                     else PatientRootQueryRetrieveInformationModelFind)
         return uid
 
     @property
     def move_uid(self) -> str:
+        from pynetdicom.sop_class import (
+            PatientRootQueryRetrieveInformationModelMove,
+            StudyRootQueryRetrieveInformationModelMove,
+        )
+
         uid: str = (StudyRootQueryRetrieveInformationModelMove if self is QueryModel.STUDY
                     else PatientRootQueryRetrieveInformationModelMove)
         return uid
@@ -132,6 +135,8 @@ def check_level_in_model(level: QueryLevel, model: QueryModel) -> None:
 
 def validate_keyword(keyword: str, field_name: str = "-k") -> str:
     """The DICOM keyword itself, or InvalidInput naming it (e.g. a typo like PatientNme)."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword  # pydicom loads on first use
+
     keyword = keyword.strip()
     if not keyword or tag_for_keyword(keyword) is None:
         raise InvalidInput(field_name, f"{keyword!r} is not a DICOM keyword "
@@ -158,6 +163,8 @@ def validate_key_value(keyword: str, value: str, field_name: str = "-k", *,
     sent back (``typed=False``) are sent back as they came, non-conformant or not.
     Returns ``value``; raises InvalidInput naming ``field_name``, the keyword and the rule.
     """
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
     if keyword in _NOT_KEYS:
         raise InvalidInput(field_name, f"{keyword} cannot be given as a key ({_NOT_KEYS[keyword]})")
     tag = tag_for_keyword(keyword)
@@ -215,6 +222,8 @@ class FindQuery:
 
     def to_identifier(self) -> Dataset:
         """The identifier dataset: default return keys for the level, then the person's keys."""
+        from pydicom.dataset import Dataset
+
         ds = Dataset()
         ds.QueryRetrieveLevel = self.level.value
         ds.SpecificCharacterSet = "ISO_IR 192"
@@ -225,23 +234,197 @@ class FindQuery:
         return ds
 
 
-@dataclass(frozen=True)
+class FindMatchValues(Mapping[str, str]):
+    """The read-only ``keyword -> text`` view of one :class:`FindMatch` (its ``.values``).
+
+    Behaves as the mapping it was made from: same keys in the same order (the identifier's
+    element order), ``==`` with any Mapping (a dict too) by items, order ignored. Built on
+    demand over the match's shared key layout and its value tuple; holds no dict of its own.
+    """
+
+    __slots__ = ("_layout", "_values")
+
+    def __init__(self, layout: _KeyLayout, values: tuple[str, ...]) -> None:
+        self._layout = layout
+        self._values = values
+
+    def __getitem__(self, keyword: str) -> str:
+        return self._values[self._layout.index[keyword]]
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        position = self._layout.index.get(keyword)
+        return default if position is None else self._values[position]
+
+    def __contains__(self, keyword: object) -> bool:
+        return keyword in self._layout.index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layout.keys)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FindMatchValues) and other._layout is self._layout:
+            return self._values == other._values
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return len(self) == len(other) and dict(self.items()) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, like dict: not hashable
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class _KeyLayout:
+    """One level and key order shared by every match that has them (a search's answers mostly
+    share one): the keywords, their positions, which positions hold values worth sharing."""
+
+    __slots__ = ("index", "keys", "level", "shared")
+
+    def __init__(self, level: QueryLevel, keys: tuple[str, ...]) -> None:
+        self.level = level
+        self.keys = keys
+        self.index = {keyword: position for position, keyword in enumerate(keys)}
+        self.shared = tuple(_worth_sharing(keyword) for keyword in keys)
+
+
+#: Keywords whose values name one object (one per row): sharing them saves nothing.
+_ONE_PER_ROW = frozenset({"PatientID", "AccessionNumber", "StudyID", "OtherPatientIDs",
+                          "IssuerOfAccessionNumberSequence", "SOPInstanceUID"})
+_NOT_SHARED_VRS = frozenset({"UI", "TM", "DT", "SQ", "OB", "OW", "UN"})
+#: At most this many distinct values are shared at a time (then the table starts over), and
+#: only values this short: the table never keeps more than a few MB alive after a search.
+_SHARED_LIMIT = 32_768
+_SHARED_LENGTH = 64
+_shared_values: dict[str, str] = {}
+_layouts: dict[tuple[QueryLevel, tuple[str, ...]], _KeyLayout] = {}
+_LAYOUT_LIMIT = 256
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+def _worth_sharing(keyword: str) -> bool:
+    """True for keywords whose values repeat across rows (dates, codes, counts, names,
+    descriptions, AE titles), False for UIDs, times and per-object identifiers."""
+    from pydicom.datadict import dictionary_VR  # once per key layout, not per match
+
+    if keyword in _ONE_PER_ROW:
+        return False
+    try:
+        vr = dictionary_VR(keyword)
+    except (KeyError, ValueError):  # private or unknown (pydicom: ValueError for "(gggg,eeee)")
+        return False
+    return vr not in _NOT_SHARED_VRS
+
+
+def _layout_for(level: QueryLevel, keys: tuple[str, ...]) -> _KeyLayout:
+    layout = _layouts.get((level, keys))
+    if layout is None:
+        layout = _KeyLayout(level, keys)
+        if len(_layouts) >= _LAYOUT_LIMIT:  # a peer inventing key sets: start over (bounded,
+            _layouts.clear()                # and the next search's rows share again)
+        _layouts[(level, keys)] = layout
+    return layout
+
+
 class FindMatch:
-    """One C-FIND answer, decoded to text (see :mod:`.decode`).
+    """One C-FIND answer, decoded to text (see :mod:`.decode`); immutable.
+
+    ``FindMatch(level, values, undecodable=frozenset(), undeclared_charset=frozenset())``:
+    ``values`` maps DICOM keyword -> decoded text, in the identifier's element order (PS3.4
+    C.4.1.1.3: the identifier of a C-FIND response). It is read back through ``.values``, a
+    read-only Mapping (:class:`FindMatchValues`) equal to the one given, and ``.get``.
 
     ``undecodable`` names the values shown with U+FFFD marks because they could not be decoded.
     ``undeclared_charset`` names the values holding non-ASCII bytes although the answer
     declared no Specific Character Set (0008,0005): read as UTF-8, else Latin-1, and shown
     marked "character set not declared" (PS3.5 6.1.2.3: the default repertoire is ASCII).
+
+    Stored lean, because a search may hold 50,000 of these: one key tuple shared by every
+    match with the same keys, the values as one tuple, and values that repeat across rows
+    (dates, codes, counts, names, descriptions; never UIDs) shared between matches. Two
+    matches are equal when level, values (order ignored) and both name sets are; a match is
+    hashable. Setting or deleting an attribute raises ``dataclasses.FrozenInstanceError``.
     """
 
-    level: QueryLevel
-    values: Mapping[str, str]
-    undecodable: frozenset[str] = frozenset()
-    undeclared_charset: frozenset[str] = frozenset()
+    __slots__ = ("_layout", "_marks", "_values")
+
+    _layout: _KeyLayout
+    _values: tuple[str, ...]
+    _marks: tuple[frozenset[str], frozenset[str]] | None  # (undecodable, undeclared_charset)
+
+    def __init__(self, level: QueryLevel, values: Mapping[str, str],
+                 undecodable: frozenset[str] = frozenset(),
+                 undeclared_charset: frozenset[str] = frozenset()) -> None:
+        if isinstance(values, FindMatchValues) and values._layout.level is level:
+            layout, texts = values._layout, values._values
+        else:
+            layout = _layout_for(level, tuple(values))
+            shared = _shared_values
+            if len(shared) >= _SHARED_LIMIT:
+                shared.clear()
+            texts = tuple([
+                shared.setdefault(text, text)
+                if share and type(text) is str and len(text) <= _SHARED_LENGTH else text
+                for text, share in zip(values.values(), layout.shared, strict=True)
+            ])
+        setter = object.__setattr__
+        setter(self, "_layout", layout)
+        setter(self, "_values", texts)
+        setter(self, "_marks", (frozenset(undecodable), frozenset(undeclared_charset))
+               if undecodable or undeclared_charset else None)
+
+    @property
+    def level(self) -> QueryLevel:
+        """The query level this answer is at (the request's QueryRetrieveLevel)."""
+        return self._layout.level
+
+    @property
+    def undecodable(self) -> frozenset[str]:
+        """Keywords whose values could not be decoded (shown with U+FFFD marks)."""
+        return _NO_NAMES if self._marks is None else self._marks[0]
+
+    @property
+    def undeclared_charset(self) -> frozenset[str]:
+        """Keywords holding non-ASCII text although no character set was declared."""
+        return _NO_NAMES if self._marks is None else self._marks[1]
+
+    @property
+    def values(self) -> FindMatchValues:
+        """The decoded values, keyword -> text, as a read-only Mapping in element order."""
+        return FindMatchValues(self._layout, self._values)
 
     def get(self, keyword: str, default: str = "") -> str:
-        return self.values.get(keyword, default)
+        """The text of ``keyword``, or ``default`` when the answer does not hold it."""
+        position = self._layout.index.get(keyword)
+        return default if position is None else self._values[position]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FindMatch):
+            return NotImplemented
+        return (self.level == other.level and self.values == other.values
+                and self.undecodable == other.undecodable
+                and self.undeclared_charset == other.undeclared_charset)
+
+    def __hash__(self) -> int:
+        return hash((self.level, frozenset(zip(self._layout.keys, self._values, strict=True)),
+                     self.undecodable, self.undeclared_charset))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy: rebuilt from its parts
+        return (FindMatch, (self.level, dict(self.values.items()), self.undecodable,
+                            self.undeclared_charset))
+
+    def __repr__(self) -> str:
+        return (f"FindMatch(level={self.level!r}, values={self.values!r}, "
+                f"undecodable={self.undecodable!r}, "
+                f"undeclared_charset={self.undeclared_charset!r})")
 
 
 def _uid_list(values: Iterable[str], field_name: str) -> tuple[str, ...]:
@@ -309,6 +492,10 @@ def nonconformant_uid_warning(name: str, uid: str) -> str | None:
 def set_value(ds: Dataset, keyword: str, value: str) -> None:
     """``ds.<keyword> = value``; a UI value is set without pydicom's UID check, so a UID the
     PACS returned goes back byte for byte (and no warning reaches the terminal)."""
+    from pydicom import config as pydicom_config
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataelem import DataElement
+
     tag = tag_for_keyword(keyword)
     if tag is not None and dictionary_VR(tag) == "UI":
         ds.add(DataElement(tag, "UI", value, validation_mode=pydicom_config.IGNORE))
@@ -358,6 +545,8 @@ class MoveTarget:
         return QueryLevel.SERIES if self.series_uids else QueryLevel.STUDY
 
     def to_identifier(self, model: QueryModel) -> Dataset:
+        from pydicom.dataset import Dataset
+
         ds = Dataset()
         ds.QueryRetrieveLevel = self.level.value
         if model is QueryModel.PATIENT:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydicom.datadict import dictionary_VR
-
 __all__ = [
     "date_digits",
     "format_date",
@@ -175,6 +173,8 @@ def format_multi_value(raw: str) -> str:
 
 @lru_cache(maxsize=512)
 def _vr_of(keyword: str) -> str:
+    from pydicom.datadict import dictionary_VR  # pydicom loads with the first value shown
+
     try:
         return dictionary_VR(keyword)
     except (KeyError, ValueError):  # a private tag or unknown keyword: shown as it came

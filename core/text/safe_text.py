@@ -87,8 +87,18 @@ def json_text(value: object, *, indent: int | None = None) -> str:
     written as ``\\uXXXX`` escapes: still the same JSON value, safe on a terminal."""
     import json
 
-    text = json.dumps(value, ensure_ascii=False, indent=indent)  # escapes C0 itself
-    return _CONTROL_BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return terminal_safe_json(json.dumps(value, ensure_ascii=False, indent=indent))
+
+
+def terminal_safe_json(text: str) -> str:
+    """JSON ``text`` made by ``json.dumps(..., ensure_ascii=False)`` (which escapes C0
+    itself) with DEL, C1, bidi and line-separator characters and lone surrogates written as
+    ``\\uXXXX`` escapes, as :func:`json_text` writes them."""
+    return _CONTROL_BEYOND_C0.sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def csv_cell(value: object) -> str:

@@ -46,11 +46,18 @@ from tests.fakes.pdu_peer import (
     parse_associate_rq,
 )
 from tests.fakes.quirky import QuirkyPacs
+from tests.fakes.read_paths import READ_PATHS, use_read_path
 from tests.waiting import until, wait_until
 
 DEFAULT_GRACE = 5.0  # Courier's default; the command line has no setting for it
 SHORT_GRACE = 1.0
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, params=READ_PATHS)
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on our lean response reader and on pynetdicom's."""
+    return use_read_path(monkeypatch, request.param)
 
 
 def _studies(count: int) -> list[StudySpec]:

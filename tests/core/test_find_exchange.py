@@ -36,9 +36,16 @@ from tests.fakes.pdu_peer import (
     pdv,
     response_command,
 )
+from tests.fakes.read_paths import READ_PATHS, use_read_path
 
 #: Every test here talks DICOM over loopback TCP (see tests/conftest.py).
 pytestmark = pytest.mark.network
+
+
+@pytest.fixture(autouse=True, params=READ_PATHS)
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on our lean response reader and on pynetdicom's."""
+    return use_read_path(monkeypatch, request.param)
 
 STUDY = "1.2.826.0.1.3680043.8.498.78"
 PEER_AET = "LOOKUP"

@@ -1,4 +1,8 @@
-"""A 20,000-result search through the real window keeps the event loop responsive.
+"""A 20,000-result search through the real window keeps the event loop turning.
+
+Functional, not timed (issue 12: speed is measured in benchmarks/window_gap.py against real
+peers, never in tests): rows stream in while the loop keeps running other work, and every row
+and the count arrive.
 
 The matches come from a stand-in for the engine's FindOperation that delivers them the way the
 engine does (batches of 100 handed to the loop), so the test measures the window's side: the
@@ -40,7 +44,7 @@ def _match(index: int) -> FindMatch:
 
 
 class _StreamingFind:
-    """Yields RESULTS matches in batches of 100, like the engine's Channel."""
+    """Yields RESULTS matches in batches, like the engine's Channel."""
 
     def __init__(self) -> None:
         self.result = FindResult(count=RESULTS, status=0, duration=1.0, cancelled=False,
@@ -56,9 +60,24 @@ class _StreamingFind:
         return self._stream()
 
     async def _stream(self) -> AsyncIterator[list[FindMatch]]:
-        for start in range(0, RESULTS, 100):
-            await asyncio.sleep(0)
-            yield [_match(index) for index in range(start, start + 100)]
+        # As the engine's Channel: matches keep arriving (100 per loop turn, from a producer
+        # of their own) while the window works, and each pull takes all that gathered.
+        gathered: list[FindMatch] = []
+
+        async def produce() -> None:
+            for start in range(0, RESULTS, 100):
+                gathered.extend(_match(index) for index in range(start, start + 100))
+                await asyncio.sleep(0)
+
+        producer = asyncio.ensure_future(produce())
+        try:
+            while not producer.done() or gathered:
+                await asyncio.sleep(0)
+                if gathered:
+                    batch, gathered[:] = list(gathered), []
+                    yield batch
+        finally:
+            producer.cancel()
 
 
 @pytest.mark.parametrize("sorted_view", [False, True])
@@ -79,10 +98,12 @@ def test_twenty_thousand_results_never_freeze_the_window(qtbot: QtBot, tmp_path:
     async def scenario() -> list[float]:
         loop = asyncio.get_running_loop()
         ticks: list[float] = []
+        rows_seen: list[int] = []
 
         async def ticker() -> None:
             while True:
                 ticks.append(loop.time())
+                rows_seen.append(window.results_model.rowCount())
                 await asyncio.sleep(0.01)
 
         clock = asyncio.ensure_future(ticker())
@@ -92,8 +113,10 @@ def test_twenty_thousand_results_never_freeze_the_window(qtbot: QtBot, tmp_path:
             await asyncio.sleep(0.05)
         finally:
             clock.cancel()
+        streaming.extend(n for n in rows_seen if 0 < n < RESULTS)
         return [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
 
+    streaming: list[int] = []
     gc.collect()  # start from a clean heap: one full collection alone can take ~80 ms
     gaps = run_async(scenario(), timeout=120)
     run_async(window.shutdown())
@@ -101,4 +124,6 @@ def test_twenty_thousand_results_never_freeze_the_window(qtbot: QtBot, tmp_path:
     assert window.count_label.text() == f"{RESULTS} studies"
     worst = max(gaps)
     print(f"sorted={sorted_view}: {len(gaps)} ticks, worst gap {worst * 1000:.0f} ms")
-    assert worst < 0.1, f"the event loop stalled for {worst * 1000:.0f} ms"
+    # The loop ran other work while rows were still arriving, several times (a window that
+    # took all 20,000 rows in one blocking step would show none); the gap is the benchmark's.
+    assert len(set(streaming)) >= 5, f"rows did not stream: counts seen {sorted(set(streaming))}"
