@@ -387,13 +387,32 @@ class JobStore:
             return False
         self._last_checkpoint[job_id] = now
         try:
-            with self._transaction():
-                self._db.execute("UPDATE jobs SET total=?, completed=?, failed=?, warning=? "
-                                 "WHERE id=?", (total, completed, failed, warning, job_id))
+            with self._not_synced(), self._transaction():
+                self._db.execute("UPDATE jobs SET total=?, completed=?, failed=?, "
+                                 "warning=? WHERE id=?",
+                                 (total, completed, failed, warning, job_id))
         except StoreError as exc:
             _log.warning("progress of job %d not recorded: %s", job_id, exc.title)
             return False
         return True
+
+    @contextlib.contextmanager
+    def _not_synced(self) -> Iterator[None]:
+        """Commit without waiting for the disk (WAL, ``synchronous=NORMAL``): a checkpoint is
+        best effort, and an fsync on the window's thread while the disk is busy with arriving
+        images stalled the window for up to 0.5 s (issue 12, benchmarks/window_gap.py). It
+        survives a crash of Courier; a power loss may lose it, never a queued send or a
+        state change (those commit with ``synchronous=FULL``, as before)."""
+        self._writable()  # first: it may open a new connection (with FULL)
+        try:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            raise classify(exc, self.path, waited=self.busy_timeout) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def set_state(self, job_id: int, state: JobState) -> None:
         """Record ``state`` as it is (its text); raises StoreError like :meth:`add`."""
