@@ -66,7 +66,13 @@ from pynetdicom.status import (
 )
 
 from dicom_courier.core.dimse.read_path import LEAN, read_path
-from dicom_courier.core.dimse.watchdog import TRIP_PROTOCOL, GuardedSocket
+from dicom_courier.core.dimse.watchdog import (
+    NO_DATA_SET,
+    TRIP_PROTOCOL,
+    GuardedSocket,
+    command_fields,
+)
+from dicom_courier.core.outcome.status import is_pending
 from dicom_courier.core.qr.decode_bytes import decode_match_bytes
 
 if TYPE_CHECKING:
@@ -91,12 +97,8 @@ ENCODINGS: dict[str, tuple[bool, bool, bool]] = {
 #: How much one recv asks for, in bytes.
 RECV_CHUNK = 1 << 18
 _P_DATA = 0x04
-_NO_DATA_SET = 0x0101
-_PENDING = frozenset({0xFF00, 0xFF01})
 _HEADER = struct.Struct(">BBL")
 _ITEM = struct.Struct(">LBB")
-_ELEMENT = struct.Struct("<HHL")
-_US = struct.Struct("<H")
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +353,7 @@ class _LeanReader:
                 response.more_buffered = True  # the next one is already parsed
             responses[-1].more_buffered = self._pos < len(self._buf)  # see ``on_wait``
             for response in responses:
-                if response.status not in _PENDING:
+                if not is_pending(response.status or 0):
                     # The final response: the rest is pynetdicom's (release, collision).
                     self._give_back(self._buf[self._pos:])
                     self._buf, self._pos = bytearray(), 0
@@ -443,7 +445,7 @@ class _LeanReader:
     def _command_done(self, command: bytes) -> DimseResponse | bool | None:
         """A whole command set (PS3.7 E.1): its response now, None if its data set is due,
         False if it is not one pynetdicom would take (the guard is tripped)."""
-        fields = _command_fields(command)
+        fields = command_fields(command) or {}  # the guard has checked it fits
         field, status = fields.get(0x0100), fields.get(0x0900)
         if field != self._field:
             name = _NAMES.get(field or 0, f"command 0x{field or 0:04X}")
@@ -452,7 +454,7 @@ class _LeanReader:
         if status is None:
             self._guard.trip(TRIP_PROTOCOL, f"a {_NAMES[self._field]} without a status")
             return False
-        if fields.get(0x0800, _NO_DATA_SET) != _NO_DATA_SET:
+        if fields.get(0x0800, NO_DATA_SET) != NO_DATA_SET:
             self._data, self._pending_command = [], (status, command)
             return None
         return self._response(status, command, None) or False
@@ -480,7 +482,7 @@ class _LeanReader:
             data, self._implicit, self._little, self._deflated,
             self._guard.limits.max_message)
         if self._field == C_FIND_RSP:
-            if status in _PENDING:
+            if is_pending(status):
                 return DimseResponse(status, encoded=encoded, command=command)
             return DimseResponse(status, status_set=_status_set_of(command), command=command)
         # C-MOVE (PS3.4 C.4.2.1.4): the identifier (Failed SOP Instance UID List) of a final
@@ -501,20 +503,6 @@ def _close(generator: Iterator[Any]) -> None:
     close = getattr(generator, "close", None)
     if close is not None:
         close()
-
-
-def _command_fields(command: bytes) -> dict[int, int]:
-    """The two-byte (US) elements of a command set by element number (PS3.7 E.1, Implicit
-    VR Little Endian); the guard has checked that its elements fit."""
-    fields: dict[int, int] = {}
-    pos, end = 0, len(command)
-    unpack, us = _ELEMENT.unpack_from, _US.unpack_from
-    while pos + 8 <= end:
-        _group, element, length = unpack(command, pos)
-        if length == 2:
-            fields[element] = us(command, pos + 8)[0]
-        pos += 8 + length
-    return fields
 
 
 def _status_set_of(command: bytes) -> Dataset:

@@ -488,7 +488,7 @@ class _PduReader:
         """A whole command set arrived: check it is a response to our request. False if not."""
         guard = self._guard
         command, self._command = bytes(self._command), bytearray()
-        fields = _command_fields(command)
+        fields = command_fields(command)
         if fields is None:
             guard.trip(TRIP_PROTOCOL, "a DIMSE command set that cannot be read")
             return False
@@ -505,7 +505,7 @@ class _PduReader:
             return False
         if fields.get(0x0900) not in _PENDING:
             self._final_seen = True  # the PACS may release (collide) from here on
-        if fields.get(0x0800, _NO_DATA_SET) != _NO_DATA_SET:
+        if fields.get(0x0800, NO_DATA_SET) != NO_DATA_SET:
             self._expect_data = True
         else:
             guard.message_received()
@@ -545,7 +545,8 @@ class _PduReader:
                                       f"{maximum} bytes, too small for any data")
 
 
-_NO_DATA_SET = 0x0101
+#: Command Data Set Type (0000,0800) of a command without a data set (PS3.7 E.1).
+NO_DATA_SET = 0x0101
 _PENDING = frozenset({0xFF00, 0xFF01})
 #: PDU types that may arrive in each phase (PS3.8 9.2 state table); A-ABORT always may.
 _EXPECTED_PDUS: dict[Phase, frozenset[int]] = {
@@ -573,7 +574,7 @@ def _sub_items(data: bytes) -> dict[int, bytes]:
     return out
 
 
-def _command_fields(command: bytes) -> dict[int, int] | None:
+def command_fields(command: bytes) -> dict[int, int] | None:
     """The US elements of a command set (PS3.7 E.1, Implicit VR Little Endian) by element
     number; None if the elements run past the end or leave group 0000."""
     fields: dict[int, int] = {}
