@@ -5,7 +5,7 @@ repository root::
 
     .venv/bin/python benchmarks/run.py              # every row (~7-9 min on 2 cores)
     .venv/bin/python benchmarks/run.py --quick      # smaller sizes, fewer repeats (~3-4 min)
-    .venv/bin/python benchmarks/run.py --only 1,8   # some rows (1-9, "context")
+    .venv/bin/python benchmarks/run.py --only 1,8   # some rows (1-10, "context")
     .venv/bin/python benchmarks/run.py --read-path both   # rows 1, 2, 8, 9 on both read paths
 
 It starts one Orthanc, one storescp (and a dcmqrscp) on loopback in a temporary folder, loads
@@ -77,7 +77,7 @@ from tests.peers import (  # noqa: E402
 CALLING_AET = "COURIER"  # registered in Orthanc; findscu/movescu use it too (-aet COURIER)
 DESTINATION_AET = "STORESCP"
 RESULTS_DIR = BENCH_DIR / "results"
-ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "context")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "context")
 READ_PATH_ROWS = {"1", "2", "8", "9"}  # measured per read path with --read-path both
 COURIER_CLI = Path(sys.executable).with_name("dicom-courier")
 
@@ -91,6 +91,7 @@ GOAL_HELP_S = 0.25
 GOAL_RSS_MB = 150.0
 GOAL_BIG_MOVE = 1.05
 GOAL_MOVES_LOOP = 0.6
+GOAL_RECEIVE = 1.5  # issue 13: receiving 500 x 0.5 MB vs storescp
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -512,6 +513,8 @@ def make_row(number: str, args: argparse.Namespace, read_path: str | None = None
               "movescu process", "s", "ratio", GOAL_BIG_MOVE),
         "9": (f"{args.moves} single-study moves in a loop (orthanc, {args.instances} images "
               "each)", "movescu processes", "s", "ratio", GOAL_MOVES_LOOP),
+        "10": ("receive 500 x 0.5 MB from storescu, `dicom-courier receive` process",
+               "storescp process", "s", "ratio", GOAL_RECEIVE),
         "9 (dcmqrscp)": (f"{args.moves} single-study moves in a loop (dcmqrscp, "
                          f"{args.instances} images each)", "movescu processes", "s", "ratio",
                          GOAL_MOVES_LOOP),
@@ -601,6 +604,20 @@ def supports_option(script: str, option: str) -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return result.returncode == 0 and option in result.stdout
+
+
+def bench_receive_row(args: argparse.Namespace, env: dict[str, str], row: Row,
+                      subs: dict[str, Any]) -> None:
+    """Row 10 (issue 13) from benchmarks/receive_speed.py: storescu -> our receiver process
+    vs storescp (the naive pynetdicom SCP and our pynetdicom path are kept as context)."""
+    script = "receive_speed.py"
+    result, why = run_sub_benchmark(script, ["--repeats", str(max(3, args.sub_repeats))],
+                                    timeout=args.sub_timeout, env=env, log=log)
+    subs[script] = result if result is not None else {"not_measured": why}
+    fill_from(result, why, script, [(row, "receive_courier_s", "receive_storescp_s")])
+    if result is not None:
+        for name in ("receive_courier_pynetdicom_path_s", "receive_naive_pynetdicom_s"):
+            row.details[name] = result.get("rows", {}).get(name)
 
 
 def bench_rss_row(args: argparse.Namespace, env: dict[str, str], row: Row,
@@ -719,7 +736,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     rep.add_argument("--sub-repeats", type=int, default=3,
                      help="--repeats of window_gap.py, startup.py, rows_memory.py (rows 3-7)")
     parser.add_argument("--only", default=",".join(ALL_ROWS),
-                        help="comma-separated rows to measure: 1-9 and 'context' (default: all)")
+                        help="comma-separated rows to measure: 1-10 and 'context' (default: all)")
     parser.add_argument("--read-path", choices=("default", "lean", "pynetdicom", "both"),
                         default="default",
                         help="COURIER_READ_PATH for the engine; 'both' measures rows 1, 2, 8, "
@@ -861,6 +878,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 phase("row 7", table["7"],
                       lambda: bench_rss_row(args, sub_env, table["7"][0], subs))
 
+            if "10" in table:
+                log("\nROW 10: receive 500 x 0.5 MB from storescu (benchmarks/receive_speed.py)")
+                quiet["before_receive"] = wait_until_quiet()
+                phase("row 10", table["10"],
+                      lambda: bench_receive_row(args, sub_env, table["10"][0], subs))
             needs_peers = bool(only & {"1", "2", "3", "4", "8", "9", "context"})
             if not needs_peers:
                 raise _Done

@@ -37,7 +37,9 @@ from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock 
 from dicom_courier.core.config.paths import AppPaths, app_paths  # noqa: E402
 from dicom_courier.core.config.profile_store import NodeStore  # noqa: E402
 from dicom_courier.core.config.profiles import Destination, PacsNode, Timeouts  # noqa: E402
+from dicom_courier.core.dimse.arrival_hub import ArrivalHub  # noqa: E402 (no pynetdicom)
 from dicom_courier.core.dimse.engine_choice import PROCESS, THREAD, engine_choice  # noqa: E402
+from dicom_courier.core.jobs.arrivals import ArrivalLedger  # noqa: E402
 from dicom_courier.core.jobs.destination_memory import DestinationMemory  # noqa: E402
 from dicom_courier.core.jobs.history import RetentionRun, retention_at_start  # noqa: E402
 from dicom_courier.core.jobs.job import JobSnapshot  # noqa: E402
@@ -49,6 +51,12 @@ from dicom_courier.core.qr.model_choice import ModelMemory  # noqa: E402
 from dicom_courier.core.signals import EngineSignals  # noqa: E402
 from dicom_courier.gui.deferred_courier import DeferredCourier, after_first_paint  # noqa: E402
 from dicom_courier.gui.main_window import MainWindow  # noqa: E402
+from dicom_courier.gui.receiver_control import WindowReceiver  # noqa: E402
+from dicom_courier.gui.receiver_wiring import (  # noqa: E402
+    ArrivalTiming,
+    HereStarter,
+    saved_nodes,
+)
 from dicom_courier.gui.second_instance import refuse_second_copy  # noqa: E402
 
 if TYPE_CHECKING:  # the engine (pynetdicom, pydicom) loads after the first paint
@@ -78,6 +86,8 @@ class WindowParts:
     queue: MoveQueue
     model_memory: ModelMemory
     retention: RetentionRun
+    receiver: WindowReceiver | None = None
+    arrival_timing: ArrivalTiming | None = None
 
 
 @dataclass(frozen=True)
@@ -118,14 +128,25 @@ def compose(paths: AppPaths, courier: Courier | ProcessCourier | DeferredCourier
     history = JobStore(paths.data_dir / "jobs.db", busy_timeout=busy_timeout,
                        allow_unreadable=True)
     memory = DestinationMemory(history)
+    profiles = NodeStore(paths.nodes_file)
+    # Issue 13: "This computer". Arrivals (the receiver's, a C-GET's) go to one hub; the
+    # ledger counts them per send; the receiver itself starts after the first paint.
+    hub = ArrivalHub()
+    receiver = WindowReceiver(paths, hub, nodes=lambda: saved_nodes(profiles))
+    timing = ArrivalTiming.of(loaded.settings)
     queue = MoveQueue(courier, _LessonsThenSignals(memory, signals),  # add, change, remove
                       per_pacs_limit=loaded.settings.moves_per_pacs, store=history,
-                      retry_policy=RetryPolicy(), on_store_error=signals.report_store_error)
-    return WindowParts(paths=paths, courier=courier, profiles=NodeStore(paths.nodes_file),
+                      retry_policy=RetryPolicy(), on_store_error=signals.report_store_error,
+                      arrivals=ArrivalLedger(hub),
+                      retrieve_here=HereStarter(courier, receiver, hub),
+                      check_arrival=timing.checker(courier),
+                      arrival_wait=timing.wait)
+    return WindowParts(paths=paths, courier=courier, profiles=profiles,
                        settings=loaded.settings, settings_problems=loaded.problems,
                        signals=signals, history=history, destination_memory=memory,
                        queue=queue, model_memory=ModelMemory(),
-                       retention=retention_at_start(history, loaded))
+                       retention=retention_at_start(history, loaded),
+                       receiver=receiver, arrival_timing=timing)
 
 
 def create_main_window(config_dir: str | os.PathLike[str] | None = None, *,
@@ -136,7 +157,18 @@ def create_main_window(config_dir: str | os.PathLike[str] | None = None, *,
     ``COURIER_ENGINE=process``); needs a running QApplication and qasync loop.
     ``busy_timeout`` (s): see :func:`compose`."""
     courier = courier or DeferredCourier(engine=engine_choice(THREAD))
-    return MainWindow(compose(app_paths(config_dir), courier, busy_timeout=busy_timeout))
+    window = MainWindow(compose(app_paths(config_dir), courier, busy_timeout=busy_timeout))
+    start_receiver_after_paint(window)
+    return window
+
+
+def start_receiver_after_paint(window: MainWindow) -> None:
+    """Start "This computer" (the built-in receiver) right after the window's first paint
+    when it is turned on: it imports pynetdicom, and the window paints first (issue 12 §3).
+    A port in use or a folder that cannot be written is said in the window, non-modal."""
+    receiver = window.receiver
+    if receiver is not None and receiver.enabled:
+        after_first_paint(window, receiver.start)
 
 
 def start_demo_peers(stack: ExitStack, folder: Path, store_delay: float = 0.03) -> PacsNode:
@@ -207,6 +239,7 @@ def run_app(config_dir: str | None = None, *, demo: bool = False) -> int:
         window.show()
         # ready before a person can click; then start-up's objects leave the GC's full passes
         after_first_paint(window, lambda: freeze_start_up(courier.warm_up))
+        start_receiver_after_paint(window)
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
         shown.append(window)

@@ -113,6 +113,11 @@ class DeferredCourier:
         """``Courier.move``: C-MOVE (PS3.4 C.4.2)."""
         return self.load().move(pacs, request)
 
+    def get(self, pacs: PacsNode, request: MoveRequest, **options: Any) -> Any:
+        """``Courier.get``: C-GET (PS3.4 C.4.3) into ``folder`` (keyword options ``folder``,
+        ``our_aet``, ``hub`` as the real Courier takes them; issue 13 §2)."""
+        return self.load().get(pacs, request, **options)  # type: ignore[union-attr]
+
     def close(self, *, wait: bool = True) -> None:
         """``Courier.close`` if it was built; nothing to do otherwise."""
         self._closed = True

@@ -14,6 +14,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QWidget
 
+from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.outcome.arrival import HERE, THIS_COMPUTER
 from dicom_courier.gui.plain_text import plain_tooltip
 
 _ERROR_COLOR = "#c62828"  # as in the PACS manager's error labels
@@ -21,19 +23,35 @@ _ROOT = QModelIndex()
 _ModelIndex = QModelIndex | QPersistentModelIndex
 
 
+def picker_entries(pacs: PacsNode | None, *, here: bool) -> list[tuple[str, str]]:
+    """The main window's destination picker: (shown text, destination) for each of
+    ``pacs``'s destinations, the default first, then "This computer" (:data:`HERE`) when
+    ``here`` (the built-in receiver is turned on)."""
+    entries = [(dest.display_name, dest.ae_title)
+               for dest in (pacs.destinations if pacs is not None else ())]
+    if here and pacs is not None:
+        entries.append((THIS_COMPUTER, HERE))
+    return entries
+
+
 class DestinationColumn(IntEnum):
     AE_TITLE = 0
     HOST = 1
     PORT = 2
     LABEL = 3
+    QUERYABLE = 4  # a check box: the arrival check may C-FIND the destination (issue 13 §3)
 
 
-_DESTINATION_HEADERS = ("AE title", "Host", "Port", "Label")
+#: The text of a row's QUERYABLE cell when it is checked ("" when not).
+QUERYABLE = "yes"
+_DESTINATION_HEADERS = ("AE title", "Host", "Port", "Label", "Can be queried")
 _DESTINATION_TIPS = (
     "The AE title the PACS knows the destination by (it must be in the PACS's node list).",
     "Optional: where the destination listens (for your reference and tests).",
     "Optional: the destination's DICOM port.",
     "Optional: a name people recognise, e.g. \"Reading room 3\".",
+    "Checked: the destination answers C-FIND at its host and port, so after each send "
+    "Courier asks it how many images arrived (the arrival check). Space toggles it.",
 )
 
 
@@ -79,6 +97,14 @@ class DestinationsModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         key = (index.row(), index.column())
+        if index.column() == DestinationColumn.QUERYABLE:
+            if role == Qt.ItemDataRole.CheckStateRole:
+                return (Qt.CheckState.Checked if self._cell(index) == QUERYABLE
+                        else Qt.CheckState.Unchecked)
+            if role == Qt.ItemDataRole.AccessibleTextRole:
+                return "can be queried" if self._cell(index) == QUERYABLE else "not queried"
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+                return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return self._rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -89,9 +115,26 @@ class DestinationsModel(QAbstractTableModel):
             return QBrush(QColor(_ERROR_COLOR))
         return None
 
+    def _cell(self, index: _ModelIndex) -> str:
+        row = self._rows[index.row()]
+        return row[index.column()] if index.column() < len(row) else ""
+
     def setData(self, index: _ModelIndex, value: Any,
                 role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if role != Qt.ItemDataRole.EditRole or not index.isValid():
+        if not index.isValid():
+            return False
+        if index.column() == DestinationColumn.QUERYABLE:
+            if role != Qt.ItemDataRole.CheckStateRole:
+                return False
+            checked = Qt.CheckState(value) == Qt.CheckState.Checked if isinstance(
+                value, (int, Qt.CheckState)) else bool(value)
+            row = self._rows[index.row()]
+            row.extend([""] * (len(DestinationColumn) - len(row)))
+            row[DestinationColumn.QUERYABLE] = QUERYABLE if checked else ""
+            self.dataChanged.emit(index, index)
+            self.edited.emit()
+            return True
+        if role != Qt.ItemDataRole.EditRole:
             return False
         self._rows[index.row()][index.column()] = "" if value is None else str(value)
         self.dataChanged.emit(index, index)
@@ -101,6 +144,9 @@ class DestinationsModel(QAbstractTableModel):
     def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
+        if index.column() == DestinationColumn.QUERYABLE:
+            return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                    | Qt.ItemFlag.ItemIsUserCheckable)
         return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                 | Qt.ItemFlag.ItemIsEditable)
 
@@ -121,7 +167,7 @@ class DestinationsModel(QAbstractTableModel):
     def add_row(self) -> int:
         row = len(self._rows)
         self.beginInsertRows(_ROOT, row, row)
-        self._rows.append(["", "", "", ""])
+        self._rows.append(["", "", "", "", ""])
         self.endInsertRows()
         self.edited.emit()
         return row

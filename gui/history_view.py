@@ -58,6 +58,7 @@ from dicom_courier.core.jobs.history import (
 )
 from dicom_courier.core.jobs.job import JobState, StoredJob
 from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.outcome.arrival import HERE, THIS_COMPUTER
 from dicom_courier.gui.plain_text import cell_text, make_plain, plain_tooltip
 from dicom_courier.gui.queue_model import (
     FAILED_COLOUR,
@@ -97,6 +98,7 @@ class HistoryColumn(IntEnum):
     STATUS = 8
     DURATION = 9
     ERROR = 10
+    ARRIVAL = 11  # issue 13: what the arrival check found ("verified at destination: 8/8")
 
     @property
     def title(self) -> str:
@@ -115,16 +117,17 @@ _TITLES = {
     HistoryColumn.STATUS: "Status",
     HistoryColumn.DURATION: "Duration",
     HistoryColumn.ERROR: "Error",
+    HistoryColumn.ARRIVAL: "Arrival",
 }
 _RIGHT_ALIGNED = frozenset({HistoryColumn.IMAGES, HistoryColumn.FAILED,
                             HistoryColumn.DURATION})
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _DEFAULT_WIDTHS = {
     HistoryColumn.QUEUED: 125, HistoryColumn.USER: 70, HistoryColumn.PATIENT_ID: 80,
-    HistoryColumn.STUDY: 260, HistoryColumn.PACS: 85, HistoryColumn.DESTINATION: 90,
+    HistoryColumn.STUDY: 200, HistoryColumn.PACS: 85, HistoryColumn.DESTINATION: 90,
     HistoryColumn.IMAGES: 60, HistoryColumn.FAILED: 50, HistoryColumn.STATUS: 85,
-    HistoryColumn.DURATION: 65,
-}
+    HistoryColumn.ARRIVAL: 220, HistoryColumn.DURATION: 65,
+}  # Error, shown last, takes the rest
 
 
 # ---------------------------------------------------------------------- how a job is shown
@@ -184,18 +187,36 @@ class _Row(NamedTuple):
     sort_keys: tuple[Any, ...]
 
 
+def arrival_text(job: StoredJob) -> str:
+    """What arrived, as recorded: the check's words ("verified at destination: 8/8",
+    "destination has 1 of 8 after 30 s", "received 8 of 8"); for a send to this computer
+    without them, "received N"; "" when nothing was checked."""
+    if job.arrival:
+        return job.arrival
+    if job.received is not None:
+        return f"received {job.received}"
+    return ""
+
+
+def destination_text(job: StoredJob) -> str:
+    """The destination as people know it ("This computer" for a send here)."""
+    return THIS_COMPUTER if job.destination == HERE else job.destination
+
+
 def _row_of(job: StoredJob) -> _Row:
     duration = duration_seconds(job)
     display = (
         format_queued(job.queued_at), job.os_user, job.patient_id, study_text(job),
-        job.pacs_name, job.destination, images_text(job), str(job.failed) if job.failed else "",
+        job.pacs_name, destination_text(job), images_text(job),
+        str(job.failed) if job.failed else "",
         job.state, format_duration(duration) if duration is not None else "", job.error or "",
+        arrival_text(job),
     )
     sort_keys = (
         job.queued_at, job.os_user.casefold(), job.patient_id.casefold(),
         study_text(job).casefold(), job.pacs_name.casefold(), job.destination.casefold(),
         job.completed, job.failed, job.state, -1.0 if duration is None else duration,
-        (job.error or "").casefold(),
+        (job.error or "").casefold(), arrival_text(job).casefold(),
     )
     return _Row(job, display, sort_keys)
 
@@ -268,12 +289,18 @@ def _tooltip(job: StoredJob, column: HistoryColumn) -> str | None:
                 f"of {'an unknown number' if job.total is None else job.total} images")
     if column in (HistoryColumn.STATUS, HistoryColumn.ERROR):
         return status_tooltip(job)
+    if column is HistoryColumn.ARRIVAL and job.folder:
+        return f"{arrival_text(job)}\nFiles in {job.folder}"
+    if column is HistoryColumn.ARRIVAL:
+        return arrival_text(job) or None  # the whole sentence, however narrow the column
     return None
 
 
 def _foreground(job: StoredJob, column: HistoryColumn) -> Any:
     if column is HistoryColumn.FAILED and job.failed:
         return FAILED_COLOUR
+    if column is HistoryColumn.ARRIVAL and job.arrival_verified is False:
+        return PARTIAL_COLOUR  # fewer arrived than the PACS said
     if column is HistoryColumn.STATUS:
         if job.state is JobState.FAILED:
             return FAILED_COLOUR
@@ -309,7 +336,7 @@ class HistoryDialog(QDialog):
         self.setObjectName("historyDialog")
         self.setWindowTitle("History of sends")
         self.setModal(False)
-        self.resize(1180, 520)
+        self.resize(1280, 520)
         self._file_dialog: QFileDialog | None = None
 
         self.model = HistoryModel(self)
@@ -352,6 +379,10 @@ class HistoryDialog(QDialog):
         header.setStretchLastSection(True)
         for column, width in _DEFAULT_WIDTHS.items():
             self.view.setColumnWidth(column, width)
+        # What arrived sits beside the status it explains ("partial" / "destination has 4 of
+        # 6"), in sight at the dialog's own size; Error comes last and stretches.
+        header.moveSection(header.visualIndex(HistoryColumn.ARRIVAL),
+                           header.visualIndex(HistoryColumn.STATUS) + 1)
         self.view.sortByColumn(HistoryColumn.QUEUED, Qt.SortOrder.DescendingOrder)
 
         self.status_label = _named(make_plain(QLabel()), "historyStatusLabel")
@@ -517,15 +548,16 @@ def _fill(combo: QComboBox, any_text: str, values: Sequence[str]) -> None:
     """Set a filter combo's choices ("any" first, data None), keeping the current choice;
     silently, because the caller is about to query anyway."""
     current = combo.currentData()
-    wanted = [any_text, *values]
+    shown = [THIS_COMPUTER if value == HERE else value for value in values]  # not "@here"
+    wanted = [any_text, *shown]
     if [combo.itemText(i) for i in range(combo.count())] == wanted:
         return
     combo.blockSignals(True)
     try:
         combo.clear()
         combo.addItem(any_text, None)
-        for value in values:
-            combo.addItem(value, value)
+        for text, value in zip(shown, values, strict=True):
+            combo.addItem(text, value)
         index = combo.findData(current) if current is not None else 0
         combo.setCurrentIndex(max(index, 0))
     finally:

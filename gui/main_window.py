@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -46,16 +47,19 @@ from dicom_courier.core.jobs.resume import (
 from dicom_courier.core.jobs.send_checks import CheckKind, send_questions
 from dicom_courier.core.jobs.store import StoredJob
 from dicom_courier.core.jobs.store_errors import StoreError
+from dicom_courier.core.outcome.arrival import HERE, THIS_COMPUTER
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.model_choice import patient_id_of
 from dicom_courier.core.qr.query import FindMatch, MoveRequest, MoveTarget, Priority
 from dicom_courier.core.qr.uid_notes import UidNotes
+from dicom_courier.gui.destinations_model import picker_entries
 from dicom_courier.gui.empty_results import EmptyResultsNotice
 from dicom_courier.gui.failure_policy import FailureReporter, retry_as_offered
 from dicom_courier.gui.first_run import NoPacsState, add_first_pacs
 from dicom_courier.gui.form_memory import remember_form, start_form
+from dicom_courier.gui.here_offer import here_offered, send_words
 from dicom_courier.gui.keyboard_flow import wire_keyboard
-from dicom_courier.gui.plain_text import PlainMessageBox, plain_label
+from dicom_courier.gui.plain_text import PlainMessageBox, plain_label, plain_tooltip
 from dicom_courier.gui.preferences_dialog import add_preferences_action, open_preferences
 from dicom_courier.gui.query_form import QueryForm
 from dicom_courier.gui.queue_model import MoveQueueModel
@@ -71,6 +75,7 @@ from dicom_courier.gui.window_layout import restore_layout, save_layout
 if TYPE_CHECKING:  # the engine and the dialogs load after the first paint, when first used
     from dicom_courier.core.dimse.find import FindOperation
     from dicom_courier.gui.app import WindowParts
+    from dicom_courier.gui.here_test import HereTestDialog
     from dicom_courier.gui.history_view import HistoryDialog
     from dicom_courier.gui.pacs_manager import PacsManagerDialog
     from dicom_courier.gui.send_summary import SendPlan
@@ -98,6 +103,7 @@ class MainWindow(QMainWindow):
         # The Q/R model each PACS accepted (Study or Patient Root), learned by searches.
         self.model_memory = parts.model_memory
         self.retention = parts.retention
+        self.receiver = parts.receiver  # "This computer": the built-in receiver (issue 13)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._nodes: list[PacsNode] = []
         self._dialogs: list[QWidget] = []
@@ -142,6 +148,9 @@ class MainWindow(QMainWindow):
         self.tls_warning_label.setStyleSheet("color: #8a4b00; font-weight: bold;")
         self.tls_warning_label.setToolTip(NO_VERIFY_WARNING)
         self.tls_warning_label.hide()
+        self.receiver_label = plain_label(object_name="receiverStatus")  # AE titles: data
+        self.receiver_label.hide()
+        self._refused_lines: list[str] = []
 
         self._build_actions()
         self.searches = SearchController(
@@ -261,20 +270,27 @@ class MainWindow(QMainWindow):
         status.add_left(self.count_label)
         status.add_left(self.truncated_label)
         status.addPermanentWidget(self.tls_warning_label)
+        status.addPermanentWidget(self.receiver_label)
         self.resize(1280, 820)
 
     def _connect(self) -> None:
         self.form.search_requested.connect(self._on_search_requested)
         self.form.pacs_combo.currentIndexChanged.connect(self._on_pacs_changed)
+        self.destination_combo.currentIndexChanged.connect(self._on_destination_changed)
         self.queue_model.listen_to(self.signals)  # the queue's announcements, nothing else
         self.signals.job_changed.connect(self._on_job_changed)
         self.signals.store_refused.connect(self._on_store_error)
+        if self.receiver is not None:  # "This computer": its state and refusals, non-modal
+            self.receiver.settings_changed.connect(self._on_receiver_settings)
+            self.receiver.state_changed.connect(self._on_receiver_state)
+            self.receiver.refused.connect(self._on_receiver_refused)
         # Slots here return None on purpose: a Python slot that returns a value (a bool from
         # "a and b", an int from queue.retry) crashed PySide6 6.12 at interpreter exit.
         self.queue_panel.cancel_requested.connect(self._cancel_jobs)
         self.queue_panel.retry_requested.connect(self._retry_jobs)
         self.queue_panel.clear_finished_requested.connect(self._clear_finished)
         self.queue_panel.details_requested.connect(self._show_job_details)
+        self.queue_panel.open_folder_requested.connect(self._open_job_folder)
         self.queue_panel.follow_pause_action(self.pause_action)  # banner, "paused" rows
         self.failures.retry_requested.connect(self._retry_as_offered)
         self.results_view.send_requested.connect(self.send_selection)
@@ -315,15 +331,53 @@ class MainWindow(QMainWindow):
             self.results_model.clear()
             self.statusBar().showMessage(
                 "Results cleared: they came from the PACS chosen before. Search again.", 8000)
-        self.destination_combo.clear()
-        for dest in pacs.destinations if pacs else ():
-            self.destination_combo.addItem(dest.display_name, dest.ae_title)
+        self._fill_destinations(pacs)
         has_pacs = pacs is not None
         self.tls_warning_label.setVisible(pacs is not None and pacs.tls.unverified)
         self.form.search_button.setEnabled(has_pacs and self.form.validate())
         self._update_send_enabled()
         if not has_pacs:
             self.count_label.setText("No PACS configured: File → Manage PACS and destinations…")
+
+    def _fill_destinations(self, pacs: PacsNode | None, *, keep: bool = False) -> None:
+        """The destination picker: ``pacs``'s destinations (the default first), and "This
+        computer" while the built-in receiver is turned on or ``pacs`` retrieves by C-GET or
+        Automatic (:func:`.here_offer.here_offered`); ``keep``: the choice stays when it is
+        still offered."""
+        chosen = self.destination_combo.currentData() if keep else None
+        self.destination_combo.clear()
+        here = here_offered(self.receiver, pacs)  # receiver on, or C-GET/Automatic
+        for text, destination in picker_entries(pacs, here=here):
+            self.destination_combo.addItem(text, destination)
+        if chosen is not None and (index := self.destination_combo.findData(chosen)) > 0:
+            self.destination_combo.setCurrentIndex(index)
+
+    def _on_destination_changed(self) -> None:
+        """"Retrieve to this computer" or "Send to workstation", as the choice is."""
+        words = send_words(self.destination_combo.currentData())
+        self.send_action.setText(words)
+        self.send_button.setAccessibleName(words.replace("&", ""))
+
+    def _on_receiver_settings(self, _settings: object) -> None:
+        """Preferences turned the receiver on or off: "This computer" comes or goes."""
+        self._fill_destinations(self.current_pacs(), keep=True)
+        self._update_send_enabled()
+
+    def _on_receiver_state(self, text: str) -> None:
+        """The receiver's line in the status bar ("" while it is off); a problem is red."""
+        self.receiver_label.setText(text)
+        self.receiver_label.setVisible(bool(text))
+        problem = self.receiver is not None and self.receiver.problem is not None
+        self.receiver_label.setStyleSheet("color: #c62828; font-weight: bold;" if problem
+                                          else "")
+        # said once: the label holds the problem and what to do; no second status message
+
+    def _on_receiver_refused(self, text: str) -> None:
+        """Something the receiver refused (disk full, an AE title not allowed): said in the
+        status bar and kept in the receiver label's tooltip (the last few)."""
+        self.statusBar().showMessage(text, 15000)
+        self._refused_lines = [*self._refused_lines[-4:], text]
+        self.receiver_label.setToolTip(plain_tooltip("\n".join(self._refused_lines)))
 
     def test_destination(self) -> PacsManagerDialog | None:
         """Send → Test destination…: ask the chosen PACS whether it knows the chosen
@@ -332,8 +386,30 @@ class MainWindow(QMainWindow):
         if self.current_pacs() is None or not destination:
             self.statusBar().showMessage("Choose a PACS and a destination first.", 5000)
             return None
+        if destination == HERE:  # the doctor against this window's own receiver
+            self.test_this_computer()
+            return None
         dialog = self.open_pacs_manager()
         dialog.test_destination(destination)
+        return dialog
+
+    def test_this_computer(self) -> HereTestDialog | None:
+        """Test destination… with This computer chosen: the destination doctor against the
+        window's receiver (:mod:`.here_test`); the study selected in the grid is offered as
+        the probe, sent only if the person picks it. The test without a probe starts now."""
+        pacs = self.current_pacs()
+        if pacs is None or self.receiver is None:
+            return None
+        from dicom_courier.gui.here_test import HereTestDialog
+
+        dialog = HereTestDialog(self.courier, pacs, self.receiver, self)
+        picked = self.results_view.selected_matches()
+        if len(picked) == 1 and picked[0].get("StudyInstanceUID"):
+            dialog.probe_chooser.offer_selected(pacs.name, picked[0].get("StudyInstanceUID"),
+                                                study_label(picked[0]).text)
+        self._keep(dialog)
+        dialog.open()
+        dialog.run_test()
         return dialog
 
     def open_pacs_manager(self) -> PacsManagerDialog:
@@ -343,6 +419,13 @@ class MainWindow(QMainWindow):
         dialog = PacsManagerDialog(self.store, CourierTests(self.courier), self,
                                    select=self.form.pacs_combo.currentText() or None)
         dialog.profiles_changed.connect(lambda: self.reload_profiles())
+        pacs, picked = self.current_pacs(), self.results_view.selected_matches()
+        if pacs is not None and len(picked) == 1 and picked[0].get("StudyInstanceUID"):
+            # a destination test may move one image of it, only if the person picks it
+            dialog.probe_chooser.offer_selected(pacs.name, picked[0].get("StudyInstanceUID"),
+                                                study_label(picked[0]).text)
+        if self.receiver is not None:  # the default allow-list is the profiles' AE titles
+            dialog.profiles_changed.connect(self.receiver.profiles_changed)
         self._keep(dialog)
         dialog.open()
         return dialog
@@ -433,7 +516,7 @@ class MainWindow(QMainWindow):
                  if (target := notes.target(match.get("StudyInstanceUID"),
                                             patient_id=patient_id_of(match))) is not None]
         job_ids = self._submit(plan.pacs, plan.destination, picks)
-        message = f"Queued {len(job_ids)} send(s) to {plan.destination}."
+        message = f"Queued {len(job_ids)} send(s) to {plan.destination_label}."
         self.statusBar().showMessage(notes.status(message), 0 if notes else 5000)
         return job_ids
 
@@ -446,7 +529,8 @@ class MainWindow(QMainWindow):
         heading = study_label(study).text  # "patient — date description", as queued
         from dicom_courier.gui.series_dialog import SeriesDialog
 
-        dialog = SeriesDialog(study, heading, destination or "(no destination)", self)
+        shown = THIS_COMPUTER if destination == HERE else destination  # never "@here"
+        dialog = SeriesDialog(study, heading, shown or "(no destination)", self)
         # The PACS and destination of now: the dialog's button names them, and a send from it
         # must not follow the main window's selectors if they change while it is open.
         dialog.send_requested.connect(lambda series: self._enqueue_series_slot(
@@ -476,7 +560,8 @@ class MainWindow(QMainWindow):
         job_ids = self._submit(pacs, destination, picks)
         if notes:
             self.statusBar().showMessage(
-                notes.status(f"Queued {len(job_ids)} series send(s) to {destination}."))
+                notes.status(f"Queued {len(job_ids)} series send(s) to "
+                             f"{THIS_COMPUTER if destination == HERE else destination}."))
         return job_ids
 
     def _submit(self, pacs: PacsNode, destination: str,
@@ -649,6 +734,23 @@ class MainWindow(QMainWindow):
     def _clear_finished(self) -> None:
         self.queue.clear_finished()  # the rows go when the queue announces the removal
 
+    def _open_job_folder(self, job_id: int) -> None:
+        """A send to this computer's "Open folder": its study folder once something arrived,
+        else the receiver's folder (the file manager opens it; nothing is modal)."""
+        try:
+            job = self.queue.get(job_id)
+        except KeyError:
+            return
+        folder = Path(job.folder) if job.folder else (
+            self.receiver.folder if self.receiver is not None else None)
+        if folder is None or not folder.is_dir():
+            self.statusBar().showMessage(
+                f"Nothing was received for this send yet{f' (in {folder})' if folder else ''}.",
+                8000)
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.statusBar().showMessage(f"No file manager could open {folder}.", 8000)
+
     def _show_job_details(self, job_id: int) -> None:
         try:
             job = self.queue.get(job_id)
@@ -735,6 +837,8 @@ class MainWindow(QMainWindow):
         resume stay interrupted: :mod:`.quit_dialog`), then stop the worker pool."""
         self.searches.abort()
         await self.queue.close()
+        if self.receiver is not None:  # after the queue: its sends to here are over
+            self.receiver.close()
         for task in list(self._tasks):
             task.cancel()
         self.courier.close(wait=False)

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QFormLayout,
     QFrame,
@@ -44,6 +45,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -51,11 +53,13 @@ from PySide6.QtWidgets import (
 
 from dicom_courier.core.config.profile_store import NodeStore
 from dicom_courier.core.config.profiles import Destination, PacsNode
+from dicom_courier.core.config.retrieve_method import RetrieveMethod
 from dicom_courier.core.dimse.diagnose import Check, Verdict
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.gui.destination_test import (
     DestinationTestPanel,
     NodeTests,
+    ProbeChooser,
     StepsView,
     destination_of,
     summary_of,
@@ -113,6 +117,12 @@ _FIELDS = (
                "The private key of the client certificate (PEM, no password)."),
 )
 _SPEC = {spec.key: spec for spec in _FIELDS}
+#: The retrieve methods as the editor offers them (issue 13 §2).
+RETRIEVE_WORDS = {
+    RetrieveMethod.MOVE: "C-MOVE (the PACS sends to our receiver)",
+    RetrieveMethod.GET: "C-GET (over our own connection)",
+    RetrieveMethod.AUTO: "Automatic (C-MOVE; C-GET if the PACS does not know us)",
+}
 
 
 # --------------------------------------------------------------------------- the dialog
@@ -136,7 +146,7 @@ class PacsManagerDialog(QDialog):
         self.setObjectName("pacsManager")
         self.setWindowTitle("PACS profiles")
         self.setModal(False)
-        self.resize(960, 600)
+        self.resize(960, 660)  # fits a 1366x768 screen; the editor scrolls
         self._store = store
         self._tests = tests
         self._steps: dict[ProfileDraft, tuple[Check, ...]] = {}  # each draft's last Test
@@ -161,11 +171,11 @@ class PacsManagerDialog(QDialog):
         self.profile_list = QListWidget(objectName="pacsProfileList")
         self.profile_list.setAccessibleName("PACS profiles")
         self.profile_list.currentRowChanged.connect(self._on_profile_selected)
-        self.add_button = QPushButton("Add", objectName="pacsAdd")
+        self.add_button = QPushButton("A&dd", objectName="pacsAdd")
         self.add_button.clicked.connect(self.add_profile)
-        self.duplicate_button = QPushButton("Duplicate", objectName="pacsDuplicate")
+        self.duplicate_button = QPushButton("Dup&licate", objectName="pacsDuplicate")
         self.duplicate_button.clicked.connect(self.duplicate_profile)
-        self.remove_button = QPushButton("Remove…", objectName="pacsRemove")
+        self.remove_button = QPushButton("Remo&ve…", objectName="pacsRemove")
         self.remove_button.clicked.connect(self._on_remove_clicked)
 
         self.fields: dict[str, QLineEdit] = {}
@@ -181,6 +191,16 @@ class PacsManagerDialog(QDialog):
 
         self.tls_box = TlsBox(self.fields["tls_ca"], self.fields["tls_cert"],
                               self.fields["tls_key"])
+        self.retrieve_combo = QComboBox(objectName="pacsRetrieve")
+        self.retrieve_combo.setAccessibleName("Retrieve to this computer with")
+        for method, words in RETRIEVE_WORDS.items():
+            self.retrieve_combo.addItem(words, method)
+        self.retrieve_combo.setToolTip(
+            "How a study you send to \u201cThis computer\u201d gets here. C-MOVE: the PACS "
+            "sends to our receiver, so it must know our AE title, address and port. C-GET: "
+            "the PACS sends over our own connection (nothing to configure on the PACS). "
+            "Automatic: C-MOVE, and C-GET when the PACS answers that it does not know us.")
+        self.retrieve_combo.currentIndexChanged.connect(self._on_retrieve_changed)
         self.tls_box.switches_changed.connect(self._on_tls_switched)
 
         self.test_button = QPushButton("Test", objectName="pacsTest")
@@ -205,30 +225,42 @@ class PacsManagerDialog(QDialog):
         self.destinations_view.setModel(self.destinations_model)
         self.destinations_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.destinations_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Tab leaves the table for its buttons (arrows move between cells; F2 edits a cell)
+        self.destinations_view.setTabKeyNavigation(False)
         header = self.destinations_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((DestinationColumn.AE_TITLE, 150), (DestinationColumn.HOST, 170),
-                              (DestinationColumn.PORT, 70)):
+        # "Can be queried" (issue 13) beside the address it queries, in sight at the
+        # dialog's own size; the label comes last and takes the rest.
+        header.setMinimumSectionSize(50)
+        header.setDefaultSectionSize(60)
+        header.moveSection(header.visualIndex(DestinationColumn.QUERYABLE),
+                           header.visualIndex(DestinationColumn.PORT) + 1)
+        queried = header.fontMetrics().horizontalAdvance(
+            str(self.destinations_model.headerData(DestinationColumn.QUERYABLE,
+                                                   Qt.Orientation.Horizontal))) + 24
+        for column, width in ((DestinationColumn.AE_TITLE, 120), (DestinationColumn.HOST, 120),
+                              (DestinationColumn.PORT, 60), (DestinationColumn.QUERYABLE, queried)):
             self.destinations_view.setColumnWidth(column, width)
         self.destinations_view.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.add_destination_button = QPushButton("Add", objectName="pacsDestinationAdd")
+        self.add_destination_button = QPushButton("&Add", objectName="pacsDestinationAdd")
         self.add_destination_button.clicked.connect(self.add_destination)
-        self.remove_destination_button = QPushButton("Remove",
+        self.remove_destination_button = QPushButton("Re&move",
                                                      objectName="pacsDestinationRemove")
         self.remove_destination_button.clicked.connect(self._on_remove_destination)
-        self.up_button = QPushButton("Move up", objectName="pacsDestinationUp")
+        self.up_button = QPushButton("Move u&p", objectName="pacsDestinationUp")
         self.up_button.clicked.connect(lambda: self._move_destination(-1))
-        self.down_button = QPushButton("Move down", objectName="pacsDestinationDown")
+        self.down_button = QPushButton("Move do&wn", objectName="pacsDestinationDown")
         self.down_button.clicked.connect(lambda: self._move_destination(+1))
-        self.test_destination_button = QPushButton("Test destination",
+        self.test_destination_button = QPushButton("&Test destination",
                                                    objectName="pacsDestinationTest")
         self.test_destination_button.setToolTip(
             "Ask the PACS whether it knows the selected destination (a probe move that moves "
             "nothing) and echo the destination at its address, if it has one.")
         self.test_destination_button.clicked.connect(self._on_test_destination_clicked)
         self.destination_test = DestinationTestPanel()
-        self.stop_destination_test_button = QPushButton("Stop",
+        self.probe_chooser = ProbeChooser()  # nothing is sent unless a person picks a study
+        self.stop_destination_test_button = QPushButton("St&op",
                                                         objectName="pacsDestinationTestStop")
         self.stop_destination_test_button.clicked.connect(self.stop_test)
         self.stop_destination_test_button.hide()
@@ -253,10 +285,10 @@ class PacsManagerDialog(QDialog):
         self.confirm_cancel_button.clicked.connect(self._hide_confirm)
         self.confirm_bar.hide()
 
-        self.save_button = QPushButton("Save", objectName="pacsSave")
+        self.save_button = QPushButton("&Save", objectName="pacsSave")
         self.save_button.setDefault(True)
         self.save_button.clicked.connect(self.save)
-        self.close_button = QPushButton("Close", objectName="pacsClose")
+        self.close_button = QPushButton("&Close", objectName="pacsClose")
         self.close_button.setAutoDefault(False)
         self.close_button.clicked.connect(self.reject)
 
@@ -273,6 +305,9 @@ class PacsManagerDialog(QDialog):
         connection.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for key in ("name", "called_aet", "host", "port", "calling_aet"):
             connection.addRow(_SPEC[key].label, self.fields[key])
+        retrieve_label = QLabel("&Retrieve to this computer with")
+        retrieve_label.setBuddy(self.retrieve_combo)
+        connection.addRow(retrieve_label, self.retrieve_combo)
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
         test_row.addWidget(self.stop_test_button)
@@ -303,6 +338,7 @@ class PacsManagerDialog(QDialog):
         destinations.addLayout(destination_buttons)
         destinations_column = QVBoxLayout()
         destinations_column.addLayout(destinations, 1)
+        destinations_column.addWidget(self.probe_chooser)
         destinations_column.addWidget(self.destination_test)
         destinations_box = QGroupBox("Destinations (the first is the default)")
         destinations_box.setLayout(destinations_column)
@@ -316,9 +352,16 @@ class PacsManagerDialog(QDialog):
         editor.addWidget(destinations_box, 1)
         editor.addWidget(self.error_label)
 
+        # The editor scrolls (the dialog fits a 1366x768 screen, issue 13 review): Tab into
+        # a control below the fold scrolls it into sight (QScrollArea.focusNextPrevChild).
+        self.editor_scroll = QScrollArea(objectName="pacsEditorScroll")
+        self.editor_scroll.setWidget(self.editor)
+        self.editor_scroll.setWidgetResizable(True)
+        self.editor_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.editor_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
-        columns.addWidget(self.editor, 3)
+        columns.addWidget(self.editor_scroll, 3)
 
         confirm = QHBoxLayout(self.confirm_bar)
         confirm.addWidget(self.confirm_label, 1)
@@ -451,9 +494,12 @@ class PacsManagerDialog(QDialog):
             self.destinations_model.set_rows(self._current.destinations if self._current else [])
             self.tls_box.set_state(self._current.tls_enabled if self._current else False,
                                    self._current.tls_verify if self._current else True)
+            self.retrieve_combo.setCurrentIndex(max(0, self.retrieve_combo.findData(
+                self._current.retrieve if self._current else RetrieveMethod.MOVE)))
         finally:
             self._loading = False
         self._show_echo_status(self._current.echo_status if self._current else None)
+        self.probe_chooser.set_pacs(self._current.original_name or "" if self._current else "")
         if self._running is None:
             self.destination_test.clear()  # it was about another profile's destination
         self._revalidate()
@@ -468,6 +514,13 @@ class PacsManagerDialog(QDialog):
         if key in CONNECTION_KEYS and self._current.echo_status is not None:
             self._current.echo_status = None  # it tested other values
             self._show_echo_status(None)
+        self._revalidate()
+
+    def _on_retrieve_changed(self, _index: int) -> None:
+        if self._loading or self._current is None:
+            return
+        self._current.retrieve = RetrieveMethod(self.retrieve_combo.currentData())  # Qt: str
+        self._current.modified = True
         self._revalidate()
 
     def _on_tls_switched(self) -> None:
@@ -740,16 +793,24 @@ class PacsManagerDialog(QDialog):
         dest = destination_of(self.destinations_model.rows()[row])
         if node is None or dest is None:
             return
-        self._start(self._run_destination_test(draft, node, dest))
+        probe = self.probe_chooser.probe_study()
+        if probe is None and self.probe_chooser.wants_probe():  # chosen, but not usable
+            self.destination_test.show_problem(
+                self.probe_chooser.problem() or "Choose the probe study first, or No probe.")
+            return
+        self._start(self._run_destination_test(draft, node, dest, probe))
 
     async def _run_destination_test(self, draft: ProfileDraft, node: PacsNode,
-                                    dest: Destination) -> None:
-        """Thin async slot: ask the PACS about ``dest``, echo ``dest``, show the verdict."""
+                                    dest: Destination, probe: str | None = None) -> None:
+        """Thin async slot: ask the PACS about ``dest``, echo ``dest`` and, only with a
+        ``probe`` study the person chose, move its smallest instance there and check that it
+        arrived; show each step and the verdict."""
         self._set_testing(draft, self.stop_destination_test_button)
-        self.destination_test.show_running(dest.ae_title)
+        self.destination_test.show_running(dest.ae_title, probe=probe is not None)
         text, stopped = "", False
         try:
-            result = await self._tests.destination(node, dest)
+            result = await (self._tests.destination(node, dest) if probe is None else
+                            self._tests.destination(node, dest, probe_study=probe))
         except asyncio.CancelledError:
             stopped = True
             text = f"Stopped: the test of {dest.ae_title} did not finish."
@@ -764,12 +825,21 @@ class PacsManagerDialog(QDialog):
             text = result.verdict.text
             if shiboken6.isValid(self):
                 self.destination_test.show_result(result)
+                self._show_in_editor(self.destination_test)
         finally:
             self._set_testing(None, self.stop_destination_test_button)
         if shiboken6.isValid(self):
             self.destination_tested.emit(text)
         if stopped and not self._stop_requested:
             raise asyncio.CancelledError
+
+    def _show_in_editor(self, widget: QWidget) -> None:
+        """Scroll the editor so ``widget`` (a test's result) is in sight once laid out."""
+        def scroll() -> None:
+            if shiboken6.isValid(self) and shiboken6.isValid(widget):
+                self.editor_scroll.ensureWidgetVisible(widget, 0, 0)
+
+        QTimer.singleShot(0, self, scroll)
 
     def _show_echo_status(self, status: EchoStatus | None, *, pending: bool = False) -> None:
         if status is None:

@@ -10,7 +10,10 @@ and what at the next start is said beside each value:
 - result limit, confirmation threshold, repeated-send warning: the next search or send;
 - sends at once per PACS: sends that start from now on;
 - default study date: the next Clear and the next start (the form being edited is left alone);
-- history days: at the next start (sends older than that are deleted then).
+- history days: at the next start (sends older than that are deleted then);
+- arrival wait and re-check interval: the next send;
+- "This computer (receiver)": at once (saved in ``receiver.json``; the receiver restarts
+  only for a new AE title, port, address or folder: new allowed senders apply in place).
 
 Runs on: the GUI thread. The dialog is opened with ``open()`` (never ``exec()``).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -47,6 +50,9 @@ from dicom_courier.core.config.app_settings import (
 from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.gui.plain_text import make_plain
 
+if TYPE_CHECKING:
+    from dicom_courier.gui.receiver_settings_box import ReceiverSettingsBox
+
 #: When each value takes effect, said beside it.
 APPLIES: dict[str, str] = {
     "result_limit": "A search stops after this many. From the next search.",
@@ -54,6 +60,9 @@ APPLIES: dict[str, str] = {
     "moves_per_pacs": "For sends that start from now on.",
     "resend_warning_minutes": "Same study to the same destination. From the next send.",
     "history_days": "Older sends are deleted. At the next start.",
+    "arrival_wait": "At this computer, or a destination that can be queried. From the "
+                    "next send.",
+    "arrival_interval": "While waiting, ask again this often. From the next send.",
     "default_study_dates": "The form starts with it; Clear returns to it. From the next "
                            "Clear.",
 }
@@ -84,18 +93,25 @@ class PreferencesDialog(QDialog):
     """Edit ``settings`` and save them to ``path``; ``saved`` carries what was written."""
 
     saved = Signal(object)  # AppSettings
+    #: ReceiverSettings: the receiver section was saved (``receiver.json``)
+    receiver_saved = Signal(object)
 
     def __init__(self, settings: AppSettings, path: Path,
                  parent: QWidget | None = None,
-                 rejected: Mapping[str, object] | None = None) -> None:
+                 rejected: Mapping[str, object] | None = None, *,
+                 receiver: ReceiverSettingsBox | None = None,
+                 receiver_path: Path | None = None) -> None:
         """``rejected``: values ``settings.json`` holds that break their rule (see
         :attr:`LoadedSettings.rejected`); they are shown as the file has them, marked, and
         Save waits until they are corrected, so a save never replaces them by a default the
-        person did not see (a default ``history_days`` deletes history at the next start)."""
+        person did not see (a default ``history_days`` deletes history at the next start).
+        ``receiver``: the "This computer (receiver)" section, saved to ``receiver_path``."""
         super().__init__(parent)
         self.setObjectName("preferencesDialog")
         self.setWindowTitle("Preferences")
         self._path = path
+        self.receiver = receiver
+        self._receiver_path = receiver_path
         self.edits: dict[str, QLineEdit] = {}
         grid = QGridLayout()
         for row, (name, rule) in enumerate(NUMBER_RULES.items()):
@@ -111,7 +127,7 @@ class PreferencesDialog(QDialog):
             grid.addWidget(label, row, 0)
             grid.addWidget(edit, row, 1)
             grid.addWidget(QLabel(f"{rule.unit}  ({rule.low:,}–{rule.high:,})"), row, 2)
-            grid.addWidget(self._note(APPLIES[name]), row, 3)
+            grid.addWidget(self._note(APPLIES.get(name, "")), row, 3)
         self.dates = QComboBox(objectName="pref_default_study_dates")
         self.dates.setAccessibleName("Study date at start")
         for value, words in DATES_WORDS.items():
@@ -138,9 +154,25 @@ class PreferencesDialog(QDialog):
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # wrapped notes fit
         layout.addWidget(make_plain(QLabel(f"Saved in {path}")))
         layout.addLayout(grid)
+        if receiver is not None:
+            receiver.setParent(self)
+            receiver.changed.connect(self.validate)
+            layout.addWidget(receiver)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.validate()  # a value the file holds against its rule is marked at once
+
+    def _saved(self, write: Callable[[], object], path: Path, what: str) -> bool:
+        """Run ``write``; a file that cannot be written is said in the dialog with ``what``
+        was (not) changed, and False."""
+        try:
+            write()
+        except OSError as exc:
+            self.error_label.setText(f"The preferences could not be saved to {path}: "
+                                     f"{exc.strerror or exc}. {what}")
+            self.error_label.show()
+            return False
+        return True
 
     @staticmethod
     def _note(text: str) -> QLabel:
@@ -156,6 +188,10 @@ class PreferencesDialog(QDialog):
                 read_number(name, edit.text())
             except InvalidInput as exc:
                 found[name] = exc.title
+        if self.receiver is not None:
+            problems = self.receiver.problems()
+            self.receiver.mark(problems)
+            found.update({f"receiver.{key}": text for key, text in problems.items()})
         return found
 
     def validate(self) -> bool:
@@ -181,13 +217,24 @@ class PreferencesDialog(QDialog):
             return
         new = self.settings()
         try:
-            save_app_settings(self._path, new)
-        except OSError as exc:
-            self.error_label.setText(f"The preferences could not be saved to {self._path}: "
-                                     f"{exc.strerror or exc}. Nothing was changed.")
+            receiver = self.receiver.settings() if self.receiver is not None else None
+        except InvalidInput as exc:  # a rule of the settings as a whole (not one field)
+            self.error_label.setText(exc.title)
             self.error_label.show()
             return
+        if receiver is not None and self._receiver_path is not None:
+            from dicom_courier.core.config.receiver_settings import save_receiver_settings
+
+            if not self._saved(lambda: save_receiver_settings(self._receiver_path, receiver),
+                               self._receiver_path, "Nothing was changed."):
+                return
+        if not self._saved(lambda: save_app_settings(self._path, new), self._path,
+                           "Nothing was changed." if receiver is None else
+                           "The receiver settings were saved; the others were not."):
+            return
         self.saved.emit(new)
+        if receiver is not None:
+            self.receiver_saved.emit(receiver)
         self.accept()
 
 
@@ -198,6 +245,7 @@ class _Window(Protocol):
     queue: Any
     form: Any
     paths: Any
+    parts: Any
     view_menu: QMenu
 
 
@@ -207,6 +255,10 @@ def apply_preferences(window: _Window, new: AppSettings) -> None:
     window.settings = new  # read at each search (result limit) and send (confirmations)
     window.queue.per_pacs_limit = new.moves_per_pacs
     window.form.set_default_dates(new.default_study_dates, apply=False)
+    window.queue.arrival_wait = float(new.arrival_wait)  # sends to this computer
+    timing = window.parts.arrival_timing  # the arrival check of the next send
+    if timing is not None:
+        timing.update(new)
 
 
 def add_preferences_action(window: QMainWindow, open_dialog: Callable[[], object]
@@ -232,8 +284,18 @@ def add_preferences_action(window: QMainWindow, open_dialog: Callable[[], object
 def open_preferences(window: Any) -> PreferencesDialog:
     """Open the dialog over ``window`` (non-modal-safe ``open()``); a save applies to it."""
     path = window.paths.settings_file
+    receiver = window.receiver  # gui.receiver_control.WindowReceiver, or None
+    box = None
+    if receiver is not None:
+        from dicom_courier.gui.receiver_settings_box import ReceiverSettingsBox
+
+        box = ReceiverSettingsBox(receiver.settings, default_folder=receiver.default_folder,
+                                  profile_aets=receiver.profile_aets())
     dialog = PreferencesDialog(window.settings, path, window,
-                               rejected=read_app_settings(path).rejected)
+                               rejected=read_app_settings(path).rejected, receiver=box,
+                               receiver_path=window.paths.receiver_file)
     dialog.saved.connect(lambda new: apply_preferences(window, new))
+    if receiver is not None:
+        dialog.receiver_saved.connect(receiver.apply)
     dialog.open()
     return dialog

@@ -26,8 +26,9 @@ from dicom_courier.core.config.profiles import (
     validate_port,
     validate_seconds,
 )
+from dicom_courier.core.config.retrieve_method import RetrieveMethod
 from dicom_courier.core.outcome.errors import InvalidInput
-from dicom_courier.gui.destinations_model import DestinationColumn
+from dicom_courier.gui.destinations_model import QUERYABLE, DestinationColumn
 
 #: The keys of :attr:`ProfileDraft.values`, in the order the editor shows them (and errors are
 #: listed in).
@@ -68,6 +69,7 @@ class ProfileDraft:
     echo_status: EchoStatus | None = None
     tls_enabled: bool = False  # DICOM TLS on/off; its file paths are in ``values``
     tls_verify: bool = True  # check the PACS's certificate (unchecked: a visible warning)
+    retrieve: RetrieveMethod = RetrieveMethod.MOVE  # how a study comes to this computer
 
     @classmethod
     def from_node(cls, node: PacsNode) -> ProfileDraft:
@@ -78,12 +80,13 @@ class ProfileDraft:
                   "total": _seconds_text(node.timeouts.total),
                   "tls_ca": node.tls.ca_file, "tls_cert": node.tls.cert_file,
                   "tls_key": node.tls.key_file}
-        rows = [[d.ae_title, d.host or "", "" if d.port is None else str(d.port), d.label]
+        rows = [[d.ae_title, d.host or "", "" if d.port is None else str(d.port), d.label,
+                 QUERYABLE if d.queryable else ""]
                 for d in node.destinations]
         return cls(values, rows, original_name=node.name, acse=node.timeouts.acse,
                    max_pdu=node.max_pdu, max_message_mb=node.max_message_mb,
                    tls_enabled=node.tls.enabled,
-                   tls_verify=node.tls.verify)
+                   tls_verify=node.tls.verify, retrieve=node.retrieve)
 
     @classmethod
     def blank(cls, name: str) -> ProfileDraft:
@@ -99,7 +102,8 @@ class ProfileDraft:
         return ProfileDraft(values, [list(row) for row in self.destinations], acse=self.acse,
                             max_pdu=self.max_pdu, max_message_mb=self.max_message_mb,
                             modified=True,
-                            tls_enabled=self.tls_enabled, tls_verify=self.tls_verify)
+                            tls_enabled=self.tls_enabled, tls_verify=self.tls_verify,
+                            retrieve=self.retrieve)
 
     @property
     def display_name(self) -> str:
@@ -171,7 +175,8 @@ def validate_draft(draft: ProfileDraft, other_names: Collection[str] = ()) -> Va
         out.echo_node = PacsNode(name=name or "unsaved profile", called_aet=called, host=host,
                                  port=port, calling_aet=calling, max_pdu=draft.max_pdu,
                                  max_message_mb=draft.max_message_mb,
-                                 timeouts=timeouts, tls=tls or TlsSettings())
+                                 timeouts=timeouts, tls=tls or TlsSettings(),
+                                 retrieve=draft.retrieve)
         if not errors and not out.cell_errors:
             out.node = out.echo_node.with_changes(destinations=tuple(destinations))
     except InvalidInput as exc:
@@ -215,7 +220,9 @@ def _validated_destinations(rows: Iterable[list[str]],
                             errors: dict[tuple[int, int], str]) -> list[Destination]:
     destinations: list[Destination] = []
     seen: set[str] = set()
-    for row, (ae_text, host_text, port_text, label) in enumerate(rows):
+    for row, cells in enumerate(rows):
+        ae_text, host_text, port_text, label = cells[:4]
+        queryable = len(cells) > 4 and cells[4] == QUERYABLE
         def unique_ae(text: str = ae_text) -> str:
             ae = validate_ae_title(text, "destination AE title")
             if ae in seen:
@@ -227,6 +234,12 @@ def _validated_destinations(rows: Iterable[list[str]],
         port = _checked(errors, (row, DestinationColumn.PORT), partial(_optional_port, port_text))
         if ae is not None:
             seen.add(ae)
+        if queryable and (host is None or port is None) and not any(
+                key[0] == row for key in errors):
+            errors[(row, DestinationColumn.QUERYABLE)] = (
+                "destination can be queried: needs the destination's host and port (the "
+                "arrival check asks the destination itself).")
         if not any(key[0] == row for key in errors):
-            destinations.append(Destination(ae, host, port, label.strip()))
+            destinations.append(Destination(ae, host, port, label.strip(),
+                                            queryable=queryable))
     return destinations

@@ -117,7 +117,7 @@ class MoveProgressDelegate(QStyledItemDelegate):
     @staticmethod
     def _paint_fill(painter: QPainter, bar: QRectF, counts: ProgressData) -> bool:
         """Paint the segments (or stripes); says whether anything was painted."""
-        shape = bar_shape(counts.image_counts, active=counts.state in _ACTIVE)
+        shape = counts.shape or bar_shape(counts.image_counts, active=counts.state in _ACTIVE)
         if shape.indeterminate:
             painter.fillRect(bar, _stripes(bar))
             return True

@@ -31,10 +31,16 @@ from PySide6.QtGui import QColor
 from dicom_courier.core.jobs.queue import JobSnapshot, JobState
 from dicom_courier.core.jobs.row_words import (
     WAITING,
+    BarShape,
     ImageCounts,
+    arrival_outcome_words,
     counts_words,
+    job_bar_shape,
     paused_words,
+    row_arrival_words,
+    row_progress_words,
 )
+from dicom_courier.core.outcome.arrival import THIS_COMPUTER
 from dicom_courier.core.outcome.decide import summary_phrase
 from dicom_courier.core.signals import EngineSignals
 from dicom_courier.gui.plain_text import cell_text, plain_tooltip
@@ -50,6 +56,10 @@ PROGRESS_ROLE = int(Qt.ItemDataRole.UserRole) + 2
 FLUSH_INTERVAL_MS = 150
 #: How often elapsed / remaining time of running jobs is refreshed with no new response.
 TICK_INTERVAL_MS = 1000
+
+#: The status of a send to this computer after the PACS's final response, while its files
+#: are not all on disk yet (no rate, no time remaining: nothing is counted down).
+WAITING_FOR_FILES = "waiting for the files…"
 
 FAILED_COLOUR = QColor("#c62828")
 PARTIAL_COLOUR = QColor("#d35400")
@@ -88,7 +98,10 @@ class ProgressData(NamedTuple):
     """Sub-operation counts of a job (PS3.4 C.4.2.1.6); ``total`` is None while unknown.
 
     ``reported``: some response carried counts; ``completed_known``: the PACS said how many
-    arrived; ``paused``: the row waits in a paused queue.
+    arrived; ``paused``: the row waits in a paused queue. ``words`` and ``shape`` (issue 13):
+    a send whose arrivals are counted or checked says what arrived ("received 40 of 120",
+    "8 of 8 sent · destination has 1 of 8 after 30 s") and fills its bar with that
+    (:func:`core.jobs.row_words.job_bar_shape`); None for any other send.
     """
 
     completed: int
@@ -99,6 +112,8 @@ class ProgressData(NamedTuple):
     reported: bool = True
     completed_known: bool = True
     paused: bool = False
+    words: str | None = None
+    shape: BarShape | None = None
 
     @property
     def image_counts(self) -> ImageCounts:
@@ -120,9 +135,22 @@ def progress_of(job: JobSnapshot, *, paused: bool = False) -> ProgressData:
     """The counts to show: the final result once there is one, else the last response
     (:meth:`ImageCounts.of_job`); ``paused``: the queue is paused (a waiting row says so)."""
     counts = ImageCounts.of_job(job)
+    waiting = paused and job.state in WAITING
+    words = shape = None
+    arrived = row_arrival_words(job)
+    if job.to_here and job.state is JobState.RETRYING and not waiting:
+        # nothing is on its way: the last attempt's "0 of 0 sent · received 0 of 0" is not
+        # what a person needs; when the next attempt starts is
+        words, shape = retry_words(job), BarShape()
+    elif not waiting and job.state is not JobState.QUEUED and arrived is not None:
+        # what arrived, not only what the PACS said: a send here counts its files; a
+        # checked send's bar says the check (the PACS's own counts are in the tooltip)
+        words = (row_progress_words(job, paused=paused)
+                 if job.to_here or job.arrival is None else arrived)
+        shape = job_bar_shape(job, active=job.state in _ACTIVE)
     return ProgressData(counts.completed, counts.failed, counts.warning, counts.total,
                         job.state, counts.reported, counts.completed_known,
-                        paused and job.state in WAITING)
+                        waiting, words, shape)
 
 
 def status_text(job: JobSnapshot, *, paused: bool = False) -> str:
@@ -133,6 +161,10 @@ def status_text(job: JobSnapshot, *, paused: bool = False) -> str:
         return words
     if state is JobState.CANCELLING:
         return "cancelling…"
+    if state is JobState.RUNNING and job.to_here and job.checking:
+        return WAITING_FOR_FILES  # the PACS has answered; the files are not all here yet
+    if state.is_finished and (checked := arrival_outcome_words(job)) is not None:
+        return checked  # the check found fewer than the PACS said: never "completed"
     if state.is_finished and job.result is not None:
         return summary_phrase(job.result)  # the words of the one outcome table
     if state is JobState.FAILED:
@@ -140,14 +172,23 @@ def status_text(job: JobSnapshot, *, paused: bool = False) -> str:
         return f"failed: {error.title}" if error is not None else "failed"
     if state is JobState.RETRYING:
         error = job.result.error if job.result else None
-        wait = ""
-        if job.next_retry_at is not None:
-            wait = f" in {max(0, int(job.next_retry_at - time.monotonic()))} s"
         why = f" after: {error.title}" if error is not None else ""
-        return f"retrying (attempt {job.attempt + 1}){wait}{why}"
+        return f"retrying (attempt {job.attempt + 1}){_retry_wait(job)}{why}"
     if job.attempt > 1 and state in (JobState.QUEUED, JobState.RUNNING):
         return f"{state.value} (attempt {job.attempt})"
     return state.value
+
+
+def _retry_wait(job: JobSnapshot) -> str:
+    """" in 20 s" until a retrying job's next attempt ("" when not scheduled)."""
+    if job.next_retry_at is None:
+        return ""
+    return f" in {max(0, int(job.next_retry_at - time.monotonic()))} s"
+
+
+def retry_words(job: JobSnapshot) -> str:
+    """The progress cell of a retrying send to this computer: "retrying in 20 s"."""
+    return f"retrying{_retry_wait(job)}"
 
 
 def status_tooltip(job: JobSnapshot) -> str | None:
@@ -343,6 +384,8 @@ def progress_text(counts: ProgressData) -> str:
     it starts, "paused" while it waits in a paused queue. Failed images are never "sent"."""
     if counts.state is JobState.QUEUED or (counts.paused and counts.state in WAITING):
         return "paused" if counts.paused else "queued"
+    if counts.words is not None:
+        return counts.words
     return counts_words(counts.image_counts, finished=counts.state.is_finished)
 
 
@@ -369,16 +412,17 @@ def _display(job: JobSnapshot, column: QueueColumn, paused: bool = False) -> str
     if column is QueueColumn.STUDY:
         return job.label.study or short_uid(job.request.target.study_uid)
     if column is QueueColumn.DESTINATION:
-        return job.destination
+        return THIS_COMPUTER if job.to_here else job.destination
     if column is QueueColumn.PROGRESS:
         return progress_text(progress_of(job, paused=paused))
     if column is QueueColumn.STATUS:
         return status_text(job, paused=paused)
-    if column is QueueColumn.RATE:
-        return format_rate(job.sent_per_second)  # arrived images only
+    waiting_here = job.to_here and (job.checking or not job.received)
+    if column is QueueColumn.RATE:  # arrived images only: none here yet, no rate
+        return "" if waiting_here else format_rate(job.sent_per_second)
     if column is QueueColumn.ELAPSED:
         return format_duration(job.elapsed) if job.started_at is not None else ""
-    if job.state is not JobState.RUNNING:  # nothing left to wait for once it stops
+    if job.state is not JobState.RUNNING or waiting_here:  # nothing to count down from
         return ""
     return format_duration(job.seconds_remaining)
 
@@ -387,9 +431,20 @@ def _tooltip(job: JobSnapshot, column: QueueColumn) -> str | None:
     if column is QueueColumn.STATUS:
         return status_tooltip(job)
     if column is QueueColumn.PROGRESS:
-        return progress_tooltip(progress_of(job))
+        counts = progress_of(job)
+        tip = progress_tooltip(counts)
+        if counts.words is not None:  # the whole sentence, however narrow the bar
+            words = row_progress_words(job)  # a checked send's words hold the PACS's count
+            if not job.to_here or not counts.reported:
+                return words  # never "8 received" beside "destination has 1 of 8"
+            said = counts_words(counts.image_counts, finished=job.state.is_finished)
+            return f"{words}\nthe PACS reported {said}"  # its claim, beside what is on disk
+        return tip
     if column is QueueColumn.STUDY:
         return job.request.target.study_uid
     if column is QueueColumn.DESTINATION:
+        if job.to_here:
+            where = f": {job.folder}" if job.folder else ""
+            return f"{THIS_COMPUTER}{where} (from {job.pacs.name})"
         return f"{job.destination} (from {job.pacs.name})"
     return None

@@ -43,7 +43,7 @@ _COLUMN_WIDTHS = {
     QueueColumn.PATIENT: 160,
     QueueColumn.STUDY: 150,
     QueueColumn.DESTINATION: 110,
-    QueueColumn.PROGRESS: 230,  # "54 sent (2 with warnings) · 6 failed of 60"
+    QueueColumn.PROGRESS: 250,  # "54 sent (2 with warnings) · 6 failed of 60"
     QueueColumn.STATUS: 260,
     QueueColumn.RATE: 85,
     QueueColumn.ELAPSED: 65,
@@ -64,6 +64,8 @@ class QueuePanel(QWidget):
     details_requested = Signal(int)
     #: bool: a person asked to pause (True) or resume (False) the queue, from this panel
     pause_requested = Signal(bool)
+    #: int: job id of a send to this computer whose folder a person asked to open
+    open_folder_requested = Signal(int)
 
     def __init__(self, model: MoveQueueModel | None = None,
                  parent: QWidget | None = None) -> None:
@@ -85,6 +87,7 @@ class QueuePanel(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
+        self.view.setTabKeyNavigation(False)  # Tab leaves the table for its buttons
         self.view.verticalHeader().setVisible(False)
         header = self.view.horizontalHeader()
         header.setHighlightSections(False)
@@ -232,6 +235,10 @@ class QueuePanel(QWidget):
         self.retry_menu_action.triggered.connect(self._on_retry_clicked)
         self.details_menu_action = self.row_menu.addAction("Show details…")
         self.details_menu_action.triggered.connect(self._on_details_triggered)
+        self.open_folder_action = self.row_menu.addAction("&Open folder")
+        self.open_folder_action.setObjectName("queueOpenFolder")
+        self.open_folder_action.setToolTip("Show the files a send to this computer received")
+        self.open_folder_action.triggered.connect(self._on_open_folder_triggered)
         self.selection_menu = SelectionMenu(self.view, self.row_menu, self._update_row_menu)
 
     def _update_row_menu(self) -> None:
@@ -240,6 +247,14 @@ class QueuePanel(QWidget):
         self.cancel_menu_action.setEnabled(bool(states & CANCELLABLE))
         self.retry_menu_action.setEnabled(bool(states & RETRYABLE))
         self.details_menu_action.setEnabled(len(jobs) == 1 and jobs[0].state in HAS_DETAILS)
+        here = len(jobs) == 1 and jobs[0].to_here
+        self.open_folder_action.setVisible(here)
+        self.open_folder_action.setEnabled(here)
+
+    def _on_open_folder_triggered(self) -> None:
+        jobs = self.selected_jobs()
+        if len(jobs) == 1 and jobs[0].to_here:
+            self.open_folder_requested.emit(jobs[0].job_id)
 
     def _on_details_triggered(self) -> None:
         jobs = self.selected_jobs()

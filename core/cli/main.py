@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import threading
 
     from dicom_courier.core.cli.move_cmd import MoveRunner
+    from dicom_courier.core.cli.verify_cmd import SendCheck
     from dicom_courier.core.config.profiles import PacsNode
     from dicom_courier.core.dimse.engine import Courier
     from dicom_courier.core.qr.query import Priority, QueryLevel, QueryModel
@@ -129,6 +130,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from dicom_courier.core.cli.queue_cmd import run_queue_command
 
         return await run_queue_command(args)
+    if args.command == "receive":
+        from dicom_courier.core.cli.receive_cmd import run_receive
+
+        return await run_receive(args)
     if args.command == "demo":
         from dicom_courier.core.cli.demo_cmd import run_demo
 
@@ -300,14 +305,28 @@ async def _move(courier: Courier, pacs: PacsNode, args: argparse.Namespace) -> i
 
     from dicom_courier.core.cli import options
     from dicom_courier.core.cli.move_cmd import json_summary_without_moves
+    from dicom_courier.core.outcome.arrival import HERE
     from dicom_courier.core.outcome.errors import CourierError, InvalidInput
 
-    destination = _destination(pacs, args)
+    here = options.to_here(args.dest)  # this computer: our receiver or C-GET (issue 13 §2)
+    options.check_here_options(args, here)
+    destination = HERE if here else _destination(pacs, args)
+    if args.verify and not here:  # refused before anything is sent if it cannot be asked
+        # (@here is always checked: the files on disk)
+        from dicom_courier.core.cli.verify_cmd import verified_destination
+
+        verified_destination(pacs, destination)
     priority = options.priority_from(args.priority)
     _, model = _level_and_model(args)
     started = time.monotonic()
     runner: list[MoveRunner] = []  # set once the moves start (it prints its own summary)
     try:
+        if here:
+            from dicom_courier.core.cli.move_here_cmd import move_here
+
+            return await move_here(courier, pacs, args, lambda to_here, node, here_args:
+                                   _move_with(to_here, node, here_args, destination,
+                                              priority, model, runner))
         return await _move_with(courier, pacs, args, destination, priority, model, runner)
     except InvalidInput:
         raise  # a usage error: one line, exit 2, no JSON
@@ -362,16 +381,41 @@ async def _move_with(courier: Courier, pacs: PacsNode, args: argparse.Namespace,
                          args.config_dir)  # already sent recently, refused last time
         runner = MoveRunner(courier, pacs, destination, model=model, priority=priority,
                             as_json=args.json, recorder=recorder,
-                            typed_patient_id=check_patient_id(args.patient_id))
+                            typed_patient_id=check_patient_id(args.patient_id),
+                            verifier=_verifier(courier, pacs, destination, args))
         runner_out.append(runner)
         return move_exit_code(resolution, await runner.run(resolution.targets))
+
+
+def _verifier(courier: Courier, pacs: PacsNode, destination: str,
+              args: argparse.Namespace) -> SendCheck | None:
+    """``move --verify``: the arrival check after each move (None without --verify); for
+    this computer, the files' own check the ``--dest @here`` path hands over
+    (``args.here_verifier``, :class:`.move_here_cmd.HereVerifier`)."""
+    from dicom_courier.core.outcome.arrival import HERE
+
+    if destination == HERE:
+        here: SendCheck | None = getattr(args, "here_verifier", None)
+        return here
+    if not args.verify:
+        return None
+    from dicom_courier.core.cli.verify_cmd import (
+        ArrivalVerifier,
+        arrival_settings,
+        verified_destination,
+    )
+
+    settings = arrival_settings(args.config_dir)
+    return ArrivalVerifier(courier, pacs, verified_destination(pacs, destination),
+                           wait=settings.arrival_wait, interval=settings.arrival_interval,
+                           as_json=args.json)
 
 
 async def _nodes(args: argparse.Namespace) -> int:
     import json
 
     from dicom_courier.core.cli import options
-    from dicom_courier.core.cli.render import stdout
+    from dicom_courier.core.cli.render import stderr, stdout
     from dicom_courier.core.cli.safe_text import literal
     from dicom_courier.core.config.profiles import (
         DEFAULT_MAX_MESSAGE_MB,
@@ -391,11 +435,13 @@ async def _nodes(args: argparse.Namespace) -> int:
             port=validate_port(args.port, "--port"),
             calling_aet=options.calling_aet_from(args),
             timeouts=options.timeouts_from(args),
-            destinations=tuple(options.destination_from(d) for d in args.dest),
+            destinations=options.queryable_marked(
+                tuple(options.destination_from(d) for d in args.dest), args.queryable_dest),
             tls=options.tls_from(args),
             max_message_mb=options.positive_int(args.max_message_mb, "--max-message-mb",
                                                 maximum=4096, unit="MB")
             or DEFAULT_MAX_MESSAGE_MB,
+            retrieve=options.retrieve_from(args.retrieve),
         )
         if node.tls.enabled:
             from dicom_courier.core.dimse.tls import build_context
@@ -410,6 +456,8 @@ async def _nodes(args: argparse.Namespace) -> int:
         return EXIT_OK
     if action == "list":
         nodes = store.load()
+        for problem in store.problems:  # a bad value costs that value: said, not hidden
+            stderr.print(literal(f"Warning: {problem}"))
         if args.format == "json":
             sys.stdout.write(json.dumps([n.to_json() for n in nodes], indent=1) + "\n")
         elif not nodes:
@@ -417,16 +465,22 @@ async def _nodes(args: argparse.Namespace) -> int:
                                  "'dicom-courier nodes add NAME --host H --port P --aet AET'."))
         for n in nodes if args.format == "table" else []:
             dests = ", ".join(d.ae_title + (f"@{d.host}:{d.port}" if d.host else "")
+                              + (" (queryable)" if d.queryable else "")
                               + (" (default)" if i == 0 else "")
                               for i, d in enumerate(n.destinations)) or "none"
             stdout.print(literal(f"{n.name}: {n.called_aet} at {n.host}:{n.port}, we are "
                                  f"{n.calling_aet}; {n.tls.describe()}; "
-                                 f"destinations: {dests}"))
+                                 f"destinations: {dests}; retrieve here by "
+                                 f"{n.retrieve.words}"))
         return EXIT_OK
     if action == "remove":
         store.remove(args.name)
         stdout.print(literal(f"Removed PACS {args.name!r}."))
         return EXIT_OK
+    if args.dest is not None or args.probe_study is not None:  # the destination doctor
+        from dicom_courier.core.cli.doctor_cmd import run_doctor
+
+        return await run_doctor(store.get(args.name), args)
     return await _nodes_test(store.get(args.name))
 
 

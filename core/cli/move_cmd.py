@@ -21,6 +21,7 @@ from dicom_courier.core.cli.render import print_error, stderr
 from dicom_courier.core.cli.safe_text import LiteralColumn, line, literal
 from dicom_courier.core.cli.send_record import RecordedOperation, SendRecorder
 from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.outcome.arrival import shown_destination
 from dicom_courier.core.outcome.decide import (
     UNCONFIRMED_CANCEL,
     failed_moves_note,
@@ -34,6 +35,7 @@ from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority, Query
 from dicom_courier.core.text.safe_text import json_text
 
 if TYPE_CHECKING:  # types only: the engine (pynetdicom) loads when a send starts
+    from dicom_courier.core.cli.verify_cmd import SendCheck
     from dicom_courier.core.dimse.engine import Courier
     from dicom_courier.core.dimse.move import MoveOperation
 
@@ -62,11 +64,14 @@ class MoveRunner:
     def __init__(self, courier: Courier, pacs: PacsNode, destination: str, *,
                  model: QueryModel, priority: Priority, as_json: bool,
                  recorder: SendRecorder | None = None,
-                 typed_patient_id: str | None = None) -> None:
+                 typed_patient_id: str | None = None,
+                 verifier: SendCheck | None = None) -> None:
         self.courier, self.pacs, self.destination = courier, pacs, destination
+        self.shown = shown_destination(destination)  # "This computer" for @here
         self.typed_patient_id = typed_patient_id  # --patient-id: the person's own input
         self.model, self.priority, self.as_json = model, priority, as_json
         self.recorder = recorder  # every send is a job row, as in the window (send_record)
+        self.verifier = verifier  # --verify / --dest @here: what arrived, after each move
         self.cancelled = False
         self.current: MoveOperation | None = None
         self.reported = False  # True once the summary is printed
@@ -110,7 +115,10 @@ class MoveRunner:
                         results.append(await self._one_bar(target, progress))
         not_started = len(targets) - len(results)
         self._report(results, not_started, time.monotonic() - started)
-        return overall_exit_code(results, self.cancelled, not_started)
+        code = overall_exit_code(results, self.cancelled, not_started)
+        if code == 0 and self.verifier is not None and not self.verifier.all_verified:
+            return MoveOutcome.PARTIAL.exit_code  # sent, but not all of it is there
+        return code
 
     def _operation(self, target: MoveTarget) -> MoveOperation | RecordedOperation:
         """The move of ``target``, recorded first if there is a recorder (raises StoreError
@@ -126,7 +134,7 @@ class MoveRunner:
         return RecordedOperation(self.current, self.recorder, job_id)
 
     async def _one_bar(self, target: MoveTarget, progress: Progress) -> MoveResult:
-        task: TaskID = progress.add_task(f"{_target_label(target)} → {self.destination}",
+        task: TaskID = progress.add_task(f"{_target_label(target)} → {self.shown}",
                                          total=None, detail="connecting…")
         operation = self._operation(target)
         async for event in operation:
@@ -134,6 +142,7 @@ class MoveRunner:
                             detail=_detail(event))
         result = self._explained(operation.result)
         progress.update(task, **_final_bar(result))
+        await self._check(target, operation, result)
         return result
 
     async def _one_json(self, target: MoveTarget) -> MoveResult:
@@ -147,7 +156,21 @@ class MoveRunner:
         result = self._explained(operation.result)
         _json_line({"event": "result", "study_uid": target.study_uid,
                     "series_uids": list(target.series_uids), **result.summary()})
+        await self._check(target, operation, result)
         return result
+
+    async def _check(self, target: MoveTarget, operation: MoveOperation | RecordedOperation,
+                     result: MoveResult) -> None:
+        """What arrived (``--verify``, ``--dest @here``), recorded with the job as the
+        queue records it: the words, received count, folder, and "partial" when fewer
+        arrived than the PACS reported sent (:meth:`SendRecorder.checked`)."""
+        if self.verifier is None:
+            return
+        check = await self.verifier.after(target, result)
+        if isinstance(operation, RecordedOperation):
+            received, folder = self.verifier.arrived(target)
+            operation.recorder.checked(operation.job_id, operation.result, check,
+                                       received=received, folder=folder)
 
     def _explained(self, result: MoveResult) -> MoveResult:
         """A move that matched nothing, asked with a Patient ID the person typed: the error
@@ -181,6 +204,8 @@ class MoveRunner:
                                        "duration_s": round(duration, 3),
                                        "moves": len(results), "not_started": not_started,
                                        "destination": self.destination}
+            if self.verifier is not None:
+                summary["verified"] = self.verifier.all_verified
             errors = [error.title + (f" ({count} moves)" if count > 1 else "")
                       for error, count in _distinct_errors(results)]
             if errors:
@@ -191,9 +216,11 @@ class MoveRunner:
             print_error(error)  # an identical error of several moves is printed once
             if count > 1:
                 stderr.print(literal(f"({count} moves)"))
-        line = _summary_line(results, worst, f"sent to {self.destination}", duration)
+        line = _summary_line(results, worst, f"sent to {self.shown}", duration)
         if not_started:
             line += f"; {not_started} not started (cancelled)"
+        if self.verifier is not None and self.verifier.checks:  # never "sent" alone
+            line += f"; {self.verifier.summary()}"
         stderr.print(literal(line))
 
 

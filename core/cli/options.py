@@ -21,6 +21,8 @@ from dicom_courier.core.config.profiles import (
     validate_port,
     validate_seconds,
 )
+from dicom_courier.core.config.retrieve_method import RetrieveMethod, parse_retrieve_method
+from dicom_courier.core.outcome.arrival import HERE
 from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.core.qr.input_rules import (
     check_text,
@@ -143,6 +145,10 @@ def calling_aet_from(args: argparse.Namespace) -> str:
 
 def destination_from(text: str) -> Destination:
     """``AET`` or ``AET@HOST:PORT`` (the address lets 'nodes test' echo the destination)."""
+    if to_here(text):
+        raise InvalidInput("--dest", f"{HERE} is this computer, not a destination to save: "
+                           f"send there with 'move --dest {HERE}' (the profile's --retrieve "
+                           "says how)", text)
     aet, at, address = text.partition("@")
     aet = validate_ae_title(aet, "--dest")
     if not at:
@@ -152,6 +158,46 @@ def destination_from(text: str) -> Destination:
         raise InvalidInput("--dest", "must be AET or AET@HOST:PORT", text)
     return Destination(ae_title=aet, host=validate_host(host, "--dest host"),
                        port=validate_port(port, "--dest port"))
+
+
+def queryable_marked(dests: tuple[Destination, ...], names: list[str]
+                     ) -> tuple[Destination, ...]:
+    """``dests`` with those named by ``--queryable-dest AET`` marked queryable (they answer
+    C-FIND at their own address). Raises InvalidInput naming ``--queryable-dest``: an AE
+    title that is not a --dest, or one given without @HOST:PORT."""
+    marked: set[str] = set()
+    for name in names:
+        aet = validate_ae_title(name, "--queryable-dest")
+        dest = next((d for d in dests if d.ae_title == aet), None)
+        if dest is None:
+            raise InvalidInput("--queryable-dest", "must name one of the --dest AE titles "
+                               "given with it", name)
+        if dest.host is None or dest.port is None:
+            raise InvalidInput("--queryable-dest", f"needs the address of {aet}: give it as "
+                               f"--dest {aet}@HOST:PORT (it is queried there)", name)
+        marked.add(aet)
+    return tuple(replace(d, queryable=True) if d.ae_title in marked else d for d in dests)
+
+
+def retrieve_from(text: str | None) -> RetrieveMethod:
+    """``--retrieve move|get|auto`` (RetrieveMethod.MOVE when not given); InvalidInput."""
+    return RetrieveMethod.MOVE if text is None else parse_retrieve_method(text, "--retrieve")
+
+
+def to_here(dest: str | None) -> bool:
+    """``--dest @here`` (any case, spaces around ignored): this computer."""
+    return dest is not None and dest.strip().lower() == HERE
+
+
+def check_here_options(args: argparse.Namespace, here: bool) -> None:
+    """``--receiver-aet``, ``--receiver-port`` and ``--folder`` go with ``--dest @here``
+    only; raises InvalidInput naming the first one given without it."""
+    if here:
+        return
+    for dest, flag in (("receiver_aet", "--receiver-aet"), ("receiver_port", "--receiver-port"),
+                       ("folder", "--folder")):
+        if getattr(args, dest, None) is not None:
+            raise InvalidInput(flag, "goes with --dest @here (a retrieve to this computer)")
 
 
 def keys_from(args: argparse.Namespace) -> dict[str, str]:

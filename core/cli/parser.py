@@ -19,7 +19,22 @@ EXIT_CODES_HELP = """exit codes:
   1  failed (the message says what happened and what to do)
   2  usage error (a bad argument or value)
   3  partly completed (some images failed, some answers of the PACS could not be read,
-     or some typed UIDs are not on the PACS); the rest was printed or sent
+     or some typed UIDs are not on the PACS); the rest was printed or sent; also a send
+     whose images --verify did not all find at the destination
+  4  cancelled (Ctrl-C)"""
+
+RECEIVE_EXIT_CODES_HELP = """exit codes:
+  0  stopped with Ctrl-C or SIGTERM (what arrived stays in the folder)
+  1  the receiver could not start (port in use, folder not writable, ...): the message says
+     what to do
+  2  usage error (a bad argument or value)"""
+
+NODES_TEST_EXIT_CODES_HELP = """exit codes:
+  0  every check passed (with --dest: the destination works end to end, or nothing refused
+     it and no --probe-study was given, so nothing was sent)
+  1  a check failed (the PACS or the destination does not answer, does not know it, the
+     probe did not arrive, ...): the failed step says why
+  2  usage error (a bad argument or value)
   4  cancelled (Ctrl-C)"""
 
 
@@ -111,6 +126,10 @@ def build_parser() -> OneLineParser:
     add.add_argument("--dest", action="append", default=[], metavar="AET[@HOST:PORT]",
                      help="a move destination the PACS knows; repeatable, the first is the "
                      "default; with @HOST:PORT 'nodes test' can echo it too")
+    add.add_argument("--queryable-dest", action="append", default=[], metavar="AET",
+                     help="this --dest (given as AET@HOST:PORT) answers C-FIND there, so "
+                     "'move --verify' and 'nodes test --dest' can ask it what arrived; "
+                     "repeatable")
     add.add_argument("--replace", action="store_true",
                      help="overwrite a profile of the same name (its destinations too)")
     add.add_argument("--idle-timeout", metavar="S")
@@ -119,12 +138,27 @@ def build_parser() -> OneLineParser:
     add.add_argument("--max-message-mb", metavar="MB",
                      help="the largest answer (and all answers of one search) the PACS may "
                      "send, in MB (default 64)")
+    add.add_argument("--retrieve", metavar="METHOD",
+                     help="how 'move --dest @here' brings studies to this computer: move "
+                     "(C-MOVE to our receiver, the default), get (C-GET: the PACS needs "
+                     "no address for us) or auto (C-MOVE, C-GET if the PACS cannot send "
+                     "to us)")
     add_tls_options(add)
     node_cmds.add_parser("list", help="show saved profiles").add_argument(
         "--format", choices=("table", "json"), default="table")
     node_cmds.add_parser("remove", help="delete a profile").add_argument("name")
-    test = node_cmds.add_parser("test", help="echo a profile's PACS and its destinations")
+    test = node_cmds.add_parser(
+        "test", help="echo a profile's PACS and its destinations; with --dest, test that "
+        "destination end to end (the destination doctor)", epilog=NODES_TEST_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     test.add_argument("name")
+    test.add_argument("--dest", metavar="AET[@HOST:PORT]",
+                      help="test only this destination, step by step, with a verdict; "
+                      "@here: this computer, the way the profile retrieves (C-MOVE to the "
+                      "built-in receiver, C-GET, or automatic)")
+    test.add_argument("--probe-study", metavar="UID",
+                      help="with --dest: move the smallest instance of this study to the "
+                      "destination and check that it arrived (nothing is sent without it)")
 
     commands.add_parser("echo", parents=[pacs], help="C-ECHO a PACS (is it there, does it "
                         "accept us?)")
@@ -140,7 +174,15 @@ def build_parser() -> OneLineParser:
         "move", parents=[pacs, query], help="send studies, series or images (C-MOVE)",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     move.add_argument("--dest", metavar="AET",
-                      help="destination AE title (default: the profile's first destination)")
+                      help="destination AE title (default: the profile's first destination); "
+                      "@here: this computer, by the profile's retrieve method (C-MOVE to the "
+                      "built-in receiver for the duration, or C-GET)")
+    here = move.add_argument_group("with --dest @here (default: the receiver's settings)")
+    here.add_argument("--receiver-aet", metavar="AET", help="our receiver's AE title, the "
+                      "move destination the PACS knows this computer by")
+    here.add_argument("--receiver-port", metavar="PORT", help="the port our receiver "
+                      "listens on while the move runs")
+    here.add_argument("--folder", metavar="DIR", help="where the images are written")
     move.add_argument("--study", action="append", default=[], metavar="UID")
     move.add_argument("--series", action="append", default=[], metavar="UID")
     move.add_argument("--image", action="append", default=[], metavar="UID",
@@ -151,6 +193,26 @@ def build_parser() -> OneLineParser:
     move.add_argument("--priority", default="medium", help="low, medium or high")
     move.add_argument("--json", action="store_true",
                       help="one JSON object per line for each progress event, then a summary")
+    move.add_argument("--verify", action="store_true",
+                      help="after each move, ask the destination (saved with "
+                      "--queryable-dest) what arrived; not all there: exit code 3")
+
+    receive = commands.add_parser(
+        "receive", help="run the built-in receiver (a DICOM storage SCP) until Ctrl-C",
+        description="Receive studies sent to this computer (C-STORE) into a folder, as "
+                    "Patient ID/Study/Series/SOP.dcm. Settings: receiver.json, then these "
+                    "options.", epilog=RECEIVE_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    receive.add_argument("--port", metavar="N", help="TCP port to listen on (11112)")
+    receive.add_argument("--aet", metavar="AET", help="our AE title (COURIER)")
+    receive.add_argument("--folder", metavar="DIR",
+                         help="where files go (the data folder's 'received')")
+    receive.add_argument("--bind", metavar="ADDR", help="listen on this address only "
+                         "(default: all interfaces)")
+    receive.add_argument("--allow", metavar="AET", nargs="+", action="extend",
+                         help="only these AE titles may send: the list replaces the PACS "
+                         "profiles' AE titles, who may send by default (give every sender, "
+                         "the PACS too)")
 
     demo = commands.add_parser("demo", help="run echo, find and move on a built-in demo PACS")
     demo.add_argument("--delay", default="0.03", metavar="S",
@@ -173,7 +235,9 @@ def _add_queue_parser(commands: argparse._SubParsersAction[OneLineParser]) -> No
     add.add_argument("--study", action="append", default=[], metavar="UID",
                      help="a Study Instance UID; repeatable")
     add.add_argument("--dest", metavar="AET",
-                     help="destination AE title (default: the profile's first destination)")
+                     help="destination AE title (default: the profile's first destination); "
+                     "@here: this computer ('queue run' starts the built-in receiver when "
+                     "the profile retrieves with C-MOVE or automatically)")
     add.add_argument("--priority", default="medium", help="low, medium or high")
     add.add_argument("--patient-id", metavar="ID", help="recorded for the history (optional)")
     add.add_argument("--label", metavar="TEXT",

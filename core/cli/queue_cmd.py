@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ from dicom_courier.core.jobs.history import (
 )
 from dicom_courier.core.jobs.queue import JobSnapshot, JobState, MoveQueue
 from dicom_courier.core.jobs.resume import Resumption, record_not_resumable, resumption_of
+from dicom_courier.core.jobs.row_words import arrival_words
 from dicom_courier.core.jobs.store import (
     CLAIMABLE,
     FINISHED,
@@ -67,12 +69,15 @@ from dicom_courier.core.jobs.store import (
     JobStore,
     StoredJob,
 )
+from dicom_courier.core.outcome.arrival import HERE, shown_destination
 from dicom_courier.core.outcome.errors import CourierError, InvalidInput
+from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.qr.input_rules import check_text, parse_whole_number
 from dicom_courier.core.qr.query import MoveTarget, Priority
 from dicom_courier.core.text.safe_text import json_text
 
 if TYPE_CHECKING:  # types only: the engine (pynetdicom) loads when a send starts
+    from dicom_courier.core.cli.queue_here import RunArrivals
     from dicom_courier.core.dimse.engine import Courier
 
 #: At most this many moves at once against one PACS (the issue's rule for the queue).
@@ -169,7 +174,9 @@ def _waiting_duplicate(store: JobStore, *, pacs_name: str, study_uid: str,
 
 def _add(store: JobStore, args: argparse.Namespace) -> int:
     pacs = options.node_store(args).get(args.pacs)
-    if args.dest:
+    if options.to_here(args.dest):  # this computer: the receiver or C-GET at 'queue run'
+        destination = HERE
+    elif args.dest:
         destination = validate_ae_title(args.dest, "--dest")
     elif pacs.default_destination is not None:
         destination = pacs.default_destination.ae_title
@@ -177,6 +184,7 @@ def _add(store: JobStore, args: argparse.Namespace) -> int:
         raise InvalidInput("--dest", "is required (the PACS profile has no saved destination)")
     if not args.study:
         raise InvalidInput("--study", "say what to send: one or more --study UID")
+    shown = shown_destination(destination)
     priority = options.priority_from(args.priority)
     patient_id = check_text((args.patient_id or "").strip(), "--patient-id", max_length=64)
     check_text(args.label or "", "--label", max_length=1024)
@@ -189,14 +197,14 @@ def _add(store: JobStore, args: argparse.Namespace) -> int:
                                          study_uid=target.study_uid, patient_id=patient_id,
                                          label=(args.label or "").strip())
         if waiting is not None:
-            stdout.print(literal(f"Study {target.study_uid} is already queued for {destination} as "
+            stdout.print(literal(f"Study {target.study_uid} is already queued for {shown} as "
                                  f"job {waiting.id} ({waiting.state}); not added again."))
             continue
         if priority is not Priority.MEDIUM:
             store.set_priority(job_id, int(priority))
         added += 1
         stdout.print(literal(f"Queued job {job_id}: study {target.study_uid} from {pacs.name} to "
-                             f"{destination} (priority {priority.name.lower()})."))
+                             f"{shown} (priority {priority.name.lower()})."))
     if added:
         stdout.print("Send them with 'dicom-courier queue run'.")
     return EXIT_OK
@@ -284,6 +292,8 @@ def job_as_json(job: StoredJob) -> dict[str, Any]:
         "completed": job.completed, "failed": job.failed, "warning": job.warning,
         "status": dimse_status_text(job.status) or None, "error": job.error,
         "retry_of": job.retry_of, "priority": _priority(job).name.lower(),
+        "received": job.received, "arrival": job.arrival,
+        "arrival_verified": job.arrival_verified, "folder": job.folder,
     }
 
 
@@ -309,14 +319,15 @@ def _list(store: JobStore, args: argparse.Namespace) -> int:
         return EXIT_OK
     table = Table(header_style="bold")
     for title in ("job", "state", "queued", "user", "PACS", "destination", "patient ID",
-                  "label", "study UID", "images", "failed", "retry of"):
+                  "label", "study UID", "images", "failed", "arrival", "retry of"):
         wide = title == "study UID"  # kept whole, so it can be pasted into other commands
         table.add_column(title, no_wrap=wide, overflow="ignore" if wide else "fold",
                          justify="right" if title in ("job", "images", "failed") else "left")
     for job in jobs:
         cells = (str(job.id), job.state, _short_time(job.queued_at), job.os_user,
-                 job.pacs_name, job.destination, job.patient_id, job.label, job.study_uid,
-                 _images(job), str(job.failed) if job.failed else "",
+                 job.pacs_name, shown_destination(job.destination), job.patient_id, job.label,
+                 job.study_uid,
+                 _images(job), str(job.failed) if job.failed else "", job.arrival or "",
                  "" if job.retry_of is None else str(job.retry_of))
         table.add_row(*(cell(value) for value in cells))  # literal, controls escaped, cut
     stdout.print(table)
@@ -404,10 +415,20 @@ async def _run(store: JobStore, args: argparse.Namespace) -> int:
             record_not_resumable(store, job, exc)
             print_error(exc)
     planned.sort(key=lambda p: (_URGENCY[p.request.priority], p.stored.id))
+    from dicom_courier.core.cli.queue_here import RunArrivals
+    from dicom_courier.core.cli.receive_cmd import quiet_store_warnings
     from dicom_courier.core.dimse.engine import Courier
 
-    with Courier() as courier:
-        code = await QueueRunner(courier, store).run(planned)
+    # images this computer refuses: one line per reason (RunArrivals), not a log line each
+    with Courier() as courier, quiet_store_warnings(args.verbose):
+        # This computer's receiver for the run, the arrival ledger and the arrival check:
+        # jobs end as the window's do (issue 13)
+        arrivals = RunArrivals(courier, args, planned)
+        try:
+            arrivals.start()
+            code = await QueueRunner(courier, store, arrivals=arrivals).run(planned)
+        finally:
+            await arrivals.close()
     return EXIT_FAILED if len(planned) < len(claimed) else code  # failed is the worst
 
 
@@ -418,7 +439,8 @@ UNRECORDED_ATTEMPTS = 5
 def _unrecorded_error(store: JobStore, jobs: Sequence[JobSnapshot]) -> CourierError:
     """The sends that happened but could not be recorded: say so, and what not to do."""
     ended = "; ".join(f"job {job.job_id} (study {job.request.target.study_uid} → "
-                      f"{job.destination}): {job.state.value}" for job in jobs)
+                      f"{shown_destination(job.destination)}): {job.state.value}"
+                      for job in jobs)
     return CourierError(
         f"{len(jobs)} send(s) ended but could not be recorded in the job database.",
         f"The database ({store.path}) refused the change (disk full, read-only or locked). "
@@ -431,10 +453,12 @@ def _unrecorded_error(store: JobStore, jobs: Sequence[JobSnapshot]) -> CourierEr
 class QueueRunner:
     """Sends claimed jobs through one :class:`MoveQueue` and shows a progress bar per job."""
 
-    def __init__(self, courier: Courier, store: JobStore) -> None:
+    def __init__(self, courier: Courier, store: JobStore, *,
+                 arrivals: RunArrivals | None = None) -> None:
         self.store = store
         self.queue = MoveQueue(courier, self._on_change, per_pacs_limit=PER_PACS_LIMIT,
-                               store=store)
+                               store=store,
+                               **(arrivals.queue_options() if arrivals is not None else {}))
         self.cancelled = False
         self._final: dict[int, JobSnapshot] = {}
         self._submitted: set[int] = set()
@@ -461,7 +485,7 @@ class QueueRunner:
         await self.queue.close()
         finals = [self._final[i] for i in sorted(self._submitted)]
         self._report(finals, time.monotonic() - started)
-        results = [job.result for job in finals if job.result is not None]
+        results = _results_as_checked(finals)
         cancelled = self.cancelled or any(job.state is JobState.CANCELLED for job in finals)
         unrecorded = await self.queue.flush_records(attempts=UNRECORDED_ATTEMPTS)
         if unrecorded:
@@ -478,8 +502,8 @@ class QueueRunner:
             reached = f"{old.completed} of {old.total if old.total is not None else '?'}"
             stderr.print(literal(f"Warning: job {old.id} was {old.state} after {reached} "
                                  f"images; it is sent again as job {new_id}. The PACS may "
-                                 f"resend images {old.destination} already has (a C-MOVE "
-                                 "cannot skip them)."))
+                                 f"resend images {shown_destination(old.destination)} "
+                                 "already has (a C-MOVE cannot skip them)."))
 
     def _finished_all(self) -> bool:
         return all(i in self._final for i in self._submitted)
@@ -495,7 +519,8 @@ class QueueRunner:
                 label = job.label.study or job.label.patient or _target_label(
                     job.request.target)
                 task = self._tasks[job.job_id] = progress.add_task(
-                    f"job {job.job_id}: {label} → {job.destination}", total=None,
+                    f"job {job.job_id}: {label} → {shown_destination(job.destination)}",
+                    total=None,
                     detail="")
             progress.update(task, **_bar_fields(job))
         if self._submitted and self._finished_all():
@@ -514,7 +539,7 @@ class QueueRunner:
             self._closing = asyncio.get_running_loop().create_task(self.queue.close())
 
     def _report(self, finals: Sequence[JobSnapshot], duration: float) -> None:
-        results = [job.result for job in finals if job.result is not None]
+        results = _results_as_checked(finals)
         for job in finals:
             result = job.result
             if result is not None and result.error is not None and job.state is not \
@@ -527,13 +552,38 @@ class QueueRunner:
         line = _summary_line(results, worst, f"sent by {len(finals)} job(s)", duration)
         if not_started:
             line += f"; {not_started} not started (cancelled)"
+        checked = [job for job in finals if job.arrival is not None]
+        if checked:  # never "sent" alone when the destination was asked
+            line += "; " + "; ".join(f"job {job.job_id}: {arrival_words(job.arrival)}"
+                                     for job in checked if job.arrival is not None)
         stderr.print(literal(line))
+
+
+def _results_as_checked(finals: Sequence[JobSnapshot]) -> list[MoveResult]:
+    """The jobs' results, a send the arrival check found short counted as partial (its
+    job's state, :func:`..jobs.arrival_phase.final_state`), for the summary and exit code."""
+    results = []
+    for job in finals:
+        result = job.result
+        if result is None:
+            continue
+        if job.state is JobState.PARTIAL and result.outcome in (
+                MoveOutcome.COMPLETED, MoveOutcome.COMPLETED_WITH_WARNINGS):
+            result = replace(result, outcome=MoveOutcome.PARTIAL)
+        results.append(result)
+    return results
 
 
 def _bar_fields(job: JobSnapshot) -> dict[str, Any]:
     """What a job's bar shows now."""
     if job.result is not None:
-        return _final_bar(job.result)
+        fields = _final_bar(job.result)
+        if job.arrival is not None:  # what the destination (or this computer) holds
+            fields["detail"] = line(fields["detail"], " · ", arrival_words(job.arrival))
+        return fields
+    if job.checking:
+        return {"detail": "waiting for the images to arrive…" if job.to_here
+                else "checking the destination…"}
     if job.state is JobState.CANCELLED:
         return {"detail": line(("cancelled", "yellow"))}
     if job.progress is not None:

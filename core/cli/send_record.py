@@ -26,9 +26,12 @@ from dicom_courier.core.config.atomic import remove_stale_temp_files
 from dicom_courier.core.config.instance_lock import AlreadyRunning, ProfileLock
 from dicom_courier.core.config.paths import app_paths
 from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.jobs.arrival_phase import final_state
 from dicom_courier.core.jobs.job import JobState
-from dicom_courier.core.jobs.store import AttachedJobStore, JobStore
+from dicom_courier.core.jobs.row_words import arrival_verified, arrival_words
+from dicom_courier.core.jobs.store import ArrivalRecord, AttachedJobStore, JobStore
 from dicom_courier.core.jobs.store_errors import StoreError
+from dicom_courier.core.outcome.arrival import ArrivalCheck
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.outcome.events import MoveProgress, MoveResult
 from dicom_courier.core.qr.query import MoveRequest
@@ -70,6 +73,27 @@ class SendRecorder:
         """A checkpoint (throttled and best effort, see :meth:`JobStore.progress`)."""
         self.store.progress(job_id, total=event.total, completed=event.completed,
                             failed=event.failed, warning=event.warning)
+
+    def checked(self, job_id: int, result: MoveResult, check: ArrivalCheck, *,
+                received: int | None = None, folder: str | None = None) -> JobState:
+        """Record what the arrival check found with the finished send, as the queue does
+        (:mod:`..jobs.recorder`): the check's words, whether it verified, ``received`` (a
+        send to this computer) and ``folder``; a send the check found short is recorded
+        "partial" (:func:`..jobs.arrival_phase.final_state`). Returns the state recorded; a
+        failure to write is reported, never raised (the move ran)."""
+        state = final_state(JobState.of_outcome(result.outcome), check)
+        try:
+            self.store.finished(
+                job_id, state=state, total=result.total, completed=result.completed,
+                failed=result.failed, warning=result.warning, status=result.status,
+                error=result.error.title if result.error else None,
+                arrival=ArrivalRecord(received=received, words=arrival_words(check),
+                                      verified=arrival_verified(check), folder=folder))
+        except StoreError as exc:
+            stderr.print(f"Warning: what arrived for job {job_id} could not be recorded; "
+                         "the history shows the PACS's counts only.", markup=False)
+            print_error(exc)
+        return state
 
     def finish(self, job_id: int, result: MoveResult) -> None:
         """The final row; a failure to write it is reported, never raised (the move ran)."""

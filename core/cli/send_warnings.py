@@ -19,6 +19,7 @@ from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.jobs.destination_memory import DestinationMemory
 from dicom_courier.core.jobs.send_checks import recent_sends, refused_question, repeat_warnings
 from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.outcome.arrival import shown_destination
 from dicom_courier.core.qr.query import MoveTarget
 
 
@@ -34,7 +35,7 @@ def pre_send_warnings(store: JobStore, pacs: PacsNode, destination: str,
         found.append(refused.text)
     repeats = recent_sends(store, pacs_name=pacs.name, destination=destination,
                            study_uids=uids, minutes=resend_minutes)
-    found += repeat_warnings(repeats, destination=destination)
+    found += repeat_warnings(repeats, destination=shown_destination(destination))
     return found
 
 

@@ -51,6 +51,10 @@ NUMBER_RULES: dict[str, NumberRule] = {
     "resend_warning_minutes": NumberRule("Warn about a repeated send within", 1, 100_000,
                                          "minutes"),
     "history_days": NumberRule("Keep send history for", 1, 36_500, "days"),
+    # issue 13 §3: after a send, wait this long for the images to show at the destination,
+    # asking it again every arrival_interval seconds (a PACS may answer before it has sent)
+    "arrival_wait": NumberRule("Wait for images at the destination", 0, 3_600, "seconds"),
+    "arrival_interval": NumberRule("Check the destination again every", 1, 600, "seconds"),
 }
 
 
@@ -61,7 +65,9 @@ class AppSettings:
     ``resend_warning_minutes``: warn when the same study went to the same destination this
     recently; ``history_days``: sends older than this are deleted from the history at start;
     ``default_study_dates``: the study date range the search form starts with (default the
-    last 7 days, so a blank search is not "every study on the PACS").
+    last 7 days, so a blank search is not "every study on the PACS"); ``arrival_wait``:
+    seconds the arrival check waits for a send's images to show at the destination (0: look
+    once), asking again every ``arrival_interval`` seconds.
 
     Raises InvalidInput (naming the key and the rule) for a value outside its rule
     (:data:`NUMBER_RULES`, :class:`StudyDates`).
@@ -73,6 +79,8 @@ class AppSettings:
     resend_warning_minutes: int = 60
     history_days: int = 90
     default_study_dates: StudyDates = StudyDates.LAST_7_DAYS
+    arrival_wait: int = 30
+    arrival_interval: int = 3
 
     def __post_init__(self) -> None:
         for name, rule in NUMBER_RULES.items():

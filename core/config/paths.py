@@ -32,6 +32,11 @@ class AppPaths:
     def settings_file(self) -> Path:
         return self.config_dir / "settings.json"
 
+    @property
+    def receiver_file(self) -> Path:
+        """The built-in receiver's settings (:mod:`.receiver_settings`)."""
+        return self.config_dir / "receiver.json"
+
 
 def app_paths(config_dir: str | os.PathLike[str] | None = None) -> AppPaths:
     """Resolve the directories: explicit argument, then the environment, then platformdirs."""

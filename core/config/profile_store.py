@@ -13,6 +13,7 @@ from typing import Any
 
 from dicom_courier.core.config.atomic import write_text_atomically
 from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.config.retrieve_method import stored_retrieve_method
 from dicom_courier.core.config.small_files import UnusableFile, read_json_file
 from dicom_courier.core.outcome.errors import CourierError, InvalidInput
 
@@ -36,11 +37,16 @@ class NodeStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: What the last :meth:`load` could not use and replaced ("PACS 'x': retrieve method
+        #: "fetch" must be move, get or auto; …"), for the person to see (``nodes list``).
+        self.problems: list[str] = []
 
     def load(self) -> list[PacsNode]:
         """Every profile in the file ([] if there is none); raises SettingsFileError for a
         file that is not a small regular UTF-8 JSON file (a FIFO, a device, a folder, too
-        large, nested too deeply) or that holds an invalid profile. Never blocks."""
+        large, nested too deeply) or that holds an invalid profile. Never blocks. A bad
+        "retrieve" value costs that value only (``move`` is used; said in :attr:`problems`)."""
+        self.problems = []
         if self.path.parent.exists() and not self.path.parent.is_dir():
             raise SettingsFileError(self.path, f"{self.path.parent} is a file, not a folder")
         try:
@@ -59,11 +65,16 @@ class NodeStore:
                 self.path, f"schema_version {version!r} is newer than this version understands"
             )
         nodes = []
+        problems: list[str] = []
         for index, entry in enumerate(data.get("pacs", []), start=1):
             try:
                 nodes.append(PacsNode.from_json(entry))
             except (InvalidInput, TypeError) as exc:
                 raise SettingsFileError(self.path, f"PACS entry {index}: {exc}") from None
+            problem = stored_retrieve_method(entry.get("retrieve", "move"))[1]
+            if problem is not None:  # a bad value costs that value (from_json used "move")
+                problems.append(f"PACS {nodes[-1].name!r}: {problem}")
+        self.problems = problems
         return nodes
 
     def save(self, nodes: Iterable[PacsNode]) -> None:

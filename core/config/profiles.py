@@ -12,6 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dicom_courier.core.config.retrieve_method import (
+    RetrieveMethod,
+    parse_retrieve_method,
+    stored_retrieve_method,
+)
 from dicom_courier.core.outcome.errors import InvalidInput
 from dicom_courier.core.qr.input_rules import check_text, parse_decimal, parse_whole_number
 
@@ -107,12 +112,18 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Destination:
-    """A move destination: the AE title the PACS knows it by, and optionally where it lives."""
+    """A move destination: the AE title the PACS knows it by, and optionally where it lives.
+
+    ``queryable``: the destination answers C-FIND (Study Root, PS3.4 C.4.1) at its own
+    ``host``/``port`` under ``ae_title``, so the arrival check (:mod:`.dimse.arrival_check`)
+    can count what arrived there; without an address it cannot be (:attr:`can_be_checked`).
+    """
 
     ae_title: str
     host: str | None = None
     port: int | None = None
     label: str = ""
+    queryable: bool = False
 
     def __post_init__(self) -> None:
         ae_title = validate_ae_title(self.ae_title, "destination AE title")
@@ -121,6 +132,14 @@ class Destination:
             object.__setattr__(self, "host", validate_host(self.host, "destination host"))
         if self.port is not None:
             object.__setattr__(self, "port", validate_port(self.port, "destination port"))
+        if not isinstance(self.queryable, bool):
+            raise InvalidInput("destination can be queried", "must be true or false",
+                               self.queryable)
+
+    @property
+    def can_be_checked(self) -> bool:
+        """True when the arrival check can query it (queryable, with host and port)."""
+        return self.queryable and self.host is not None and self.port is not None
 
     @property
     def display_name(self) -> str:
@@ -240,6 +259,8 @@ class PacsNode:
     destinations: tuple[Destination, ...] = ()
     max_message_mb: int = DEFAULT_MAX_MESSAGE_MB  # one DIMSE message from the peer, at most
     tls: TlsSettings = field(default_factory=TlsSettings)  # DICOM TLS, PS3.15 B.1
+    #: How a study comes to this computer: C-MOVE to us, C-GET, or automatic (issue 13 §2).
+    retrieve: RetrieveMethod = RetrieveMethod.MOVE
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -266,6 +287,8 @@ class PacsNode:
             seen.add(dest.ae_title)
         if not isinstance(self.tls, TlsSettings):
             raise InvalidInput("TLS settings", "must be TlsSettings", self.tls)
+        object.__setattr__(self, "retrieve", parse_retrieve_method(self.retrieve,
+                                                                   "retrieve method"))
 
     @property
     def default_destination(self) -> Destination | None:
@@ -290,9 +313,11 @@ class PacsNode:
                 "total": self.timeouts.total,
             },
             "tls": self.tls.to_json(),
+            "retrieve": self.retrieve.value,
             "destinations": [
                 {k: v for k, v in (("ae_title", d.ae_title), ("host", d.host),
-                                   ("port", d.port), ("label", d.label)) if v not in (None, "")}
+                                   ("port", d.port), ("label", d.label),
+                                   ("queryable", d.queryable or None)) if v not in (None, "")}
                 for d in self.destinations
             ],
         }
@@ -321,8 +346,11 @@ class PacsNode:
                                  if k in ("connect", "acse", "idle", "total")}),
             destinations=tuple(
                 Destination(**{k: v for k, v in d.items()
-                               if k in ("ae_title", "host", "port", "label")})
+                               if k in ("ae_title", "host", "port", "label")},
+                            queryable=d.get("queryable") is True)  # a bad value: not queried
                 for d in dests if isinstance(d, dict)
             ),
             tls=TlsSettings.from_json(data.get("tls")),
+            # absent in older files; a bad value costs that value (NodeStore.problems)
+            retrieve=stored_retrieve_method(data.get("retrieve", RetrieveMethod.MOVE))[0],
         )

@@ -13,11 +13,12 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, Association, evt
+from pynetdicom import AE, Association, build_role, evt
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
 
@@ -110,12 +111,21 @@ def guard_limits(pacs: PacsNode) -> GuardLimits:
 
 
 def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
-                     control: OperationControl | None = None) -> Association:
+                     control: OperationControl | None = None, *,
+                     storage: Sequence[tuple[str, Sequence[str]]] = (),
+                     handlers: Sequence[evt.EventHandlerType] = (),
+                     store_cap: int | None = None) -> Association:
     """Associate with ``pacs`` proposing ``abstract_syntaxes``; raise a typed error otherwise.
 
     Our watchdog (:mod:`.watchdog`) guards the association from the moment the TCP connection
     is up: the A-ASSOCIATE answer must come within ``min(acse, idle)`` seconds, whatever bytes
     the peer sends. ``control`` may end the attempt from another thread (cancel, deadline).
+    ``storage`` (a C-GET, :mod:`.get`): (Storage SOP Class UID, transfer syntaxes) contexts
+    proposed with SCP/SCU Role Selection for the SCP role (PS3.7 D.3.3.4), so the PACS may
+    send C-STORE-RQs on this association (the watchdog then allows them); ``handlers``:
+    pynetdicom event handlers bound to it (the C-STORE handler); ``store_cap``: with
+    ``storage``, the largest image (C-STORE data set, bytes) the PACS may send on it (None:
+    the profile's ``max_message_mb``, which keeps capping its responses).
     Runs on: DIMSE worker thread.
 
     Raises:
@@ -129,7 +139,12 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
     _check_host_resolves(pacs, peer)
     tls = TlsAttempt(pacs)  # DICOM TLS (PS3.15 B.1), see core.tls; InvalidInput for a bad file
     timeouts = pacs.timeouts
-    guard = control.new_guard(guard_limits(pacs))
+    limits = guard_limits(pacs)
+    if storage:  # a C-GET: the PACS's C-STORE-RQs come on this association
+        limits = replace(limits, peer_stores=True, max_store=store_cap,
+                         transfer_syntaxes=limits.transfer_syntaxes
+                         | {str(ts) for _, syntaxes in storage for ts in syntaxes})
+    guard = control.new_guard(limits)
     if control.abort_reason is not None:  # cancelled (or past the deadline) before connecting
         guard.close()
         raise _stopped_error(control.abort_reason, pacs, peer)
@@ -143,6 +158,10 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
     ae.maximum_pdu_size = pacs.max_pdu
     for uid in abstract_syntaxes:
         ae.add_requested_context(uid, TRANSFER_SYNTAXES)
+    for uid, syntaxes in storage:
+        ae.add_requested_context(uid, list(syntaxes))
+    roles: list[Any] = [  # SCP_SCU_RoleSelectionNegotiation items (pynetdicom's list type)
+        build_role(uid, scp_role=True) for uid, _ in storage]
 
     observed = _Observed()
 
@@ -157,13 +176,14 @@ def open_association(pacs: PacsNode, abstract_syntaxes: list[str],
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
             observed.rejection = event.pdu
 
-    handlers: list[evt.EventHandlerType] = [
+    bound: list[evt.EventHandlerType] = [
         *NODELAY_HANDLERS, *RELEASE_COLLISION_HANDLERS, (evt.EVT_CONN_OPEN, on_open),
-        (evt.EVT_PDU_RECV, on_pdu)]
+        (evt.EVT_PDU_RECV, on_pdu), *handlers]
     started = time.monotonic()
     try:
         assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet,
-                             max_pdu=pacs.max_pdu, evt_handlers=handlers, tls_args=tls.args)
+                             max_pdu=pacs.max_pdu, evt_handlers=bound, tls_args=tls.args,
+                             ext_neg=roles or None)
     except Exception as exc:  # pynetdicom fails on some malformed answers (PS3.8 9.3.4)
         log.info("association request failed inside pynetdicom: %r", exc)
         guard.trip(TRIP_PROTOCOL, f"an association answer pynetdicom could not read ({exc!r})")

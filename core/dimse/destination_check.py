@@ -48,6 +48,7 @@ from dicom_courier.core.outcome.errors import (
 )
 from dicom_courier.core.outcome.events import MoveOutcome, MoveResult
 from dicom_courier.core.outcome.status import (
+    SAVE_ADDRESS_HINT,
     TEST_DESTINATION_IN_WINDOW,
     TEST_DESTINATION_ON_COMMAND_LINE,
 )
@@ -491,8 +492,7 @@ def verdict_for(result: MoveResult, found: DestinationEcho, family: PeerFamily,
     if reached:
         explanation += f" {dest} itself answers at {where}: {found.finding}."
     else:
-        explanation += (f" (Save {dest}'s address as AET@HOST:PORT in the profile and Courier "
-                        "checks whether it answers.)")
+        explanation += SAVE_ADDRESS_HINT.format(dest=dest)
     check = (f"Check {pacs}'s list of DICOM nodes for {dest} ({where_list}) and {pacs}'s log "
              "for this send. Test it: ")
     # (No "queued sends try again": this is said when the send is over, retries included.)

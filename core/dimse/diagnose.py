@@ -163,6 +163,11 @@ async def pacs_checks(courier: Courier, node: PacsNode, *,
                     _ms_since(started))
 
 
+#: The step name of the C-MOVE of a study that does not exist (does the PACS know the
+#: destination? nothing is sent); the doctor's real probe move is named apart.
+NO_MATCH_MOVE = "C-MOVE (no match)"
+
+
 async def examine_destination(courier: Courier, node: PacsNode, dest: Destination, *,
                            step_deadline: float | None = None) -> DestinationTest:
     """Does the PACS know ``dest`` (a probe C-MOVE of a study that does not exist, PS3.4
@@ -204,7 +209,7 @@ async def _probe_move(courier: Courier, node: PacsNode, dest: Destination
 
     def check(verdict: Verdict, answer: str, with_error: bool = True) -> Check:
         return Check(question, verdict, answer, error if with_error else None,
-                     "probe C-MOVE", ms)
+                     NO_MATCH_MOVE, ms)
 
     if isinstance(error, MoveDestinationUnknown):  # the diagnosis's DestinationUnknown too
         certain = isinstance(error, DestinationFault) and error.certain

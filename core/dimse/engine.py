@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.dimse.association import ABORT_BY_USER, ABORT_DEADLINE, OperationControl
 from dicom_courier.core.dimse.echo import echo_blocking
 from dicom_courier.core.dimse.find import FindOperation
+from dicom_courier.core.dimse.get import GetOperation
 from dicom_courier.core.dimse.move import MoveOperation
 from dicom_courier.core.dimse.operation import DimseOperation
 from dicom_courier.core.dimse.release import CLOSE_GRACE, Releaser
@@ -27,6 +29,9 @@ from dicom_courier.core.dimse.running import RunningOperations
 from dicom_courier.core.dimse.transport import quiet_pynetdicom
 from dicom_courier.core.outcome.events import EchoResult
 from dicom_courier.core.qr.query import FindQuery, MoveRequest, QueryModel
+
+if TYPE_CHECKING:
+    from dicom_courier.core.dimse.arrival_hub import ArrivalHub
 
 OpT = TypeVar("OpT", bound=DimseOperation[Any, Any])
 
@@ -153,6 +158,48 @@ class Courier:
         """
         return self.running.track(self._released_here(MoveOperation(
             pacs, request, self._executor, cancel_grace=self.cancel_grace)))
+
+    def get(self, pacs: PacsNode, request: MoveRequest, *, folder: Path, our_aet: str,
+            hub: ArrivalHub, max_instance_mb: int | None = None) -> GetOperation:
+        """A retrieve to this computer (C-GET, PS3.4 C.4.3; DIMSE PS3.7 9.1.3) on one
+        association: the PACS sends the images back over it as C-STORE sub-operations.
+
+        Nothing happens until it is iterated, as :meth:`move`. First an IMAGE-level C-FIND
+        (its own association) finds the study's Storage SOP classes, proposed with SCP/SCU
+        Role Selection (PS3.7 D.3.3.4; a default set when the look-up tells nothing).
+
+        Args:
+            pacs: the PACS profile; its timeouts (seconds) bound the retrieve: ``idle``
+                between two messages (a response or an image), ``total`` for all of it;
+                ``max_message_mb`` caps each response.
+            request: what to retrieve (:class:`~dicom_courier.core.qr.query.MoveRequest`;
+                its ``destination`` is only recorded in the result, normally
+                :data:`~dicom_courier.core.outcome.arrival.HERE`).
+            folder: the storage folder; each image is written there by
+                :func:`.store_files.write_instance` (Part 10, atomically).
+            our_aet: our AE title as the receiving AE (logged with refusals).
+            hub: each written image is published there as an
+                :class:`~dicom_courier.core.outcome.arrival.Arrival` (on the worker
+                thread), each refused one as a refusal.
+            max_instance_mb: the largest image the PACS may send, in MB of 10^6 bytes (the
+                receiver's ``max_instance_mb``; None: its default, 2048); a larger one ends
+                the retrieve with ``MessageTooLarge``.
+
+        Returns:
+            :class:`~dicom_courier.core.dimse.get.GetOperation`: yields one
+            :class:`~dicom_courier.core.outcome.events.MoveProgress` per C-GET response;
+            then ``result`` is a :class:`~dicom_courier.core.outcome.events.MoveResult`
+            decided by the C-MOVE's rules, in words about "this computer"; images our
+            writer refused (disk full: answered 0xA700) are said in its error.
+            ``.cancel()`` / ``.abort()`` as for :meth:`move`.
+
+        Raises:
+            Nothing for a failed retrieve (``result.error``, a ``CourierError``).
+            ``RuntimeError`` if iterated twice or ``result`` is read before the end.
+        """
+        return self.running.track(self._released_here(GetOperation(
+            pacs, request, self._executor, folder=folder, our_aet=our_aet, hub=hub,
+            max_instance_mb=max_instance_mb, cancel_grace=self.cancel_grace)))
 
     def _released_here(self, operation: OpT) -> OpT:
         """``operation``, its association handed to our releaser after the final response."""

@@ -225,7 +225,8 @@ def open_responses(assoc: Association, guard: AssociationGuard | None, model_uid
     The lean reader reads them (PS3.8 9.3.5, Annex E; PS3.7 6.3, Annex E) unless
     ``COURIER_READ_PATH=pynetdicom``, the association is not guarded, or the context for
     ``model_uid`` was accepted with a transfer syntax it does not read: then pynetdicom's
-    generator does. ``response_field``: :data:`C_FIND_RSP` or :data:`C_MOVE_RSP`.
+    generator does. ``response_field``: :data:`C_FIND_RSP` or :data:`C_MOVE_RSP` (anything
+    else, a C-GET's, is read by pynetdicom: its C-STORE-RQs need pynetdicom's SCP).
     ``on_wait``: called (on this thread, between responses) each time the lean reader has
     consumed every whole response it holds and is about to wait for the PACS: hand over what
     was held back (a response's ``more_buffered`` only says more bytes are buffered, which
@@ -249,8 +250,8 @@ def open_responses(assoc: Association, guard: AssociationGuard | None, model_uid
 
 def _lean_reader(assoc: Association, guard: AssociationGuard | None, model_uid: str,
                  response_field: int) -> _LeanReader | None:
-    if read_path() != LEAN or guard is None:
-        return None
+    if read_path() != LEAN or guard is None or response_field not in _NAMES:
+        return None  # C-FIND and C-MOVE only: a C-GET reads through pynetdicom (.read_path)
     sock = assoc.dul.socket
     if not isinstance(sock, GuardedSocket) or sock.socket is None:
         return None

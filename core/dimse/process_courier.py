@@ -35,6 +35,8 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from dicom_courier.core.config.profiles import PacsNode
@@ -45,6 +47,7 @@ from dicom_courier.core.outcome.events import EchoResult, MoveOutcome, MoveProgr
 from dicom_courier.core.qr.query import FindMatch, FindQuery, MoveRequest, QueryModel
 
 if TYPE_CHECKING:
+    from dicom_courier.core.dimse.arrival_hub import ArrivalHub
     from dicom_courier.core.dimse.find import FindResult
 
 ItemT = TypeVar("ItemT")
@@ -236,6 +239,11 @@ class _EngineLink:
             item_target = self._targets.get(op_id)
             if item_target is not None:
                 item_target.deliver_items(event[2])
+            return
+        if kind in ("arrival", "refusal"):  # a C-GET's image, written or refused
+            get_target = self._targets.get(op_id)
+            if isinstance(get_target, RemoteGet):
+                get_target.deliver_store(kind, event[2])
             return
         with self._lock:
             target = self._targets.pop(op_id, None)
@@ -469,6 +477,40 @@ class RemoteMove(RemoteOperation[MoveProgress, MoveResult]):
                 last.remaining or last.sent))
 
 
+class RemoteGet(RemoteMove):
+    """A C-GET (PS3.4 C.4.3) in the engine process, as :class:`.get.GetOperation`: the
+    engine writes the images; each :class:`~.arrival.Arrival` (and refusal) crosses the pipe
+    and is published into ``hub``, the window's, on the event reader thread."""
+
+    def __init__(self, courier: ProcessCourier, pacs: PacsNode, request: MoveRequest, *,
+                 folder: Path, our_aet: str, hub: ArrivalHub,
+                 max_instance_mb: int | None = None) -> None:
+        RemoteOperation.__init__(self, courier, pacs,
+                                 ("get", pacs, request, folder, our_aet, max_instance_mb))
+        self.request = request
+        self._last = None
+        self.folder = folder
+        self.hub = hub
+
+    def deliver_store(self, kind: str, value: Any) -> None:
+        """Runs on: the reader thread. Publish one arrival or refusal into the hub."""
+        if kind == "arrival":
+            self.hub.publish(value)
+        else:
+            self.hub.refused(value)
+
+    def _lost_result(self, facts: str, closed: bool) -> MoveResult:
+        result = super()._lost_result(facts, closed)
+        peer = _peer(self.pacs)
+        last = self._last
+        sofar = ("No image had been counted yet." if last is None else
+                 f"{last.sent} image(s) had arrived in {self.folder} (they stay there).")
+        error = engine_stopped(peer, f"during the retrieve from {peer.called_aet}",
+                               f"{sofar} Nothing more arrives: the retrieve's association "
+                               "ended with the process.", facts, closed=closed)
+        return replace(result, error=error)
+
+
 class _RemoteEcho:
     """One C-ECHO in the engine process: its answer on a future of the loop."""
 
@@ -606,6 +648,18 @@ class ProcessCourier:
         the same MoveProgress per response, then the same MoveResult. Never raises for a
         failed send; a lost engine is a FAILED result with EngineStopped."""
         operation = RemoteMove(self, pacs, request)
+        self.running.track(operation)
+        return operation
+
+    def get(self, pacs: PacsNode, request: MoveRequest, *, folder: Path, our_aet: str,
+            hub: ArrivalHub, max_instance_mb: int | None = None) -> RemoteGet:
+        """``Courier.get`` (C-GET, PS3.4 C.4.3; PS3.7 9.1.3) in the engine process: the
+        engine writes the images into ``folder``; each Arrival (and refusal) is published
+        into ``hub`` here, on the event reader thread, before the result. Yields the same
+        MoveProgress, then the same MoveResult; never raises for a failed retrieve (a lost
+        engine is a FAILED result with EngineStopped)."""
+        operation = RemoteGet(self, pacs, request, folder=folder, our_aet=our_aet, hub=hub,
+                              max_instance_mb=max_instance_mb)
         self.running.track(operation)
         return operation
 

@@ -9,6 +9,9 @@ Commands (one list of tuples per pipe message, each tuple a command):
 * ``("find", op_id, pacs, (level, model, keys), options)``: ``Courier.find(pacs,
   FindQuery(level, model, keys), **options)`` (C-FIND, PS3.4 C.4.1), iterated at once;
   ``("move", op_id, pacs, request)``: ``Courier.move`` (C-MOVE, PS3.4 C.4.2);
+  ``("get", op_id, pacs, request, folder, our_aet, max_instance_mb)``: ``Courier.get``
+  (C-GET, PS3.4 C.4.3) into ``folder``, with a hub of its own whose arrivals and refusals
+  are sent back;
   ``("echo", op_id, pacs)``: ``Courier.echo`` (C-ECHO, PS3.7 9.1.5).
 * ``("cancel", op_id)`` / ``("abort", op_id)``: the operation's own ``cancel()`` (C-CANCEL
   now, A-ABORT after the grace period, timed here) / ``abort()``; ``("gone", op_id)``: its
@@ -20,8 +23,10 @@ Events (lists of tuples): ``("items", op_id, [FindMatch | MoveProgress, ...])`` 
 operation hands them over; ``("end", op_id, result, info)`` with the FindResult, MoveResult
 or EchoResult and ``info`` = ``{"peer_implementation": (uid, version), "cancel_requested":
 bool}``; ``("raised", op_id, exception)`` for what the call raised (an echo's CourierError,
-or a bug). Nothing else is written to the pipe. The window's end closing (its process gone)
-is taken as ``close`` without waiting: the process never outlives the window.
+or a bug); ``("arrival", op_id, Arrival)`` / ``("refusal", op_id, StoreRefusal)`` for each
+image a C-GET wrote or refused, before its ``end``. Nothing else is written to the pipe.
+The window's end closing (its process gone) is taken as ``close`` without waiting: the
+process never outlives the window.
 
 Runs on: the worker process only (its loop thread, one thread reading commands, one
 writing events).
@@ -165,6 +170,8 @@ class _Worker:
         elif kind == "move":
             _, op_id, pacs, request = command
             self._stream(op_id, courier.move(pacs, request))
+        elif kind == "get":
+            self._stream(command[1], self._get(courier, *command[1:]))
         elif kind == "echo":
             self._start(command[1], self._echo(command[1], command[2]))
         elif kind in ("cancel", "abort"):
@@ -179,6 +186,18 @@ class _Worker:
                 task.cancel()
         elif kind == "close" and self._closing is None:
             self._closing = asyncio.get_running_loop().create_task(self._close(command[1]))
+
+    def _get(self, courier: Courier, op_id: int, pacs: PacsNode, request: Any, folder: Any,
+             our_aet: str, max_instance_mb: int | None = None) -> Any:
+        """A C-GET whose arrivals and refusals cross the pipe as they happen (posted from
+        its DIMSE worker thread, in order before its end)."""
+        from dicom_courier.core.dimse.arrival_hub import ArrivalHub
+
+        hub = ArrivalHub()
+        hub.subscribe(lambda arrival: self._post(("arrival", op_id, arrival)))
+        hub.subscribe_refusals(lambda refusal: self._post(("refusal", op_id, refusal)))
+        return courier.get(pacs, request, folder=folder, our_aet=our_aet, hub=hub,
+                           max_instance_mb=max_instance_mb)
 
     def _start(self, op_id: int, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work, name=f"engine-op-{op_id}")

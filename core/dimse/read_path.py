@@ -5,6 +5,10 @@
 9.1.4), for comparison in tests and benchmarks, or as a fallback in the field. Read at the
 start of each exchange, so a test can switch it with ``monkeypatch.setenv``.
 
+C-GET (PS3.4 C.4.3, :mod:`.get`) is never read by the lean reader, whatever this says: its
+C-STORE sub-operations come as requests on the same association between the responses, and
+only pynetdicom's reader and its C-STORE SCP answer them.
+
 Nothing here imports Qt.
 """
 

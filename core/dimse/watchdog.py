@@ -83,6 +83,9 @@ TRIP_RELEASE = "release-timeout"
 TRIP_OVERSIZE = "oversize"
 TRIP_PROTOCOL = "protocol"
 TRIP_FINISH = "finish"
+#: How a :data:`TRIP_OVERSIZE` detail starts when the message was a C-GET's image (an
+#: incoming C-STORE-RQ data set over ``GuardLimits.max_store``), then the cap in bytes.
+OVERSIZE_IMAGE = "an image (C-STORE data set) of more than"
 
 _ABORT_TYPE = 0x07
 _P_DATA_TYPE = 0x04
@@ -123,6 +126,20 @@ class GuardLimits:
     max_total: int
     transfer_syntaxes: frozenset[str]
     message_id: int = 1
+    #: A C-GET association (PS3.4 C.4.3): the peer's C-STORE-RQs (its sub-operations,
+    #: PS3.7 9.1.3) may come between the responses; each is still held to ``max_message``,
+    #: is not counted in ``max_total`` and restarts the idle timer. Nowhere else.
+    peer_stores: bool = False
+    #: With ``peer_stores``: the cap (bytes) on each C-STORE-RQ's data set (an image, held
+    #: to the receiver's ``max_instance_mb``, not to ``max_message``); None: ``max_message``.
+    max_store: int | None = None
+
+    @property
+    def largest_data(self) -> int:
+        """The largest data set (bytes) any message of this association may carry."""
+        if self.peer_stores and self.max_store is not None:
+            return max(self.max_message, self.max_store)
+        return self.max_message
 
 
 class AssociationGuard:
@@ -374,8 +391,9 @@ class _PduReader:
     the data set it announces). Only a whole *response to our request* restarts the idle
     timer; a request from the peer, a response to another message, a data value on a context
     that was not accepted or a command before the announced data set ends the association.
-    (C-GET, whose C-STORE sub-operations come as requests on the same association, will have
-    to allow those.)
+    On a C-GET association only (``GuardLimits.peer_stores``) a C-STORE-RQ is allowed: its
+    data set is capped by ``max_message`` but not counted in ``max_total``, and a whole one
+    restarts the idle timer.
     """
 
     def __init__(self, guard: AssociationGuard) -> None:
@@ -387,6 +405,7 @@ class _PduReader:
         self._data_bytes = 0
         self._total_data_bytes = 0
         self._final_seen = False
+        self._store_data = False  # the data set being read belongs to a C-STORE-RQ
 
     @property
     def expecting_data(self) -> bool:
@@ -423,8 +442,14 @@ class _PduReader:
         phase = guard.phase
         if pdu_type not in _KNOWN_PDU_TYPES:
             guard.trip(TRIP_PROTOCOL, f"an unknown PDU type 0x{pdu_type:02X} ({length} bytes)")
-        elif pdu_type == _P_DATA_TYPE and length > guard.limits.max_message + 65536:
-            guard.trip(TRIP_OVERSIZE, f"one P-DATA-TF PDU of {length} bytes")
+        elif pdu_type == _P_DATA_TYPE and length > guard.limits.largest_data + 65536:
+            limits = guard.limits
+            if limits.peer_stores and limits.max_store is not None:
+                # a C-GET's responses are small (at most a failed-UID list): it is an image
+                guard.trip(TRIP_OVERSIZE, f"{OVERSIZE_IMAGE} {limits.max_store} bytes (one "
+                                          f"P-DATA-TF PDU of {length} bytes)")
+            else:
+                guard.trip(TRIP_OVERSIZE, f"one P-DATA-TF PDU of {length} bytes")
         elif pdu_type != _P_DATA_TYPE and length > MAX_CONTROL_PDU:
             guard.trip(TRIP_PROTOCOL,
                        f"an {_PDU_NAMES[pdu_type]} PDU announcing {length} bytes")
@@ -470,8 +495,13 @@ class _PduReader:
                     guard.trip(TRIP_PROTOCOL, "a data set that no command announced")
                     return
                 self._data_bytes += len(fragment)
-                self._total_data_bytes += len(fragment)
-                if self._data_bytes > limits.max_message:
+                if not self._store_data:  # a C-GET's stores are many, each capped alone
+                    self._total_data_bytes += len(fragment)
+                if self._store_data and limits.max_store is not None:
+                    if self._data_bytes > limits.max_store:  # a C-GET's image
+                        guard.trip(TRIP_OVERSIZE, f"{OVERSIZE_IMAGE} {limits.max_store} bytes")
+                        return
+                elif self._data_bytes > limits.max_message:
                     guard.trip(TRIP_OVERSIZE,
                                f"a DIMSE data set of more than {limits.max_message} bytes")
                     return
@@ -480,7 +510,7 @@ class _PduReader:
                                               "in all")
                     return
                 if is_last:
-                    self._expect_data = False
+                    self._expect_data = self._store_data = False
                     self._data_bytes = 0
                     guard.message_received()
 
@@ -493,6 +523,8 @@ class _PduReader:
             guard.trip(TRIP_PROTOCOL, "a DIMSE command set that cannot be read")
             return False
         command_field = fields.get(0x0100)
+        if command_field == _C_STORE_RQ and guard.limits.peer_stores:
+            return self._store_request(fields)  # a C-GET's sub-operation (PS3.4 C.4.3.3)
         if command_field is None or not command_field & 0x8000:
             name = _COMMAND_NAMES.get(command_field or 0, f"command 0x{command_field or 0:04X}")
             guard.trip(TRIP_PROTOCOL, f"a {name} request, where only responses to our "
@@ -509,6 +541,14 @@ class _PduReader:
             self._expect_data = True
         else:
             guard.message_received()
+        return True
+
+    def _store_request(self, fields: dict[int, int]) -> bool:
+        """A C-STORE-RQ on a C-GET association: its data set follows (PS3.7 9.3.1.1)."""
+        if fields.get(0x0800, NO_DATA_SET) == NO_DATA_SET:
+            self._guard.trip(TRIP_PROTOCOL, "a C-STORE request without a data set")
+            return False
+        self._expect_data = self._store_data = True
         return True
 
     def _check_acceptance(self, body: bytes) -> None:
@@ -547,6 +587,8 @@ class _PduReader:
 
 #: Command Data Set Type (0000,0800) of a command without a data set (PS3.7 E.1).
 NO_DATA_SET = 0x0101
+#: Command Field (0000,0100) of a C-STORE-RQ (PS3.7 E.1).
+_C_STORE_RQ = 0x0001
 _PENDING = frozenset({0xFF00, 0xFF01})
 #: PDU types that may arrive in each phase (PS3.8 9.2 state table); A-ABORT always may.
 _EXPECTED_PDUS: dict[Phase, frozenset[int]] = {
@@ -575,17 +617,22 @@ def _sub_items(data: bytes) -> dict[int, bytes]:
 
 
 def command_fields(command: bytes) -> dict[int, int] | None:
-    """The US elements of a command set (PS3.7 E.1, Implicit VR Little Endian) by element
-    number; None if the elements run past the end or leave group 0000."""
+    """The US elements of group 0000 of a command set (PS3.7 E.1, Implicit VR Little Endian)
+    by element number; None if the elements run past the end or group 0000 does not come
+    first.
+
+    Elements of a later group are skipped, as pynetdicom does: Orthanc (DCMTK's DIMSE) puts
+    the Failed SOP Instance UID List (0008,0058), with its group length, in the command set
+    of its C-GET responses after a failed sub-operation."""
     fields: dict[int, int] = {}
     pos = 0
     while pos < len(command):
         if pos + 8 > len(command):
             return None
         group, element, length = struct.unpack_from("<HHL", command, pos)
-        if group != 0x0000 or pos + 8 + length > len(command):
+        if (group != 0x0000 and pos == 0) or pos + 8 + length > len(command):
             return None
-        if length == 2:
+        if length == 2 and group == 0x0000:
             fields[element] = struct.unpack_from("<H", command, pos + 8)[0]
         pos += 8 + length
     return fields

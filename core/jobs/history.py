@@ -27,6 +27,7 @@ from dicom_courier.core.config.atomic import write_text_atomically
 from dicom_courier.core.jobs.job import JobState, StoredJob
 from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.jobs.store_errors import StoreError
+from dicom_courier.core.outcome.arrival import HERE, THIS_COMPUTER, shown_destination
 from dicom_courier.core.text.safe_text import csv_cell
 
 #: How long finished jobs are kept by default (days).
@@ -34,10 +35,16 @@ DEFAULT_RETENTION_DAYS = 90
 
 #: The CSV header, in order. One row per job; a retry or a resumed run is its own row whose
 #: "retry of" names the job it continues, so nothing that happened is merged away.
+#: "arrival" is the arrival check's words as the queue showed them ("verified at destination:
+#: 120/120", "destination has 1 of 8 after 30 s", "received 40 of 120"; empty: not checked)
+#: and "received" the instances a send to this computer wrote (empty for other sends).
+#: "destination" is as people read it: "This computer" for a send to the built-in receiver
+#: (``jobs.db`` and ``queue list --format json`` keep the machine value "@here").
 CSV_COLUMNS: tuple[str, ...] = (
     "job id", "OS user", "queued", "started", "finished", "PACS", "destination",
     "patient ID", "label", "study UID", "series UIDs", "total", "completed", "failed",
     "warning", "final status", "DIMSE status", "duration (s)", "error", "retry of",
+    "arrival", "received",
 )
 
 
@@ -64,10 +71,18 @@ def _given(value: str | None) -> str | None:
     return stripped or None
 
 
+def _machine_destination(destination: str | None) -> str | None:
+    """A destination filter as typed: "This computer" (any case) is the send to ``@here``."""
+    if destination is not None and destination.casefold() == THIS_COMPUTER.casefold():
+        return HERE
+    return destination
+
+
 def matches_text(job: StoredJob, text: str) -> bool:
     """True if ``text`` (already casefolded) is part of one of the searchable fields."""
     return any(text in field.casefold() for field in (
-        job.patient_id, job.label, job.study_uid, job.destination, job.pacs_name, job.os_user))
+        job.patient_id, job.label, job.study_uid, job.destination,
+        shown_destination(job.destination), job.pacs_name, job.os_user))
 
 
 def query_history(store: JobStore, history_filter: HistoryFilter = HistoryFilter()) -> list[
@@ -76,7 +91,7 @@ def query_history(store: JobStore, history_filter: HistoryFilter = HistoryFilter
     jobs = store.history(
         since=history_filter.since.timestamp() if history_filter.since else None,
         until=history_filter.until.timestamp() if history_filter.until else None,
-        destination=_given(history_filter.destination),
+        destination=_machine_destination(_given(history_filter.destination)),
         state=_given(history_filter.status),
         patient_id=_given(history_filter.patient_id))
     text = _given(history_filter.text)
@@ -113,12 +128,14 @@ def csv_row(job: StoredJob) -> list[str]:
     duration = duration_seconds(job)
     return [
         str(job.id), job.os_user, local_iso(job.queued_at), local_iso(job.started_at),
-        local_iso(job.finished_at), job.pacs_name, job.destination, job.patient_id, job.label,
+        local_iso(job.finished_at), job.pacs_name, shown_destination(job.destination),
+        job.patient_id, job.label,
         job.study_uid, ";".join(job.series_uids),
         "" if job.total is None else str(job.total), str(job.completed), str(job.failed),
         str(job.warning), job.state, dimse_status_text(job.status),
         "" if duration is None else f"{duration:.1f}", job.error or "",
         "" if job.retry_of is None else str(job.retry_of),
+        job.arrival or "", "" if job.received is None else str(job.received),
     ]
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.outcome.arrival import HERE, ArrivalCheck
 from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.qr.query import MoveRequest, Priority
 
@@ -115,6 +116,14 @@ class JobSnapshot:
     when a RETRYING job tries again, on the queue's clock (``time.monotonic`` unless a test
     injected another). ``queued_at``/``started_at``/``finished_at`` are always
     ``time.monotonic``; ``started_at`` is that of the current attempt, so rates stay right.
+
+    Arrivals (issue 13): ``received`` is None for a send to another node, else the distinct
+    instances of this job's target written to this computer since it started (the built-in
+    receiver or a C-GET, counted by :class:`~.arrivals.ArrivalLedger`); ``arrival`` is what
+    the arrival check found once it is over (files on disk for "This computer", a C-FIND of
+    a queryable destination otherwise); ``checking`` is True while the PACS has answered its
+    final response and the queue waits for the arrivals or checks the destination; ``folder``
+    the study folder the arrivals were written to (as text; None before any arrived).
     """
 
     job_id: int
@@ -130,10 +139,20 @@ class JobSnapshot:
     retry_of: int | None = None
     attempt: int = 1
     next_retry_at: float | None = None
+    received: int | None = None
+    arrival: ArrivalCheck | None = None
+    checking: bool = False
+    folder: str | None = None
 
     @property
     def destination(self) -> str:
         return self.request.destination
+
+    @property
+    def to_here(self) -> bool:
+        """A send to this computer (the built-in receiver, or a C-GET): ``destination`` is
+        :data:`~dicom_courier.core.outcome.arrival.HERE`."""
+        return self.request.destination == HERE
 
     @property
     def priority(self) -> Priority:
@@ -175,6 +194,9 @@ class StoredJob:
     with the job; ``priority`` is the DIMSE priority value (PS3.7 9.1.1.1, ``core.query
     .Priority``); ``sop_uids`` is an IMAGE-level target (a retry of failed images) and
     ``failed_uids`` the PACS's Failed SOP Instance UID List (PS3.4 C.4.2.1.4).
+    ``received`` (a send to this computer: instances written here), ``arrival`` (the arrival
+    check's words, as shown: "verified at destination: 120/120"), ``arrival_verified`` (None:
+    not checked) and ``folder`` (where a send to this computer wrote) are None when unknown.
     """
 
     id: int
@@ -202,3 +224,7 @@ class StoredJob:
     failed_uids: tuple[str, ...] = ()
     sop_uids: tuple[str, ...] = ()
     error_type: str | None = None
+    received: int | None = None
+    arrival: str | None = None
+    arrival_verified: bool | None = None
+    folder: str | None = None

@@ -34,6 +34,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from dicom_courier.core.config.profiles import PacsNode
+from dicom_courier.core.dimse.progress_batches import progress_batches
+from dicom_courier.core.jobs import arrival_phase
+from dicom_courier.core.jobs.arrival_phase import (
+    DEFAULT_ARRIVAL_WAIT,
+    ArrivalChecker,
+    ArrivalWait,
+    NotSetUpHere,
+)
+from dicom_courier.core.jobs.arrivals import ArrivalLedger
 from dicom_courier.core.jobs.job import JobLabel as JobLabel
 from dicom_courier.core.jobs.job import JobSnapshot as JobSnapshot
 from dicom_courier.core.jobs.job import JobState as JobState
@@ -42,6 +51,7 @@ from dicom_courier.core.jobs.recorder import JobRecorder
 from dicom_courier.core.jobs.retry import UIDS_PER_REQUEST, RetryPolicy, chunked, series_of_images
 from dicom_courier.core.jobs.store import JobStore
 from dicom_courier.core.jobs.store_errors import StoreError
+from dicom_courier.core.outcome.arrival import ArrivalCheck
 from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
 from dicom_courier.core.qr.query import MoveRequest, Priority
 
@@ -89,20 +99,6 @@ class RunningMove(Protocol):
     def abort(self) -> None: ...
 
 
-async def _progress_batches(operation: RunningMove) -> AsyncIterator[list[MoveProgress]]:
-    """The operation's responses in the batches its worker handed over together
-    (``MoveOperation.batches()``, one loop wake-up each), or one by one for a move without
-    ``batches`` (a test's fake). Every batch holds at least one :class:`MoveProgress`."""
-    batches = getattr(operation, "batches", None)
-    if batches is None:
-        async for progress in operation:
-            yield [progress]
-        return
-    async for batch in batches():
-        if batch:
-            yield batch
-
-
 #: Starts a C-MOVE of ``request`` on ``pacs`` (nothing is sent before it is iterated).
 MoveStarter = Callable[[PacsNode, MoveRequest], RunningMove]
 
@@ -134,6 +130,13 @@ class MoveQueue:
     final, as before). ``clock`` (monotonic seconds) and ``sleep`` (async) time the retry
     waits; ``rng`` draws their jitter. Tests inject fakes for all three.
 
+    Arrivals (issue 13, :mod:`.arrival_phase`): a send whose destination is ``HERE`` starts
+    through ``retrieve_here`` (same shape as ``start_move``: :func:`.dimse.retrieve_here
+    .retrieve_here` bound to the receiver), its row counts what ``arrivals`` (the
+    :class:`~.arrivals.ArrivalLedger`) saw written, and after the final response it waits up
+    to ``arrival_wait`` s for every instance the PACS reported sent. A send to a queryable
+    destination is checked with ``check_arrival`` (:func:`.arrival_phase.arrival_checker`).
+
     Raises ValueError if there is neither a ``courier`` nor a ``start_move``.
     """
 
@@ -143,7 +146,16 @@ class MoveQueue:
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  rng: random.Random | None = None,
                  on_store_error: Callable[[StoreError], None] | None = None,
-                 start_move: MoveStarter | None = None) -> None:
+                 start_move: MoveStarter | None = None,
+                 arrivals: ArrivalLedger | None = None,
+                 retrieve_here: MoveStarter | None = None,
+                 check_arrival: ArrivalChecker | None = None,
+                 arrival_wait: float = DEFAULT_ARRIVAL_WAIT) -> None:
+        self._arrivals = arrivals
+        self._retrieve_here = retrieve_here
+        self._check_arrival = check_arrival
+        self.arrival_wait = arrival_wait
+        self._arrival_waits: dict[int, ArrivalWait] = {}
         if start_move is None:
             if courier is None:
                 raise ValueError("a MoveQueue needs a courier or a start_move factory")
@@ -239,6 +251,12 @@ class MoveQueue:
             self._finish(job_id, state=JobState.CANCELLED)
             return
         operation = self._operations.get(job_id)
+        waiting = self._arrival_waits.get(job_id)
+        if operation is None and waiting is not None and job.state is JobState.RUNNING:
+            # The PACS is done: end the wait for the arrivals, or the destination check.
+            self._publish(replace(job, state=JobState.CANCELLING))
+            waiting.stop.set()
+            return
         if operation is None:  # waiting to retry, or started but its task has not run yet
             self._finish(job_id, state=JobState.CANCELLED)
             task = self._tasks.get(job_id)
@@ -465,7 +483,11 @@ class MoveQueue:
         key = _pacs_key(job.pacs)
         try:  # the recorder writes what is owed, then "started"; or refuses
             self._publish(replace(job, state=JobState.RUNNING, started_at=time.monotonic(),
-                                  finished_at=None, progress=None, result=None))
+                                  finished_at=None, progress=None, result=None,
+                                  received=0 if job.to_here and self._arrivals is not None
+                                  and self._retrieve_here is not None else None,
+                                  arrival=None,
+                                  checking=False))
         except StoreError as exc:
             self._order.insert(0, job_id)  # not recorded, so not sent: it waits, first in line
             self._refused_start(job_id, exc)
@@ -504,32 +526,121 @@ class MoveQueue:
     async def _run(self, job_id: int) -> None:
         try:
             job = self._jobs[job_id]
-            operation = self._start_move(job.pacs, job.request)
+            operation = self._begin(job_id, job)
             self._operations[job_id] = operation
-            async for batch in _progress_batches(operation):
+            async for batch in progress_batches(operation):
                 # Only the newest counts of what arrived together are shown and recorded:
                 # a batch of 50 responses is one snapshot, not 50 (the final one is always
                 # the last of its batch, so it is never skipped).
                 self._publish(replace(self._jobs[job_id], progress=batch[-1]))
             result = operation.result
         except asyncio.CancelledError:
+            self._end_arrivals(job_id)
             current = self._jobs.get(job_id)
             if (current is not None and not current.state.is_finished
                     and current.state is not JobState.INTERRUPTED):
                 self._finish(job_id, state=JobState.CANCELLED)
             raise
+        except BaseException:
+            self._end_arrivals(job_id)
+            raise
         self._operations.pop(job_id, None)
         job = self._jobs[job_id]
         if job.state is JobState.INTERRUPTED:  # left to resume: its last counts stay recorded
+            self._end_arrivals(job_id)
             return
         delay = None
         if (self.retry_policy is not None and job.state is JobState.RUNNING
                 and not self._closing):
             delay = self.retry_policy.next_delay(result, job.attempt, self._rng)
         if delay is None:
-            self._finish(job_id, state=_STATE_OF_OUTCOME[result.outcome], result=result)
+            try:
+                await self._after_final(job_id, result)
+            finally:
+                self._end_arrivals(job_id)
         else:
+            self._end_arrivals(job_id)
             self._wait_to_retry(job_id, result, delay)
+
+    # ------------------------------------------------------------------ arrivals (issue 13)
+
+    def _begin(self, job_id: int, job: JobSnapshot) -> RunningMove:
+        """Start the move: a send to this computer through ``retrieve_here`` (its arrivals
+        counted from now on), any other through ``start_move``."""
+        if not job.to_here:
+            return self._start_move(job.pacs, job.request)
+        if self._retrieve_here is None:
+            return NotSetUpHere(job.pacs, job.request)
+        if self._arrivals is not None:
+            self._arrival_waits[job_id] = ArrivalWait()
+            self._arrivals.track(job_id, job.request.target, self._on_received)
+        return self._retrieve_here(job.pacs, job.request)
+
+    def _on_received(self, job_id: int, received: int) -> None:
+        """The ledger's count for a send to this computer moved (coalesced, on the loop)."""
+        job = self._jobs.get(job_id)
+        if job is None or job.state.is_finished or job.state is JobState.INTERRUPTED:
+            return
+        folder = self._arrivals.folder(job_id) if self._arrivals is not None else None
+        self._publish(replace(job, received=received, folder=folder or job.folder))
+        waiting = self._arrival_waits.get(job_id)
+        if waiting is not None:
+            waiting.changed.set()
+
+    def _end_arrivals(self, job_id: int) -> None:
+        self._arrival_waits.pop(job_id, None)
+        if self._arrivals is not None:
+            self._arrivals.untrack(job_id)
+
+    async def _after_final(self, job_id: int, result: MoveResult) -> None:
+        """Wait for the arrivals (to this computer) or check the destination, then finish
+        with the state :func:`.arrival_phase.final_state` decides."""
+        job = self._jobs[job_id]
+        pacs_state = _STATE_OF_OUTCOME[result.outcome]
+        check = None
+        dest = (arrival_phase.queryable_destination(job.pacs, job.destination)
+                if self._check_arrival is not None and not job.to_here else None)
+        if job.to_here and self._arrivals is not None and self._retrieve_here is not None \
+                and result.request_sent:  # nothing asked (receiver down): nothing to check
+            check = await self._wait_here(job_id, result)
+        elif dest is not None and self._check_arrival is not None \
+                and arrival_phase.should_check(result) and job.state is JobState.RUNNING:
+            waiting = self._arrival_waits.setdefault(job_id, ArrivalWait())
+            self._publish(replace(job, checking=True))
+            check = await arrival_phase.run_check(self._check_arrival, job.pacs, dest,
+                                                  job.request, result, waiting)
+        job = self._jobs[job_id]
+        if job.state is JobState.INTERRUPTED:
+            return
+        state = arrival_phase.final_state(pacs_state, check)
+        if (job.to_here and check is not None and job.state is JobState.CANCELLING
+                and not check.verified):
+            state = JobState.CANCELLED  # a person stopped the wait before all arrived
+        self._finish(job_id, state=state, result=result, arrival=check)
+
+    async def _wait_here(self, job_id: int, result: MoveResult) -> ArrivalCheck:
+        """Wait (bounded by :attr:`arrival_wait`) until every instance the PACS reported sent
+        is on disk; a cancelled send does not wait."""
+        assert self._arrivals is not None
+        ledger = self._arrivals
+        expected = arrival_phase.expected_here(result)
+        waiting = self._arrival_waits.setdefault(job_id, ArrivalWait())
+        ledger.flush(job_id)
+        waited = 0.0
+        job = self._jobs[job_id]
+        if (expected is not None and result.outcome is not MoveOutcome.CANCELLED
+                and job.state is JobState.RUNNING and ledger.received(job_id) < expected):
+            self._publish(replace(job, checking=True))
+            waited = await arrival_phase.wait_for_arrivals(
+                lambda: ledger.received(job_id), waiting, expected,
+                arrival_phase.arrival_limit(result, self.arrival_wait))
+            ledger.flush(job_id)
+        received = ledger.received(job_id)
+        job = self._jobs[job_id]
+        if job.received != received:
+            self._publish(replace(job, received=received,
+                                  folder=ledger.folder(job_id) or job.folder))
+        return arrival_phase.here_check(expected, received, waited)
 
     def _wait_to_retry(self, job_id: int, result: MoveResult, delay: float) -> None:
         job = self._jobs[job_id]
@@ -562,11 +673,13 @@ class MoveQueue:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
 
-    def _finish(self, job_id: int, *, state: JobState, result: MoveResult | None = None) -> None:
+    def _finish(self, job_id: int, *, state: JobState, result: MoveResult | None = None,
+                arrival: ArrivalCheck | None = None) -> None:
         job = self._jobs[job_id]
         final = result or job.result
         self._publish(replace(job, state=state, result=final, next_retry_at=None,
-                              finished_at=time.monotonic()))
+                              finished_at=time.monotonic(), checking=False,
+                              arrival=arrival or job.arrival))
 
     # ------------------------------------------------------------------ announcing
 

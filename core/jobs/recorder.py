@@ -12,9 +12,13 @@ a new job                   :meth:`JobStore.add` (the row id is the  raised: not
                             job id), priority, image-level target
 queued → running            records still owed, then "started"       raised: not started
 a new C-MOVE response       a progress checkpoint (throttled)        skipped by the store
+more arrived (this          received, folder (checkpoint, throttled) skipped by the store
+computer)
 retrying                    attempt, next try (wall clock), error    owed, written later
 retrying → queued           the retry is due                         raised
-an outcome                  final counts, status, failed images      owed, written later
+an outcome                  final counts, status, failed images,     owed, written later
+                            what arrived (received, the arrival
+                            check's words, verified, folder)
 interrupted (left to        "interrupted", then the counts reached   owed, written later
 resume at the next start)   (again at each later response)
 ==========================  =======================================  ========================
@@ -35,7 +39,8 @@ import time
 from collections.abc import Callable
 
 from dicom_courier.core.jobs.job import JobSnapshot, JobState
-from dicom_courier.core.jobs.store import JobStore
+from dicom_courier.core.jobs.row_words import ImageCounts, arrival_verified, arrival_words
+from dicom_courier.core.jobs.store import ArrivalRecord, JobStore
 from dicom_courier.core.jobs.store_errors import StoreError
 
 LOGGER = logging.getLogger(__name__)
@@ -118,6 +123,10 @@ class JobRecorder:
                 self.store.progress(job.job_id, total=progress.total,
                                     completed=progress.completed, failed=progress.failed,
                                     warning=progress.warning)
+            if job.received is not None and (previous is None
+                                             or (job.received, job.folder)
+                                             != (previous.received, previous.folder)):
+                self.store.arrival_progress(job.job_id, _arrival_record(job))
         elif state is JobState.RETRYING:
             self._record(job.job_id, self._retrying_write(job))
         elif state is JobState.QUEUED and was is JobState.RETRYING:
@@ -167,6 +176,8 @@ class JobRecorder:
         if progress is not None:
             self.store.progress(job.job_id, total=progress.total, completed=progress.completed,
                                 failed=progress.failed, warning=progress.warning, force=True)
+        if job.received is not None:
+            self.store.arrival_progress(job.job_id, _arrival_record(job), force=True)
 
     def _write_finished(self, job: JobSnapshot) -> None:
         """The outcome, with the final counts (the last response's if there is no result)."""
@@ -178,8 +189,19 @@ class JobRecorder:
             failed=final.failed if final else (progress.failed if progress else 0),
             warning=final.warning if final else (progress.warning if progress else 0),
             status=final.status if final else None,
-            error=final.error.title if final and final.error else None)
+            error=final.error.title if final and final.error else None,
+            arrival=_arrival_record(job)
+            if job.received is not None or job.arrival is not None else None)
         if final is not None and (final.failed_sop_uids or final.error is not None):
             self.store.set_failure(
                 job.job_id, failed_uids=final.failed_sop_uids,
                 error_type=type(final.error).__name__ if final.error else None)
+
+
+def _arrival_record(job: JobSnapshot) -> ArrivalRecord:
+    """What arrived for ``job`` as ``jobs.db`` keeps it (the check's words as shown)."""
+    check = job.arrival
+    return ArrivalRecord(received=job.received,
+                         words=arrival_words(check, total=ImageCounts.of_job(job).total)
+                         if check is not None else None,
+                         verified=arrival_verified(check), folder=job.folder)

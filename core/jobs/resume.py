@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from dicom_courier.core.config.profiles import PacsNode
 from dicom_courier.core.jobs.job import JobLabel, JobState
 from dicom_courier.core.jobs.store import JobStore, StoredJob
+from dicom_courier.core.outcome.arrival import HERE
 from dicom_courier.core.outcome.errors import CourierError
 from dicom_courier.core.qr.model_choice import ModelMemory
 from dicom_courier.core.qr.query import MoveRequest, MoveTarget, Priority, QueryLevel
@@ -173,6 +174,10 @@ def resume_question(jobs: Sequence[StoredJob], *, shown: int = 5) -> ResumeQuest
     for job in jobs[:shown]:
         if job.state is JobState.QUEUED and job.started_at is None:
             reached = "was waiting, not started"
+        elif job.destination == HERE and job.received is not None:
+            # what is on disk here, not what the PACS said it sent (issue 13)
+            of = f" of {job.total}" if job.total is not None else ""
+            reached = f"{job.received}{of} images received on this computer"
         elif job.total is not None:
             reached = f"{job.completed} of {job.total} images"
         else:

@@ -28,6 +28,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from dicom_courier.core.config.private_files import (
@@ -77,7 +78,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     next_retry_at   REAL,                        -- wall clock, for automatic retries
     failed_uids     TEXT NOT NULL DEFAULT '[]',  -- Failed SOP Instance UID List (JSON)
     sop_uids        TEXT NOT NULL DEFAULT '[]',  -- IMAGE-level target (retry of failed images)
-    error_type      TEXT
+    error_type      TEXT,
+    received        INTEGER,                     -- a send to this computer: instances written
+    arrival         TEXT,                        -- the arrival check's words, as shown
+    arrival_verified INTEGER,                    -- 1 verified, 0 not, NULL not checked
+    folder          TEXT                         -- where a send to this computer wrote
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS destinations (
@@ -98,6 +103,10 @@ ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("failed_uids", "TEXT NOT NULL DEFAULT '[]'"),
     ("sop_uids", "TEXT NOT NULL DEFAULT '[]'"),
     ("error_type", "TEXT"),
+    ("received", "INTEGER"),
+    ("arrival", "TEXT"),
+    ("arrival_verified", "INTEGER"),
+    ("folder", "TEXT"),
 )
 
 
@@ -118,17 +127,35 @@ def _index_by_study(db: sqlite3.Connection) -> None:
 #: The format this version writes (``PRAGMA user_version``). Known earlier files:
 #: 0 = 0.1.0 (no priority, retry or SOP UID columns) and issue 4's files (all columns), both
 #: without a version; 1 = a version stamped by builds whose upgrade did not add the columns
-#: (a 0.1.0 file opened by them still lacks them: "no such column: priority").
-SCHEMA_VERSION = 2
+#: (a 0.1.0 file opened by them still lacks them: "no such column: priority"); 2 = issues
+#: 7-12 (every column up to ``error_type``); 3 = issue 13 (``received``, ``arrival``,
+#: ``arrival_verified``, ``folder``: what arrived where).
+SCHEMA_VERSION = 3
 Migration = Callable[[sqlite3.Connection], None]
 #: ``MIGRATIONS[n]`` upgrades a file of version n to n + 1; all the steps a file needs run in
 #: one transaction, after :data:`SCHEMA` created any table the file lacks.
 MIGRATIONS: tuple[tuple[Migration, ...], ...] = (
     (_add_missing_columns, _index_by_study),  # 0 -> 1
     (_add_missing_columns,),                  # 1 -> 2: repair files stamped 1 without them
+    (_add_missing_columns,),                  # 2 -> 3: the arrival columns (issue 13)
 )
 #: How long a change waits for another process's lock on the file before StoreBusy (s).
 DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class ArrivalRecord:
+    """What arrived for one send, as ``jobs.db`` keeps it (schema 3).
+
+    ``received``: instances written to this computer (None: a send elsewhere); ``words``: the
+    arrival check's words as shown (None: not checked yet); ``verified``: None when not
+    checked; ``folder``: where a send to this computer wrote (None keeps the recorded one).
+    """
+
+    received: int | None = None
+    words: str | None = None
+    verified: bool | None = None
+    folder: str | None = None
 
 
 class _Damaged(Exception):
@@ -166,6 +193,7 @@ class JobStore:
         self.problem: StoreError | None = None
         self.interrupted: list[int] = []
         self._last_checkpoint: dict[int, float] = {}
+        self._last_received: dict[int, float] = {}
         try:
             self._db = self._open_writable()
         except StoreError as exc:
@@ -420,15 +448,43 @@ class JobStore:
             self._db.execute("UPDATE jobs SET state=? WHERE id=?", (str(state), job_id))
 
     def finished(self, job_id: int, *, state: JobState, total: int | None, completed: int,
-                 failed: int, warning: int, status: int | None, error: str | None) -> None:
+                 failed: int, warning: int, status: int | None, error: str | None,
+                 arrival: ArrivalRecord | None = None) -> None:
         """Record the end of a send: its final state, counts, DIMSE status (PS3.7 C) and the
-        error's title, at the wall-clock time now. Raises StoreError like :meth:`add`."""
+        error's title, at the wall-clock time now; with ``arrival``, what arrived (same
+        transaction). Raises StoreError like :meth:`add`."""
         self._last_checkpoint.pop(job_id, None)
+        self._last_received.pop(job_id, None)
         with self._transaction():
             self._db.execute(
                 "UPDATE jobs SET state=?, finished_at=?, total=?, completed=?, failed=?, "
                 "warning=?, status=?, error=? WHERE id=?",
                 (str(state), time.time(), total, completed, failed, warning, status, error, job_id))
+            if arrival is not None:
+                self._write_arrival(job_id, arrival)
+
+    def arrival_progress(self, job_id: int, arrival: ArrivalRecord, *,
+                         force: bool = False) -> bool:
+        """A checkpoint of what arrived so far (a send to this computer: ``received`` and
+        ``folder``), throttled and best effort like :meth:`progress`; True if written."""
+        now = time.monotonic()
+        if not force and now - self._last_received.get(job_id, 0.0) < self.checkpoint_interval:
+            return False
+        self._last_received[job_id] = now
+        try:
+            with self._not_synced(), self._transaction():
+                self._write_arrival(job_id, arrival)
+        except StoreError as exc:
+            _log.warning("arrivals of job %d not recorded: %s", job_id, exc.title)
+            return False
+        return True
+
+    def _write_arrival(self, job_id: int, arrival: ArrivalRecord) -> None:
+        verified = None if arrival.verified is None else int(arrival.verified)
+        self._db.execute(
+            "UPDATE jobs SET received=?, arrival=?, arrival_verified=?, "
+            "folder=COALESCE(?, folder) WHERE id=?",
+            (arrival.received, arrival.words, verified, arrival.folder, job_id))
 
     # ------------------------------------------------------------------ reads
 
@@ -664,7 +720,11 @@ def _row_to_job(row: sqlite3.Row) -> StoredJob:
         error=None if error is None else str(error), retry_of=integer("retry_of"),
         priority=integer("priority") or 0, attempt=integer("attempt") or 1,
         next_retry_at=real("next_retry_at"), failed_uids=uids("failed_uids"),
-        sop_uids=uids("sop_uids"), error_type=None if error_type is None else str(error_type))
+        sop_uids=uids("sop_uids"), error_type=None if error_type is None else str(error_type),
+        received=integer("received"), arrival=None if value("arrival") is None
+        else text("arrival"), arrival_verified=None if value("arrival_verified") is None
+        else bool(integer("arrival_verified")), folder=None if value("folder") is None
+        else text("folder"))
 
 
 def _migrate(db: sqlite3.Connection) -> None:

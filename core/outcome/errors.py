@@ -274,3 +274,8 @@ class NothingMatched(DimseFailure):
 
 class NoImageArrived(DimseFailure):
     """The move ended with sub-operations but not one image arrived at the destination."""
+
+
+class ReceiverError(CourierError):
+    """The built-in receiver (our Storage SCP) could not start: the port is taken, the bind
+    address is not one of this computer's, the storage folder cannot be created."""

@@ -114,6 +114,12 @@ class MoveResult:
     #: False when the C-MOVE request never went out (no connection, association rejected,
     #: no accepted presentation context, stopped before the request): the PACS sent nothing.
     request_sent: bool = True
+    #: True for a C-GET (PS3.4 C.4.3): its images came over our own association, which has
+    #: ended with the result, so nothing more can arrive (no wait for late images).
+    via_get: bool = False
+    #: A C-GET whose PACS counted more images as sent than arrived: what it said (then
+    #: ``completed``/``warning`` count only what arrived and the rest is in ``failed``).
+    said_sent: int | None = None
 
     @property
     def is_success(self) -> bool:

@@ -53,6 +53,9 @@ TEST_DESTINATION_IN_WINDOW = ("Manage PACS and destinations…, select the desti
                               "press Test destination")
 #: The same on the command line.
 TEST_DESTINATION_ON_COMMAND_LINE = "dicom-courier nodes test PROFILE"
+#: Said of a destination with no address in the profile, after a failed send (``{dest}``).
+SAVE_ADDRESS_HINT = (" (Save {dest}'s address as AET@HOST:PORT in the profile and Courier "
+                     "checks whether it answers.)")
 
 
 def _where_pacs_configures_destinations() -> str:

@@ -57,6 +57,18 @@ class QueryModel(StrEnum):
                     else PatientRootQueryRetrieveInformationModelMove)
         return uid
 
+    @property
+    def get_uid(self) -> str:
+        """The C-GET SOP Class UID of this model (PS3.4 C.6.1.1.2, C.6.2.1.2)."""
+        from pynetdicom.sop_class import (
+            PatientRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelGet,
+        )
+
+        uid: str = (StudyRootQueryRetrieveInformationModelGet if self is QueryModel.STUDY
+                    else PatientRootQueryRetrieveInformationModelGet)
+        return uid
+
 
 class QueryLevel(StrEnum):
     PATIENT = "PATIENT"
@@ -489,6 +501,10 @@ def nonconformant_uid_warning(name: str, uid: str) -> str | None:
     return None
 
 
+#: Binary number VRs: their empty return key is a zero-length element, never the text "".
+_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
+
+
 def set_value(ds: Dataset, keyword: str, value: str) -> None:
     """``ds.<keyword> = value``; a UI value is set without pydicom's UID check, so a UID the
     PACS returned goes back byte for byte (and no warning reaches the terminal)."""
@@ -499,6 +515,8 @@ def set_value(ds: Dataset, keyword: str, value: str) -> None:
     tag = tag_for_keyword(keyword)
     if tag is not None and dictionary_VR(tag) == "UI":
         ds.add(DataElement(tag, "UI", value, validation_mode=pydicom_config.IGNORE))
+    elif tag is not None and value == "" and dictionary_VR(tag) in _NUMBER_VRS:
+        ds.add(DataElement(tag, dictionary_VR(tag), None))  # a return key (Rows): empty
     else:
         setattr(ds, keyword, value)
 

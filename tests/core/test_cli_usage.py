@@ -37,6 +37,9 @@ from tests.cli_runner import run_cli as cli
           "--image", "1.2.3"], "--image: needs exactly one --series"),
         (["nodes", "add", "main", "--host", "h", "--port", "104", "--aet", "PACS",
           "--dest", "WS@host"], "--dest: must be AET or AET@HOST:PORT"),
+        # this computer is not a destination to save (was: "--dest: must not be blank")
+        (["nodes", "add", "main", "--host", "h", "--port", "104", "--aet", "PACS",
+          "--dest", "@here"], "--dest: @here is this computer, not a destination to save"),
         (["find", "--bogus"], "unrecognized arguments: --bogus"),
         (["find", "--format", "xml"], "invalid choice: 'xml'"),
     ],

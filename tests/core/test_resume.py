@@ -182,6 +182,26 @@ def test_queue_run_sends_a_stat_failed_images_job_as_such(
     assert isinstance(new[0], StoredJob)
 
 
+def test_the_question_says_what_a_send_here_received_not_what_the_pacs_said(
+        store: JobStore) -> None:
+    """Seen in review (issue 13): quitting while a send to this computer waited for its files
+    (the PACS had answered "6 of 6", none had arrived), the next start asked about it as
+    "6 of 6 images" — a person would cancel a send that had brought nothing."""
+    from dicom_courier.core.jobs.store import ArrivalRecord
+    from dicom_courier.core.outcome.arrival import HERE
+
+    job_id = store.add(pacs_json=NODE.to_json(), destination=HERE, study_uid=SPEC.study_uid,
+                       patient_id="RS1", label="STAT^RESUME — CT head")
+    store.started(job_id)
+    store.progress(job_id, total=6, completed=6, failed=0, warning=0, force=True)
+    store.arrival_progress(job_id, ArrivalRecord(received=0), force=True)
+    question = resume_question([store.get(job_id)])
+    assert question is not None
+    assert "6 of 6 images" not in question.text
+    assert "STAT^RESUME — CT head: 0 of 6 images received on this computer; asks for the " \
+        "whole study again" in question.text
+
+
 def test_the_question_names_five_jobs_and_counts_the_rest(store: JobStore) -> None:
     jobs = [store.get(_stored(store)) for _ in range(7)]
     question = resume_question(jobs)

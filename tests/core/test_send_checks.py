@@ -176,6 +176,17 @@ def test_the_command_line_words_say_when_and_how_much(store: JobStore) -> None:
     assert len(lines) == 1 and lines[0].startswith(f"study {A} was sent ")
 
 
+def test_a_repeat_to_this_computer_names_it_as_people_read_it(store: JobStore) -> None:
+    """``move --dest @here`` twice: the warning says "This computer", never "@here"."""
+    sent = _job(store, A, state="completed", completed=10, ended_minutes_ago=0.5,
+                destination="@here")
+    lines = pre_send_warnings(store, NODE, "@here", [MoveTarget(study_uid=A)],
+                              resend_minutes=60)
+    assert len(lines) == 1 and lines[0].startswith(f"study {A} was sent "), lines
+    assert lines[0].endswith(f"(job {sent}, completed: 10 of 10 images) to This computer; "
+                             "it is sent again."), lines
+
+
 SPEC = StudySpec(key="send-checks-cli", patient_name="AGAIN^CLI", patient_id="AC1",
                  series_count=1, instances_per_series=2)
 

@@ -20,7 +20,7 @@ import pytest
 from dicom_courier.core.jobs import queue as queue_module
 from dicom_courier.core.jobs.history import known_states
 from dicom_courier.core.jobs.job import CLAIMABLE, FINISHED, JobState
-from dicom_courier.core.jobs.store import ADDED_COLUMNS, SCHEMA_VERSION, JobStore
+from dicom_courier.core.jobs.store import ADDED_COLUMNS, SCHEMA_VERSION, ArrivalRecord, JobStore
 from dicom_courier.core.jobs.store_errors import StoreBusy, StoreTooNew
 from dicom_courier.core.outcome.events import MoveOutcome
 from dicom_courier.core.qr.query import Priority
@@ -36,6 +36,7 @@ EARLIER_FILES = {
     "v0_issue4.db": ("issue 4: no version, every column", True),
     "v1_from_0.1.0.db": ("a 0.1.0 file an issue-7 build stamped 1 without the columns", False),
     "v1_issue7.db": ("issue 7/8: version 1, every column", True),
+    "v2_issue12.db": ("issues 8-12: version 2, no arrival columns", True),
 }
 #: What every file holds after opening: id -> (state, total, completed, failed, label).
 BASE = {
@@ -168,6 +169,47 @@ def test_a_0_1_0_file_that_cannot_be_upgraded_now_is_still_listed(tmp_path: Path
     store.close()
 
 
+@pytest.mark.parametrize("name", sorted(EARLIER_FILES))
+def test_what_arrived_is_recorded_after_the_upgrade_to_version_3(name: str,
+                                                                  tmp_path: Path) -> None:
+    """Issue 13: a file of every earlier version gains the arrival columns (its jobs read
+    "not checked"), and a send to this computer keeps what it received, the arrival words
+    and the folder across a restart."""
+    path = _copy(name, tmp_path)
+    store = JobStore(path)
+    assert all((j.received, j.arrival, j.arrival_verified, j.folder) == (None,) * 4
+               for j in store.jobs())
+    new = store.add(pacs_json=PACS_JSON, destination="@here", study_uid="1.2.3.4")
+    store.started(new)
+    assert store.arrival_progress(new, ArrivalRecord(received=3, folder="/data/P1/1.2.3.4"),
+                                  force=True)
+    store.finished(new, state=JobState.PARTIAL, total=8, completed=8, failed=0, warning=0,
+                   status=0, error=None,
+                   arrival=ArrivalRecord(received=3, words="received 3 of 8 after 30 s",
+                                         verified=False))
+    store.close()
+    job = JobStore(path).get(new)
+    assert (job.state, job.received, job.arrival, job.arrival_verified, job.folder) == (
+        JobState.PARTIAL, 3, "received 3 of 8 after 30 s", False, "/data/P1/1.2.3.4")
+
+
+def test_a_version_2_file_listed_read_only_reads_no_arrivals(tmp_path: Path) -> None:
+    """Locked by another process: not upgraded yet, listed with the arrival fields unknown."""
+    path = _copy("v2_issue12.db", tmp_path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        store = JobStore(path, busy_timeout=0.1)
+        assert isinstance(store.problem, StoreBusy)
+        jobs = store.jobs()
+        assert [j.id for j in jobs] == [1, 2, 3, 4, 5]
+        assert all(j.received is None and j.arrival is None for j in jobs)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.close()
+
+
 @pytest.mark.parametrize("journal", ["WAL", "DELETE"])
 def test_a_file_from_a_newer_version_is_refused_by_name_and_never_changed(
         journal: str, tmp_path: Path) -> None:
@@ -216,7 +258,7 @@ def test_two_processes_upgrading_one_file_at_once_upgrade_it_once(tmp_path: Path
         thread.join(timeout=30)
     assert errors == [] and len(stores) == 2
     columns = [row[1] for row in stores[0]._db.execute("PRAGMA table_info(jobs)")]
-    assert len(columns) == len(set(columns)) == 25
+    assert len(columns) == len(set(columns)) == 29  # 25 up to version 2, 4 more in 3
     for store in stores:
         store.close()
 

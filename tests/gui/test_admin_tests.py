@@ -179,14 +179,14 @@ def demo_with_destinations(tmp_path: Path) -> Iterator[tuple[NodeStore, int]]:
 
 @pytest.mark.parametrize(("row", "verdict", "steps", "usable"), [
     pytest.param(0, "WORKSTATION answers; the PACS DEMOPACS did not refuse it",
-                 [("probe C-MOVE", "? unclear"), ("C-ECHO to WORKSTATION", "✓ passed")], True,
+                 [("C-MOVE (no match)", "? unclear"), ("C-ECHO to WORKSTATION", "✓ passed")], True,
                  id="known-and-answering"),
     pytest.param(1, "certain: the PACS DEMOPACS does not know WS3",
-                 [("probe C-MOVE", "✗ failed"), ("C-ECHO to WS3", "✓ passed")], False,
+                 [("C-MOVE (no match)", "✗ failed"), ("C-ECHO to WS3", "✓ passed")], False,
                  id="unknown-to-the-pacs-0xA801"),
     pytest.param(2, "certain: WSDOWN does not answer at 127.0.0.1:{port}; DEMOPACS did not "
                     "refuse it",
-                 [("probe C-MOVE", "? unclear"), ("C-ECHO to WSDOWN", "✗ failed")], False,
+                 [("C-MOVE (no match)", "? unclear"), ("C-ECHO to WSDOWN", "✗ failed")], False,
                  id="known-but-down"),
 ])
 def test_test_destination_shows_the_verdict_with_its_confidence(

@@ -195,6 +195,47 @@ def test_export_writes_the_rows_shown(qtbot: QtBot, store: JobStore, tmp_path: P
     assert "could not be written" in dialog.status_label.text()
 
 
+@pytest.mark.qt_log_ignore("propagateSizeHints")
+def test_the_arrival_words_are_in_sight_at_the_dialogs_own_size(qtbot: QtBot,
+                                                                 store: JobStore) -> None:
+    """Seen in review (issue 13): the Arrival column came last, past the right edge of the
+    dialog at its own size, and had no tooltip: a row read "6/6 · partial" and nothing said
+    that the destination held 4."""
+    from dicom_courier.core.jobs.job import JobState
+    from dicom_courier.core.jobs.store import ArrivalRecord
+
+    words = "destination has 4 of 6 after 30 s"
+    job = _job(store, days_ago=0.5, state="partial", destination="WS3", patient_id="IOP004",
+               label="Smith, John — MR and CT", completed=6, total=6, duration=31)
+    store.finished(job, state=JobState.PARTIAL, total=6, completed=6, failed=0, warning=0,
+                   status=0, error=None, arrival=ArrivalRecord(words=words, verified=False))
+    dialog = open_dialog(qtbot, store)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    view = dialog.view
+    row = next(r for r in range(dialog.proxy.rowCount())
+               if dialog.proxy.index(r, HistoryColumn.ARRIVAL).data() == words)
+    cell = view.visualRect(dialog.proxy.index(row, HistoryColumn.ARRIVAL))
+    assert cell.left() >= 0 and cell.right() <= view.viewport().width()
+    assert view.fontMetrics().horizontalAdvance(words) <= cell.width()
+    tip = dialog.proxy.index(row, HistoryColumn.ARRIVAL).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip is not None and words in tip
+
+
+def test_the_destination_filter_names_this_computer(qtbot: QtBot, store: JobStore) -> None:
+    from dicom_courier.core.outcome.arrival import HERE, THIS_COMPUTER
+
+    _job(store, days_ago=0.2, state="completed", destination=HERE, patient_id="IOP004",
+         label="Smith, John — MR and CT", completed=6, total=6)
+    dialog = open_dialog(qtbot, store)
+    combo = dialog.destination_combo
+    texts = [combo.itemText(i) for i in range(combo.count())]
+    assert HERE not in texts and THIS_COMPUTER in texts
+    combo.setCurrentIndex(texts.index(THIS_COMPUTER))
+    assert shown_labels(dialog) == ["Smith, John — MR and CT"]
+    assert dialog.proxy.index(0, HistoryColumn.DESTINATION).data() == THIS_COMPUTER
+
+
 def test_screenshot(qtbot: QtBot, store: JobStore) -> None:
     dialog = open_dialog(qtbot, store)
     dialog.resize(1240, 330)

@@ -108,8 +108,9 @@ def test_lists_profiles_and_is_not_modal(qtbot: QtBot, store: NodeStore) -> None
     assert dialog.fields["port"].text() == "4242"
     assert dialog.fields["connect"].text() == "3"
     assert dialog.fields["total"].text() == ""
-    assert dialog.destinations_model.rows() == [["WS-1", "10.0.0.21", "11112", "Reading room 1"],
-                                                ["WS-2", "", "", "Reading room 2"]]
+    assert dialog.destinations_model.rows() == [
+        ["WS-1", "10.0.0.21", "11112", "Reading room 1", ""],  # last: "can be queried"
+        ["WS-2", "", "", "Reading room 2", ""]]
     assert dialog.destinations_model.headerData(0, Qt.Orientation.Vertical) == "Default"
     assert dialog.save_button.isEnabled() and dialog.test_button.isEnabled()
 
@@ -399,3 +400,17 @@ def test_button_says_testing_while_the_echo_runs_and_recovers_from_any_error(
     ok, text = run_async(press_test(dialog))
     assert not ok and "boom" in text
     assert dialog.test_button.isEnabled()
+
+
+def test_the_can_be_queried_column_is_in_sight_at_the_dialogs_own_size(
+        qtbot: QtBot, store: NodeStore) -> None:
+    """Seen in review (issue 13): at the manager's own size the new "Can be queried" column
+    lay past the right edge of the destinations table; an admin never saw it."""
+    dialog = open_manager(qtbot, store, select=MAIN.name)
+    view = dialog.destinations_view
+    header = view.horizontalHeader()
+    column = DestinationColumn.QUERYABLE
+    left = header.sectionViewportPosition(column)
+    assert left >= 0 and left + header.sectionSize(column) <= view.viewport().width()
+    title = view.model().headerData(column, Qt.Orientation.Horizontal)
+    assert header.fontMetrics().horizontalAdvance(title) < header.sectionSize(column)

@@ -156,3 +156,16 @@ def test_a_value_the_file_holds_against_its_rule_is_shown_never_saved_as_the_def
     finally:
         win.close()
         run_async(win.shutdown())
+
+
+def test_the_dialog_fits_a_small_screen(qtbot: QtBot, tmp_path: Path) -> None:
+    """Seen in review (issue 13): the arrival wait's one-line note made Preferences at least
+    1154 px wide, wider than a 1024 px screen (the notes do not wrap, on purpose)."""
+    from dicom_courier.core.config.receiver_settings import ReceiverSettings
+    from dicom_courier.gui.receiver_settings_box import ReceiverSettingsBox
+
+    box = ReceiverSettingsBox(ReceiverSettings(), default_folder=tmp_path / "received",
+                              profile_aets=["ORTHANC"])
+    dialog = PreferencesDialog(AppSettings(), tmp_path / "settings.json", receiver=box)
+    qtbot.addWidget(dialog)
+    assert dialog.minimumSizeHint().width() <= 1000

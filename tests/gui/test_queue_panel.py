@@ -250,6 +250,25 @@ def test_view_is_named_for_people_and_tests(panel: QueuePanel) -> None:
     assert panel.view.accessibleName() == "Move queue"
 
 
+@pytest.mark.qt_log_ignore("propagateSizeHints")
+def test_tab_leaves_the_queue_table_for_its_buttons(qtbot: QtBot, panel: QueuePanel) -> None:
+    """Seen in review (issue 13): Tab in the queue walked its cells forever, so a keyboard
+    user could reach a row's Open folder (Menu key) but never Pause queue or Clear finished."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is panel)
+    panel.view.setFocus()
+    reached = set()
+    for _ in range(12):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        reached.add(QApplication.focusWidget())
+    assert panel.pause_button in reached and panel.clear_button in reached
+
+
 def test_buttons_follow_the_selection(panel: QueuePanel) -> None:
     assert not panel.cancel_button.isEnabled() and not panel.retry_button.isEnabled()
     assert panel.clear_button.isEnabled()  # there are finished jobs
