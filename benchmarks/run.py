@@ -5,13 +5,14 @@ repository root::
 
     .venv/bin/python benchmarks/run.py              # every row (~7-9 min on 2 cores)
     .venv/bin/python benchmarks/run.py --quick      # smaller sizes, fewer repeats (~3-4 min)
-    .venv/bin/python benchmarks/run.py --only 1,8   # some rows (1-10, "context")
+    .venv/bin/python benchmarks/run.py --only 1,8   # some rows (1-11, "context")
     .venv/bin/python benchmarks/run.py --read-path both   # rows 1, 2, 8, 9 on both read paths
 
 It starts one Orthanc, one storescp (and a dcmqrscp) on loopback in a temporary folder, loads
 synthetic studies through Orthanc's REST API, and times the same work done by us and by the
 row's reference in the same run, alternating the order of the sides on every repeat. Rows 3-7
-come from benchmarks/window_gap.py, startup.py and rows_memory.py (see bench_contract in
+come from benchmarks/window_gap.py, startup.py and rows_memory.py, rows 10-11 from
+receive_speed.py and window_receive_gap.py (see bench_contract in
 benchmarks/README.md); a row whose script is missing or fails is reported "not measured (why)".
 Every peer process is stopped at the end, also on error, Ctrl-C or SIGTERM. The table goes to
 stdout, every sample to benchmarks/results/latest.json. See benchmarks/README.md.
@@ -77,7 +78,7 @@ from tests.peers import (  # noqa: E402
 CALLING_AET = "COURIER"  # registered in Orthanc; findscu/movescu use it too (-aet COURIER)
 DESTINATION_AET = "STORESCP"
 RESULTS_DIR = BENCH_DIR / "results"
-ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "context")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "context")
 READ_PATH_ROWS = {"1", "2", "8", "9"}  # measured per read path with --read-path both
 COURIER_CLI = Path(sys.executable).with_name("dicom-courier")
 
@@ -515,6 +516,23 @@ def make_row(number: str, args: argparse.Namespace, read_path: str | None = None
               "each)", "movescu processes", "s", "ratio", GOAL_MOVES_LOOP),
         "10": ("receive 500 x 0.5 MB from storescu, `dicom-courier receive` process",
                "storescp process", "s", "ratio", GOAL_RECEIVE),
+        "11 move p99": (f"{gap}, window's receiver takes a C-MOVE of {args.receive_gap_images:,}"
+                        " x 0.5 MB (queue row counting), p99", "idle p99", "ms", "absolute",
+                        GOAL_GAP_P99_MS),
+        "11 move worst": (f"{gap}, window's receiver takes a C-MOVE of "
+                          f"{args.receive_gap_images:,} x 0.5 MB (queue row counting), worst",
+                          "idle worst", "ms", "absolute", GOAL_GAP_WORST_MS),
+        "11 x4 p99": (f"{gap}, the same images as 4 studies sent to this computer at once (4 "
+                      "receiver associations, 4 rows counting), p99", "idle p99", "ms",
+                      "absolute", GOAL_GAP_P99_MS),
+        "11 x4 worst": (f"{gap}, the same images as 4 studies sent to this computer at once "
+                        "(4 receiver associations, 4 rows counting), worst", "idle worst",
+                        "ms", "absolute", GOAL_GAP_WORST_MS),
+        "11 push p99": (f"{gap}, storescu pushes {args.receive_gap_images:,} x 0.5 MB into the "
+                        "window's receiver, p99", "idle p99", "ms", "absolute", GOAL_GAP_P99_MS),
+        "11 push worst": (f"{gap}, storescu pushes {args.receive_gap_images:,} x 0.5 MB into "
+                          "the window's receiver, worst", "idle worst", "ms", "absolute",
+                          GOAL_GAP_WORST_MS),
         "9 (dcmqrscp)": (f"{args.moves} single-study moves in a loop (dcmqrscp, "
                          f"{args.instances} images each)", "movescu processes", "s", "ratio",
                          GOAL_MOVES_LOOP),
@@ -618,6 +636,40 @@ def bench_receive_row(args: argparse.Namespace, env: dict[str, str], row: Row,
     if result is not None:
         for name in ("receive_courier_pynetdicom_path_s", "receive_naive_pynetdicom_s"):
             row.details[name] = result.get("rows", {}).get(name)
+
+
+def bench_receive_gap_rows(args: argparse.Namespace, env: dict[str, str],
+                           rows: Sequence[Row], subs: dict[str, Any]) -> None:
+    """Row 11 (issue 13) from benchmarks/window_receive_gap.py: the real window's loop gap
+    while its own receiver takes a C-MOVE through the queue, the same images as 4 studies sent
+    at once (x4), and a storescu push (its own Orthanc; the idle window as the reference)."""
+    script = "window_receive_gap.py"
+    result, why = run_sub_benchmark(script, [
+        "--repeats", str(args.sub_repeats), "--images", str(args.receive_gap_images),
+    ], timeout=args.window_timeout, env=env, log=log)
+    subs[script] = result if result is not None else {"not_measured": why}
+    names = {"11 move p99": ("move_here_p99", "idle_p99"),
+             "11 move worst": ("move_here_max", "idle_max"),
+             "11 x4 p99": ("move_here_parallel_p99", "idle_p99"),
+             "11 x4 worst": ("move_here_parallel_max", "idle_max"),
+             "11 push p99": ("push_p99", "idle_p99"),
+             "11 push worst": ("push_max", "idle_max")}
+    fill_from(result, why, script, [(row, *names[row.row]) for row in rows])
+    if result is None:
+        return
+    info = result.get("info") or {}
+    problems = info.get("problems")
+    if not isinstance(problems, list) or not info.get("runs"):
+        problems = ["its report has no per-repeat 'runs' and 'problems' to check arrivals"]
+    for row in rows:
+        row.details["seconds"] = {k: result.get("rows", {}).get(k)
+                                  for k in ("move_here_s", "move_here_parallel_s", "push_s")}
+        row.details["sanity"] = problems or ("every repeat: every send to this computer "
+                                             "completed with every image received and on "
+                                             "disk; storescu exited 0, every file on disk")
+        if problems and row.why_not is None:
+            row.why_not = f"{script}: {problems[0]}" + (
+                f" (+{len(problems) - 1} more, see JSON)" if len(problems) > 1 else "")
 
 
 def bench_rss_row(args: argparse.Namespace, env: dict[str, str], row: Row,
@@ -729,6 +781,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="images in each of the 4 studies the window moves, row 3")
     size.add_argument("--big-images", type=int, default=1000, help="0.5 MB images moved, row 8")
     size.add_argument("--moves", type=int, default=50, help="studies moved per round, row 9")
+    size.add_argument("--receive-gap-images", type=int, default=1000,
+                      help="0.5 MB images the window's receiver takes per phase, row 11")
     size.add_argument("--instances", type=int, default=3, help="images per study, row 9")
     rep = parser.add_argument_group("repeats")
     rep.add_argument("--find-repeats", type=int, default=5, help="rows 1-2")
@@ -736,7 +790,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     rep.add_argument("--sub-repeats", type=int, default=3,
                      help="--repeats of window_gap.py, startup.py, rows_memory.py (rows 3-7)")
     parser.add_argument("--only", default=",".join(ALL_ROWS),
-                        help="comma-separated rows to measure: 1-10 and 'context' (default: all)")
+                        help="comma-separated rows to measure: 1-11 and 'context' (default: all)")
     parser.add_argument("--read-path", choices=("default", "lean", "pynetdicom", "both"),
                         default="default",
                         help="COURIER_READ_PATH for the engine; 'both' measures rows 1, 2, 8, "
@@ -747,19 +801,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-dcmqrscp", action="store_true",
                         help="skip row 9's second archive (dcmqrscp)")
     parser.add_argument("--window-timeout", type=float, default=900.0,
-                        help="seconds window_gap.py may take before it counts as not measured")
+                        help="seconds window_gap.py (and window_receive_gap.py) may take "
+                             "before it counts as not measured")
     parser.add_argument("--sub-timeout", type=float, default=300.0,
                         help="the same for startup.py and rows_memory.py")
     parser.add_argument("--quick", action="store_true",
                         help="1,000 find studies, 2,000 window studies, 4 x 200 window images, "
-                             "100 big images, 20 moves; 3 find repeats, 2 move rounds, "
+                             "100 big images, 20 moves, 200 receive-gap images; 3 find "
+                             "repeats, 2 move rounds, "
                              "1 sub-benchmark repeat")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.studies, args.window_studies, args.window_images = 1000, 2000, 200
-        args.big_images, args.moves = 100, 20
+        args.big_images, args.moves, args.receive_gap_images = 100, 20, 200
         args.find_repeats, args.move_rounds, args.sub_repeats = 3, 2, 1
     args.only = [r.strip() for r in args.only.split(",") if r.strip()]
     unknown = sorted(set(args.only) - set(ALL_ROWS))
@@ -833,6 +889,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             window_path = global_path or read_paths("default", switch)[0][0]
             table[number] = [make_row(f"{number} {k}", args, window_path) for k in
                              (("p99", "worst") if number == "3" else ("worst", "p99"))]
+        elif number == "11":
+            table[number] = [make_row(f"11 {k}", args) for k in
+                             ("move p99", "move worst", "x4 p99", "x4 worst", "push p99",
+                              "push worst")]
         else:
             table[number] = [make_row(number, args)]
     subs: dict[str, Any] = {}
@@ -883,6 +943,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 quiet["before_receive"] = wait_until_quiet()
                 phase("row 10", table["10"],
                       lambda: bench_receive_row(args, sub_env, table["10"][0], subs))
+            if "11" in table:
+                log(f"\nROW 11: the window's loop while its receiver takes "
+                    f"{args.receive_gap_images:,} x 0.5 MB (benchmarks/window_receive_gap.py)")
+                quiet["before_receive_gap"] = wait_until_quiet()
+                phase("row 11", table["11"],
+                      lambda: bench_receive_gap_rows(args, sub_env, table["11"], subs))
             needs_peers = bool(only & {"1", "2", "3", "4", "8", "9", "context"})
             if not needs_peers:
                 raise _Done

@@ -15,8 +15,7 @@ Runs on: the GUI thread (the qasync loop). The engine is imported when a send st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dicom_courier.core.config.app_settings import AppSettings
@@ -31,7 +30,7 @@ from dicom_courier.core.jobs.arrival_phase import (
 )
 from dicom_courier.core.outcome.arrival import ArrivalCheck
 from dicom_courier.core.outcome.errors import CourierError
-from dicom_courier.core.outcome.events import MoveProgress, MoveResult
+from dicom_courier.core.outcome.events import MoveResult
 from dicom_courier.core.qr.query import MoveRequest
 
 if TYPE_CHECKING:
@@ -48,36 +47,6 @@ def saved_nodes(store: NodeStore) -> list[PacsNode]:
         return []
 
 
-#: The note of a send to this computer retrieved with C-GET (the row's status says it:
-#: "completed (retrieved with C-GET)").
-C_GET_NOTE = "retrieved with C-GET"
-#: The same, when Automatic went straight to C-GET because the receiver is off.
-C_GET_NO_RECEIVER_NOTE = "retrieved with C-GET: the receiver is off, C-GET needs none"
-
-
-class _SaysCGet:
-    """A retrieve (RunningMove) whose result's note says it used C-GET; all else is the
-    retrieve's own."""
-
-    def __init__(self, running: Any, note: str) -> None:
-        self._running = running
-        self._note = note
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._running, name)
-
-    def __aiter__(self) -> AsyncIterator[MoveProgress]:
-        return self._running.__aiter__()  # type: ignore[no-any-return]
-
-    @property
-    def result(self) -> MoveResult:
-        result: MoveResult = self._running.result
-        if result.note and "C-GET" in result.note:
-            return result
-        note = f"{self._note}; {result.note}" if result.note else self._note
-        return replace(result, note=note)
-
-
 @dataclass(frozen=True)
 class HereStarter:
     """The queue's ``retrieve_here``: ``(pacs, request) -> RunningMove`` for a send to HERE."""
@@ -87,21 +56,24 @@ class HereStarter:
     hub: ArrivalHub
 
     def __call__(self, pacs: PacsNode, request: MoveRequest) -> Any:
+        from dicom_courier.core.dimse.retrieve_here import (
+            C_GET_NOTE,
+            NO_RECEIVER_NOTE,
+            retrieve_here,
+        )
+
         method = pacs.retrieve
-        note = C_GET_NOTE
+        note = C_GET_NOTE  # the row says "completed (retrieved with C-GET)"
         if not self.receiver.running and method is not RetrieveMethod.GET:
             if method is RetrieveMethod.AUTO:  # no receiver: C-GET needs none
                 pacs = pacs.with_changes(retrieve=RetrieveMethod.GET)
-                note = C_GET_NO_RECEIVER_NOTE
+                note = NO_RECEIVER_NOTE
             else:
                 return self._receiver_down(pacs, request)
-        from dicom_courier.core.dimse.retrieve_here import retrieve_here
-
-        running = retrieve_here(self.courier, pacs, request,
-                                receiver_aet=self.receiver.ae_title,
-                                folder=self.receiver.folder, hub=self.hub,
-                                max_instance_mb=self.receiver.settings.max_instance_mb)
-        return _SaysCGet(running, note) if pacs.retrieve is RetrieveMethod.GET else running
+        return retrieve_here(self.courier, pacs, request, receiver_aet=self.receiver.ae_title,
+                             folder=self.receiver.folder, hub=self.hub,
+                             max_instance_mb=self.receiver.settings.max_instance_mb,
+                             get_note=note)
 
     def _receiver_down(self, pacs: PacsNode, request: MoveRequest) -> Any:
         if not self.receiver.enabled:

@@ -47,7 +47,12 @@ from dicom_courier.core.config.receiver_settings import (
 )
 from dicom_courier.core.config.retrieve_method import RetrieveMethod
 from dicom_courier.core.dimse.arrival_hub import ArrivalHub
-from dicom_courier.core.dimse.retrieve_here import HereRetrieve, retrieve_here
+from dicom_courier.core.dimse.retrieve_here import (
+    C_GET_NOTE,
+    NO_RECEIVER_NOTE,
+    HereRetrieve,
+    retrieve_here,
+)
 from dicom_courier.core.jobs.arrival_phase import arrival_limit, expected_here, here_check
 from dicom_courier.core.jobs.row_words import arrival_verified, arrival_words
 from dicom_courier.core.outcome.arrival import Arrival, ArrivalCheck, StoreRefusal
@@ -187,8 +192,10 @@ class _ToHere:
     the real courier's."""
 
     def __init__(self, courier: Any, receiver_aet: str, folder: Path, hub: ArrivalHub,
-                 arrivals: Arrivals, max_instance_mb: int | None = None) -> None:
+                 arrivals: Arrivals, max_instance_mb: int | None = None,
+                 get_note: str = C_GET_NOTE) -> None:
         self._courier = courier
+        self._get_note = get_note  # the result's note when it used C-GET
         self._max_instance_mb = max_instance_mb
         self._receiver_aet = receiver_aet
         self._folder = folder
@@ -200,7 +207,8 @@ class _ToHere:
         self._arrivals.expect_study(request.target.study_uid)
         running = retrieve_here(self._courier, pacs, request, receiver_aet=self._receiver_aet,
                                 folder=self._folder, hub=self._hub,
-                                max_instance_mb=self._max_instance_mb)
+                                max_instance_mb=self._max_instance_mb,
+                                get_note=self._get_note)
         self.retrieves.append(running)
         return running
 
@@ -255,6 +263,7 @@ async def move_here(courier: Any, pacs: PacsNode, args: argparse.Namespace,
     hub.subscribe(arrivals.note)
     hub.subscribe_refusals(RefusalLines(loop).note)
     receiver: Receiver | None = None
+    get_note = C_GET_NOTE
     if pacs.retrieve is not RetrieveMethod.GET:
         receiver = Receiver(settings, folder, _allowed(settings, pacs, args.config_dir), hub)
         try:
@@ -266,11 +275,12 @@ async def move_here(courier: Any, pacs: PacsNode, args: argparse.Namespace,
                                  "with C-GET instead."))
             receiver = None
             pacs = pacs.with_changes(retrieve=RetrieveMethod.GET)
+            get_note = NO_RECEIVER_NOTE
     verifier = HereVerifier(arrivals, arrival_wait(args.config_dir, pacs))
     here_args = argparse.Namespace(**{**vars(args), "verify": False,  # checked on disk here
                                       "here_verifier": verifier})
     to_here = _ToHere(courier, settings.ae_title, folder, hub, arrivals,
-                      settings.max_instance_mb)
+                      settings.max_instance_mb, get_note)
     try:
         with quiet_store_warnings(args.verbose):
             code = await run_moves(to_here, pacs, here_args)

@@ -119,20 +119,28 @@ class RunArrivals:
 
     def retrieve_here(self, pacs: PacsNode, request: MoveRequest) -> Any:
         """The queue's ``retrieve_here``: per the profile's method, as the window does."""
+        from dicom_courier.core.dimse.retrieve_here import (
+            C_GET_NOTE,
+            NO_RECEIVER_NOTE,
+            retrieve_here,
+        )
+
         method = pacs.retrieve
         receiver = self.receiver
+        note = C_GET_NOTE
         if receiver is None and method is not RetrieveMethod.GET:
             if method is RetrieveMethod.MOVE:
                 return self._receiver_down(pacs, request)
             pacs = pacs.with_changes(retrieve=RetrieveMethod.GET)  # C-GET needs none
-        from dicom_courier.core.dimse.retrieve_here import retrieve_here
+            note = NO_RECEIVER_NOTE
 
         settings, _problems = read_receiver_settings(self.paths.receiver_file)
         folder = receiver.folder if receiver is not None else settings.storage_folder(
             self.paths)
         aet = receiver.ae_title if receiver is not None else settings.ae_title
         return retrieve_here(self.courier, pacs, request, receiver_aet=aet, folder=folder,
-                             hub=self.hub, max_instance_mb=settings.max_instance_mb)
+                             hub=self.hub, max_instance_mb=settings.max_instance_mb,
+                             get_note=note)
 
     def _receiver_down(self, pacs: PacsNode, request: MoveRequest) -> NotSetUpHere:
         why = self.problem.title if self.problem is not None else "unknown reason"

@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 MOVE_DESTINATION_UNKNOWN = 0xA801
 #: Out of resources: unable to perform sub-operations (what some PACS answer instead).
 _CANNOT_SUB_OPERATE = 0xA702
+#: The note of a retrieve to this computer done with C-GET (the row and history read
+#: "completed (retrieved with C-GET)"), the same in the window, ``move`` and ``queue run``.
+C_GET_NOTE = "retrieved with C-GET"
+#: The note when an automatic profile went straight to C-GET because our receiver is not
+#: running (turned off, or it could not start): a C-MOVE to us could not arrive.
+NO_RECEIVER_NOTE = "retrieved with C-GET: the receiver is not running, C-GET needs none"
 
 
 def refuses_destination(status: int | None) -> bool:
@@ -69,8 +75,10 @@ class HereRetrieve:
 
     def __init__(self, courier: Any, pacs: PacsNode, request: MoveRequest, *,
                  receiver_aet: str, folder: Path, hub: ArrivalHub,
-                 max_instance_mb: int | None = None) -> None:
+                 max_instance_mb: int | None = None, get_note: str = C_GET_NOTE) -> None:
         self.courier = courier
+        #: The result's note when it used C-GET without a refused C-MOVE first.
+        self.get_note = get_note
         #: The largest image a C-GET takes (MB, the receiver's setting; None: its default).
         self.max_instance_mb = max_instance_mb
         self.pacs = pacs
@@ -175,9 +183,9 @@ class HereRetrieve:
         async for batch in progress_batches(get):
             yield batch
         result: MoveResult = get.result
-        if fallback is not None:
-            note = fallback_note(self.pacs, self.receiver_aet, fallback)
-            result = replace(result, note=f"{note}; {result.note}" if result.note else note)
+        note = self.get_note if fallback is None else fallback_note(
+            self.pacs, self.receiver_aet, fallback)
+        result = replace(result, note=f"{note}; {result.note}" if result.note else note)
         self._result = replace(result, destination=self.request.destination)
 
 
@@ -252,8 +260,8 @@ def _point_to_c_get(error: CourierError, pacs: PacsNode, receiver_aet: str) -> N
 
 
 def retrieve_here(courier: Any, pacs: PacsNode, request: MoveRequest, *, receiver_aet: str,
-                  folder: Path, hub: ArrivalHub,
-                  max_instance_mb: int | None = None) -> HereRetrieve:
+                  folder: Path, hub: ArrivalHub, max_instance_mb: int | None = None,
+                  get_note: str = C_GET_NOTE) -> HereRetrieve:
     """Bring ``request`` from ``pacs`` to this computer, per ``pacs.retrieve`` (see the module).
 
     Args:
@@ -269,13 +277,16 @@ def retrieve_here(courier: Any, pacs: PacsNode, request: MoveRequest, *, receive
         max_instance_mb: the largest image a C-GET accepts, in MB (the receiver's
             ``max_instance_mb``, the one size rule for images coming here; None: its
             default); responses stay held to the profile's ``max_message_mb``.
+        get_note: the result's note when it used C-GET (not after a refused C-MOVE, which
+            says its own): :data:`C_GET_NOTE`, or :data:`NO_RECEIVER_NOTE` when an
+            automatic profile was turned to C-GET because the receiver is not running.
 
     Returns:
         :class:`HereRetrieve` (nothing is sent before it is iterated). Never raises for a
         failed retrieve: ``result.error`` says why, as for ``Courier.move``.
     """
     return HereRetrieve(courier, pacs, request, receiver_aet=receiver_aet, folder=folder,
-                        hub=hub, max_instance_mb=max_instance_mb)
+                        hub=hub, max_instance_mb=max_instance_mb, get_note=get_note)
 
 
 def _unknown_here(progress: MoveProgress) -> bool:

@@ -314,3 +314,22 @@ def test_the_default_allow_list_is_the_profiles_pacs_ae_titles() -> None:
     assert explicit.aets == {"X"}
     nobody = allow_list(ReceiverSettings(), [])
     assert "no PACS profile is saved" in (nobody.refusal("A", "1.2.3.4") or "")
+
+
+def test_an_unexpected_writer_error_logs_no_patient_id_at_the_default_level(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A bug of ours while storing: the PACS gets 0xC000, the log names the sender and the kind
+    of error, never the path (whose folder is the Patient ID) unless debugging."""
+    from dicom_courier.core.dimse import receiver as receiver_module
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ValueError(f"{receiver.folder}/SECRET-PID-42/1.2.3/broken")
+
+    monkeypatch.setattr(receiver_module, "write_instance", broken)
+    caplog.set_level("INFO")
+    assert send(receiver.port, [dataset(patient_id="SECRET-PID-42")]) == [0xC000]
+    logged = "\n".join(record.getMessage() + str(record.exc_info or "")
+                       for record in caplog.records if record.levelno >= 20)
+    assert "failed unexpectedly (ValueError)" in logged
+    assert "SECRET-PID-42" not in logged

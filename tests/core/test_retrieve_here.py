@@ -20,7 +20,7 @@ from dicom_courier.core.config.retrieve_method import (
     parse_retrieve_method,
 )
 from dicom_courier.core.dimse.arrival_hub import ArrivalHub
-from dicom_courier.core.dimse.retrieve_here import retrieve_here
+from dicom_courier.core.dimse.retrieve_here import C_GET_NOTE, NO_RECEIVER_NOTE, retrieve_here
 from dicom_courier.core.outcome.arrival import HERE
 from dicom_courier.core.outcome.errors import InvalidInput, MoveDestinationUnknown, Peer
 from dicom_courier.core.outcome.events import MoveOutcome, MoveProgress, MoveResult
@@ -232,3 +232,24 @@ def test_a_bad_retrieve_method_names_the_field_and_the_rule(bad: Any) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_retrieve_method(bad, "--retrieve")
     assert caught.value.title.startswith("--retrieve: must be move, get or auto")
+
+
+def test_a_get_says_it_used_c_get_wherever_it_runs() -> None:
+    """The note is the retrieve's own, so the window, ``move --dest @here`` and ``queue run``
+    record the same words ("completed (retrieved with C-GET)") for the same send."""
+    courier = FakeCourier(_unknown(), _got(4))
+    _, result = _run(courier, RetrieveMethod.GET)
+    assert result.note == C_GET_NOTE
+
+
+def test_an_automatic_retrieve_without_a_receiver_says_why_it_used_c_get() -> None:
+    courier = FakeCourier(_unknown(), _got(4))
+    pacs = PacsNode(name="p", called_aet="PACS", host="127.0.0.1", port=104,
+                    retrieve=RetrieveMethod.GET)
+    running = retrieve_here(courier, pacs, MoveRequest(MoveTarget(STUDY), HERE),
+                            receiver_aet="COURIER", folder=Path("/nonexistent"),
+                            hub=ArrivalHub(), get_note=NO_RECEIVER_NOTE)
+    asyncio.run(running.run())
+    assert courier.calls == [("get", "COURIER")]
+    assert running.result.note == NO_RECEIVER_NOTE
+    assert "receiver is not running" in NO_RECEIVER_NOTE

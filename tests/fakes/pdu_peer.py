@@ -305,8 +305,8 @@ class PeerConnection:
             remaining = end - time.monotonic()
             if remaining <= 0 or self._stopping.is_set():
                 return None
-            self.sock.settimeout(min(remaining, 0.05))
-            try:
+            try:  # the script may have closed the socket itself (EBADF)
+                self.sock.settimeout(min(remaining, 0.05))
                 chunk = self.sock.recv(65536)
             except TimeoutError:
                 continue

@@ -263,7 +263,7 @@ def test_automatic_with_the_receiver_off_retrieves_by_c_get_and_says_so(
 
     result = run_async(drive())
     assert courier.asked == ["get"]
-    assert result.note is not None and "C-GET" in result.note and "receiver is off" in \
+    assert result.note is not None and "C-GET" in result.note and "receiver is not running" in \
         result.note
 
 
