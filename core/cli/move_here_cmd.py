@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dicom_courier.core.cli.parser import EXIT_OK, EXIT_PARTIAL
-from dicom_courier.core.cli.receive_cmd import quiet_store_warnings
+from dicom_courier.core.cli.receive_cmd import quiet_store_warnings, saved_settings_with
 from dicom_courier.core.cli.render import stderr
 from dicom_courier.core.cli.safe_text import literal
 from dicom_courier.core.cli.verify_cmd import arrival_settings
@@ -43,7 +43,6 @@ from dicom_courier.core.config.receiver_settings import (
     AllowList,
     ReceiverSettings,
     allow_list,
-    read_receiver_settings,
 )
 from dicom_courier.core.config.retrieve_method import RetrieveMethod
 from dicom_courier.core.dimse.arrival_hub import ArrivalHub
@@ -219,11 +218,7 @@ class _ToHere:
 def receiver_settings_from(args: argparse.Namespace) -> ReceiverSettings:
     """receiver.json with ``--receiver-aet``, ``--receiver-port``, ``--folder`` on top (its
     unusable values were said as warnings). Raises InvalidInput naming the option."""
-    paths = app_paths(args.config_dir)
-    settings, problems = read_receiver_settings(paths.receiver_file)
-    for problem in problems:
-        stderr.print(literal(f"Warning: {problem}"))
-    changes: dict[str, Any] = {"enabled": True}
+    changes: dict[str, Any] = {}
     if args.receiver_aet is not None:
         changes["ae_title"] = validate_ae_title(args.receiver_aet, "--receiver-aet")
     if args.receiver_port is not None:
@@ -232,7 +227,7 @@ def receiver_settings_from(args: argparse.Namespace) -> ReceiverSettings:
         if not args.folder.strip() or "\x00" in args.folder:
             raise InvalidInput("--folder", "must be a folder path", args.folder)
         changes["folder"] = args.folder
-    return ReceiverSettings(**{**settings.__dict__, **changes})
+    return saved_settings_with(args.config_dir, changes)
 
 
 def _allowed(settings: ReceiverSettings, pacs: PacsNode, config_dir: str | None) -> AllowList:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 from dicom_courier.core.cli.parser import EXIT_OK
@@ -49,13 +49,21 @@ SAID_BY_THE_COMMAND = ("dicom_courier.core.dimse.store_files",
                        "dicom_courier.core.dimse.receiver")
 
 
-def settings_from(args: argparse.Namespace) -> ReceiverSettings:
-    """receiver.json with the command's options on top. Raises InvalidInput naming the option."""
-    paths = app_paths(args.config_dir)
-    settings, problems = read_receiver_settings(paths.receiver_file)
+def saved_settings_with(config_dir: str | None,
+                        changes: Mapping[str, object]) -> ReceiverSettings:
+    """receiver.json of the profile in ``config_dir`` (its unusable values said as warnings on
+    stderr), turned on, with ``changes`` (field name -> value) on top: the receiver of
+    ``receive`` and of ``move``/``queue run --dest @here``. Raises InvalidInput naming the
+    field a change breaks."""
+    settings, problems = read_receiver_settings(app_paths(config_dir).receiver_file)
     for problem in problems:
         stderr.print(literal(f"Warning: {problem}"))
-    changes: dict[str, object] = {"enabled": True}
+    return replace(settings, **{"enabled": True, **changes})  # type: ignore[arg-type]
+
+
+def settings_from(args: argparse.Namespace) -> ReceiverSettings:
+    """receiver.json with the command's options on top. Raises InvalidInput naming the option."""
+    changes: dict[str, object] = {}
     if args.port is not None:
         changes["port"] = validate_port(args.port, "--port")
     if args.aet is not None:
@@ -67,7 +75,7 @@ def settings_from(args: argparse.Namespace) -> ReceiverSettings:
     if args.allow:
         changes["allowed_aets"] = tuple(validate_ae_title(aet, "--allow") for aet in args.allow)
     try:
-        return replace(settings, **changes)  # type: ignore[arg-type]
+        return saved_settings_with(args.config_dir, changes)
     except InvalidInput as error:
         option = {"receiver folder": "--folder", "receiver bind address": "--bind"}
         if error.field in option:

@@ -33,7 +33,7 @@ from dicom_courier.core.dimse.association import (
     finish_association,
 )
 from dicom_courier.core.dimse.lean_reader import C_FIND_RSP, DimseResponse, open_responses
-from dicom_courier.core.dimse.watchdog import TRIP_IDLE
+from dicom_courier.core.dimse.watchdog import idle_ran_out
 from dicom_courier.core.outcome.errors import CourierError, Peer
 from dicom_courier.core.outcome.status import is_pending
 
@@ -157,10 +157,7 @@ def early_end(control: OperationControl, exchange: FindExchange, idle: float) ->
         return EarlyEnd.STOPPED
     if control.cancel_requested.is_set():
         return EarlyEnd.CANCEL_UNCONFIRMED
-    guard = control.guard
-    tripped = guard is not None and guard.trip_info is not None and \
-        guard.trip_info.reason == TRIP_IDLE
-    if tripped or time.monotonic() - exchange.last_response_at >= idle * 0.9:
+    if idle_ran_out(control.guard, exchange.last_response_at, idle):
         return EarlyEnd.IDLE
     return EarlyEnd.PEER_ENDED
 

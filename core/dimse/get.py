@@ -70,7 +70,7 @@ from dicom_courier.core.dimse.operation import (
 )
 from dicom_courier.core.dimse.patient_lookup import needs_patient_id, patient_id_first
 from dicom_courier.core.dimse.store_files import StoreRefused, write_instance
-from dicom_courier.core.dimse.watchdog import OVERSIZE_IMAGE, TRIP_IDLE, TRIP_OVERSIZE
+from dicom_courier.core.dimse.watchdog import OVERSIZE_IMAGE, TRIP_OVERSIZE, idle_ran_out
 from dicom_courier.core.outcome.arrival import Arrival
 from dicom_courier.core.outcome.decide import Verdict, decide_move, target_words
 from dicom_courier.core.outcome.errors import (
@@ -352,11 +352,8 @@ class GetOperation(DimseOperation[MoveProgress, MoveResult]):
                 f"{how}. {counts.describe()}. {kept} Nothing more arrives: a C-GET sends only "
                 "over our own association.",
                 "Retrieve again if it was stopped by mistake.", peer=peer, details=sofar)
-        idle_for = time.monotonic() - counts.last_response_at
         guard = self.control.guard
-        idle_tripped = guard is not None and guard.trip_info is not None and \
-            guard.trip_info.reason == TRIP_IDLE
-        if idle_tripped or idle_for >= timeouts.idle * 0.9:
+        if idle_ran_out(guard, counts.last_response_at, timeouts.idle):
             return PeerTimeout(
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
                 f"No response or image came within the idle timeout; we ended the "

@@ -30,7 +30,7 @@ from dicom_courier.core.dimse.operation import (
     DimseOperation,
 )
 from dicom_courier.core.dimse.patient_lookup import needs_patient_id, patient_id_first
-from dicom_courier.core.dimse.watchdog import TRIP_IDLE
+from dicom_courier.core.dimse.watchdog import idle_ran_out
 from dicom_courier.core.outcome.decide import decide_move, target_words
 from dicom_courier.core.outcome.errors import (
     Cancelled,
@@ -181,11 +181,8 @@ class MoveOperation(DimseOperation[MoveProgress, MoveResult]):
                 f"{destination}.",
                 f"Check on {destination} what arrived before sending again.", peer=peer,
                 details=sofar)
-        idle_for = time.monotonic() - counts.last_response_at
         guard = self.control.guard
-        idle_tripped = guard is not None and guard.trip_info is not None and \
-            guard.trip_info.reason == TRIP_IDLE
-        if idle_tripped or idle_for >= timeouts.idle * 0.9:
+        if idle_ran_out(guard, counts.last_response_at, timeouts.idle):
             return PeerTimeout(
                 f"{peer.called_aet} stopped answering for {timeouts.idle:g} s.",
                 f"No response came within the idle timeout; we ended the association. "

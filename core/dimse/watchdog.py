@@ -616,6 +616,16 @@ def _sub_items(data: bytes) -> dict[int, bytes]:
     return out
 
 
+def idle_ran_out(guard: AssociationGuard | None, last_response_at: float, idle: float) -> bool:
+    """Did responses stop because the peer went silent: our watchdog tripped on the idle
+    timeout, or the silence since ``last_response_at`` (``time.monotonic`` seconds) is at least
+    90 % of ``idle`` (seconds; a peer that hung up just before the watchdog). PS3.8 9.1.4 (ARTIM
+    has no DIMSE equivalent: the idle timer is ours). Used by C-FIND, C-MOVE and C-GET."""
+    tripped = (guard is not None and guard.trip_info is not None
+               and guard.trip_info.reason == TRIP_IDLE)
+    return tripped or time.monotonic() - last_response_at >= idle * 0.9
+
+
 def command_fields(command: bytes) -> dict[int, int] | None:
     """The US elements of group 0000 of a command set (PS3.7 E.1, Implicit VR Little Endian)
     by element number; None if the elements run past the end or group 0000 does not come

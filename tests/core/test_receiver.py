@@ -48,16 +48,6 @@ class Seen:
         self.ended.set()
 
 
-@pytest.fixture
-def hub() -> ArrivalHub:
-    return ArrivalHub()
-
-
-@pytest.fixture
-def seen(hub: ArrivalHub) -> Seen:
-    return Seen(hub)
-
-
 def make_receiver(folder: Path, hub: ArrivalHub, seen: Seen, *, aets: tuple[str, ...] = ("PACS",),
                   allow: AllowList | None = None, **settings: object) -> Receiver:
     options: dict[str, object] = {"port": 0, **settings}

@@ -56,16 +56,6 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return str(request.param)
 
 
-@pytest.fixture
-def hub() -> ArrivalHub:
-    return ArrivalHub()
-
-
-@pytest.fixture
-def seen(hub: ArrivalHub) -> Seen:
-    return Seen(hub)
-
-
 @contextlib.contextmanager
 def running(tmp_path: Path, hub: ArrivalHub, seen: Seen, limits: ReceiverLimits = FAST,
             **settings: object) -> Iterator[Receiver]:

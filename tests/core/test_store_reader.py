@@ -43,16 +43,6 @@ C_STORE_RQ, C_ECHO_RQ = 0x0001, 0x0030
 
 
 @pytest.fixture
-def hub() -> ArrivalHub:
-    return ArrivalHub()
-
-
-@pytest.fixture
-def seen(hub: ArrivalHub) -> Seen:
-    return Seen(hub)
-
-
-@pytest.fixture
 def lean_stores(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """SOP Instance UIDs the lean path stored (pynetdicom's path adds none)."""
     stored: list[str] = []
